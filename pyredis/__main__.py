@@ -1,0 +1,3 @@
+from .cli import server_main
+
+server_main()

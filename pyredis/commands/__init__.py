@@ -1,0 +1,18 @@
+"""Command handlers, one module per group. Importing this package fills the
+command table (``commands.table``)."""
+
+import importlib
+
+from .table import COMMANDS, TABLE, Command, command, lookup
+
+# Each module declares its commands with @command when imported.
+_MODULES = ("connection", "strings", "keys", "server")
+
+for _m in _MODULES:
+    try:
+        importlib.import_module(f"{__name__}.{_m}")
+    except ModuleNotFoundError as e:  # a group not written yet
+        if e.name != f"{__name__}.{_m}":
+            raise
+
+__all__ = ["COMMANDS", "TABLE", "Command", "command", "lookup"]

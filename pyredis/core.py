@@ -1,0 +1,100 @@
+"""The server's state as commands see it: keyspace, config, clients,
+statistics and the propagation funnel. No I/O and no asyncio here; the
+server shell (server.py) drives it and the executor runs commands on it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from .client import Client
+from .config import Config
+from .db import Keyspace, unwatch_all
+from .propagate import Funnel
+
+
+class Stats:
+    """Counters INFO reports (Redis's field names)."""
+
+    __slots__ = (
+        "total_connections_received", "total_commands_processed", "rejected_connections",
+        "net_input_bytes", "net_output_bytes", "evicted_keys", "total_error_replies",
+        "ops_samples", "_last_sample_time", "_last_sample_ops",
+    )
+
+    def __init__(self) -> None:
+        for f in self.__slots__:
+            setattr(self, f, 0)
+        self.ops_samples = [0] * 16
+        self._last_sample_time = time.monotonic()
+
+    def sample_ops(self) -> None:
+        """Called on the server's periodic tick: instantaneous_ops_per_sec."""
+        now = time.monotonic()
+        dt = now - self._last_sample_time
+        if dt <= 0:
+            return
+        ops = self.total_commands_processed - self._last_sample_ops
+        self.ops_samples.pop(0)
+        self.ops_samples.append(int(ops / dt))
+        self._last_sample_time = now
+        self._last_sample_ops = self.total_commands_processed
+
+    @property
+    def instantaneous_ops_per_sec(self) -> int:
+        return sum(self.ops_samples) // len(self.ops_samples)
+
+
+class Core:
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config or Config()
+        self.ks = Keyspace(self.config.databases)
+        self.funnel = Funnel()
+        self.ks.propagate = self._propagate_db_effect
+        self.clients: dict[int, Client] = {}
+        self._next_client_id = 1
+        self.stats = Stats()
+        self.start_time = time.time()
+        self.start_monotonic = time.monotonic()
+        self.run_id = os.urandom(20).hex()
+        self.monitors: list[Client] = []
+        self.last_save = int(time.time())
+        self.port = self.config.port
+        # Set by the server shell: stop serving (SHUTDOWN).
+        self.shutdown_hook = None
+        # True when the executor must run its server-wide gates (read-only
+        # member, maxmemory, loading, paused clients).
+        self.slowpath = False
+        # gate(client, cmd, args) -> error text or None: the server-wide
+        # checks (read-only, OOM, loading) installed by the parts that need them.
+        self.gate = None
+        # after_call(client, cmd, args, elapsed_ns): slow log, latency monitor.
+        self.after_call = None
+
+    def new_client(self, **kwargs) -> Client:
+        cid = self._next_client_id
+        self._next_client_id += 1
+        c = Client(self, cid, **kwargs)
+        self.clients[cid] = c
+        self.stats.total_connections_received += 1
+        return c
+
+    def remove_client(self, client: Client) -> None:
+        self.clients.pop(client.id, None)
+        if client.monitor and client in self.monitors:
+            self.monitors.remove(client)
+        if client.watched:
+            unwatch_all(client)
+
+    def _propagate_db_effect(self, db: int, args: list) -> None:
+        if self.funnel.sinks:
+            self.funnel.emit(db, args)
+
+    def uptime(self) -> int:
+        return int(time.monotonic() - self.start_monotonic)
+
+    def cron(self) -> None:
+        """Periodic work, called ``hz`` times a second: active expiry, stats."""
+        self.ks.active_expire()
+        self.stats.sample_ops()

@@ -1,0 +1,155 @@
+"""call(): one request in, one encoded reply out.
+
+The order follows Redis's processCommand/call:
+lookup -> arity -> gates decided by the command's flags (auth, MULTI
+queueing, pub/sub context; server-wide: read-only member, maxmemory,
+loading) -> handler -> effects into the funnel -> stats, slow log, MONITOR
+-> encode for the client's protocol.
+
+The per-client and server-wide gates are skipped with one attribute test
+each unless something needs them (``client.slowpath``, ``core.slowpath``),
+because this function is the hot path for every command.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from . import errors
+from .commands.table import TABLE
+from .errors import CommandError
+from .protocol.encoder import QUEUED, encode, error_bytes
+
+log = logging.getLogger("pyredis")
+_perf_ns = time.perf_counter_ns
+
+# Commands that run rather than queue inside MULTI.
+_MULTI_IMMEDIATE = frozenset(("exec", "discard", "multi", "watch", "quit", "reset"))
+
+
+def call(client, args: list) -> bytes:
+    """Execute one request for ``client`` and return the encoded reply."""
+    name = args[0]
+    cmd = TABLE.get(name)
+    if cmd is None:
+        cmd = TABLE.get(name.lower())
+        if cmd is None:
+            return _reject(client, errors.unknown_command(args))
+    arity = cmd.arity
+    n = len(args)
+    if (arity > 0 and n != arity) or n < -arity:
+        return _reject(client, errors.wrong_arity(cmd.name))
+    core = client.core
+    if client.slowpath or core.slowpath:
+        refused = _gates(client, cmd, args)
+        if refused is not None:
+            return refused
+    return run(client, cmd, args)
+
+
+def run(client, cmd, args: list) -> bytes:
+    """Run a command that passed its gates (also used by EXEC for queued ones)."""
+    core = client.core
+    ks = core.ks
+    dirty = ks.dirty
+    t0 = _perf_ns()
+    try:
+        reply = cmd.handler(client, args)
+    except CommandError as e:
+        reply = e
+        cmd.failed_calls += 1
+        core.stats.total_error_replies += 1
+    except Exception:  # a bug must not take the server down
+        log.exception("internal error in %s", cmd.name)
+        reply = CommandError(f"ERR internal error while running '{cmd.name}'")
+        cmd.failed_calls += 1
+        core.stats.total_error_replies += 1
+    elapsed = _perf_ns() - t0
+    cmd.calls += 1
+    cmd.usec += elapsed
+    core.stats.total_commands_processed += 1
+    client.last_cmd = cmd.name
+    if ks.dirty != dirty:
+        effects = client.effects
+        if core.funnel.sinks:
+            dbid = client.db.id
+            if effects is None:
+                core.funnel.emit(dbid, args)
+            else:
+                for e in effects:
+                    core.funnel.emit(dbid, e)
+        client.effects = None
+    elif client.effects is not None:
+        client.effects = None
+    if core.monitors and not cmd.skip_monitor and "admin" not in cmd.flags:
+        _feed_monitors(client, args)
+    if core.after_call is not None:
+        core.after_call(client, cmd, args, elapsed)
+    t = type(reply)
+    if t is bytes:
+        return b"$%d\r\n%b\r\n" % (len(reply), reply)
+    if t is int:
+        return b":%d\r\n" % reply
+    return encode(reply, client.resp == 3)
+
+
+def _reject(client, message: str) -> bytes:
+    core = client.core
+    core.stats.total_error_replies += 1
+    if client.in_multi:
+        client.multi_error = True
+    return error_bytes(message)
+
+
+def _gates(client, cmd, args):
+    """The policy checks. Returns an encoded refusal, or None to go on."""
+    core = client.core
+    if not client.authenticated and not cmd.no_auth:
+        return _reject(client, errors.NOAUTH)
+    if core.slowpath and core.gate is not None:
+        refused = core.gate(client, cmd, args)
+        if refused is not None:
+            cmd.rejected_calls += 1
+            return _reject(client, refused)
+    if (client.channels or client.patterns) and client.resp == 2 and not cmd.allowed_in_pubsub:
+        return _reject(client, errors.PUBSUB_CONTEXT.format(cmd.name))
+    if client.in_multi and cmd.name not in _MULTI_IMMEDIATE:
+        client.multi_queue.append((cmd, args))
+        return QUEUED
+    return None
+
+
+def _feed_monitors(client, args: list) -> None:
+    """MONITOR output, as redis-cli --monitor prints it."""
+    now = time.time()
+    parts = []
+    for a in args:
+        parts.append('"' + _monitor_repr(a) + '"')
+    line = "+%.6f [%d %s] %s\r\n" % (now, client.db.id, client.addr or "lua", " ".join(parts))
+    data = line.encode()
+    for m in list(client.core.monitors):
+        m.send(data)
+
+
+def _monitor_repr(a: bytes) -> str:
+    """sdscatrepr: printable ASCII as is, escapes for the rest."""
+    out = []
+    for ch in a:
+        if ch == 92 or ch == 34:
+            out.append("\\" + chr(ch))
+        elif ch == 10:
+            out.append("\\n")
+        elif ch == 13:
+            out.append("\\r")
+        elif ch == 9:
+            out.append("\\t")
+        elif ch == 7:
+            out.append("\\a")
+        elif ch == 8:
+            out.append("\\b")
+        elif 32 <= ch < 127:
+            out.append(chr(ch))
+        else:
+            out.append("\\x%02x" % ch)
+    return "".join(out)

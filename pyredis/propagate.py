@@ -1,0 +1,65 @@
+"""The single funnel for write effects.
+
+The executor hands every effect of a write command here, as a database index
+and an argument list that replays deterministically (``SET k v PXAT <abs>``,
+not ``SET k v EX 10``). Sinks subscribe: the AOF, the classic replication
+stream, the global log, or a test recorder. Handlers never talk to a sink.
+
+Commands that ran in one MULTI/EXEC (or one script) leave as one unit:
+:meth:`Funnel.begin_unit` / :meth:`Funnel.end_unit` bracket them, and sinks
+that care (replication, AOF) wrap the unit in MULTI/EXEC.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Sink(Protocol):
+    def effect(self, db: int, args: list) -> None: ...
+    def unit(self, begin: bool) -> None: ...
+
+
+class Funnel:
+    __slots__ = ("sinks", "_depth")
+
+    def __init__(self) -> None:
+        self.sinks: list[Sink] = []
+        self._depth = 0
+
+    def subscribe(self, sink: Sink) -> None:
+        self.sinks.append(sink)
+
+    def unsubscribe(self, sink: Sink) -> None:
+        self.sinks.remove(sink)
+
+    def emit(self, db: int, args: list) -> None:
+        for s in self.sinks:
+            s.effect(db, args)
+
+    def begin_unit(self) -> None:
+        self._depth += 1
+        if self._depth == 1:
+            for s in self.sinks:
+                s.unit(True)
+
+    def end_unit(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            for s in self.sinks:
+                s.unit(False)
+
+
+class Recorder:
+    """A sink that keeps every effect in memory: ``(db, [args...])`` tuples,
+    with ``("MULTI",)``/``("EXEC",)`` markers around units. For tests and
+    for observing what a command propagates."""
+
+    def __init__(self) -> None:
+        self.effects: list = []
+
+    def effect(self, db: int, args: list) -> None:
+        self.effects.append((db, list(args)))
+
+    def unit(self, begin: bool) -> None:
+        self.effects.append(("MULTI",) if begin else ("EXEC",))

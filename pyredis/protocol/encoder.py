@@ -1,0 +1,147 @@
+"""Sans-IO encoder: typed reply values to RESP2 or RESP3 bytes.
+
+Handlers return plain Python values and never choose a wire form; the
+connection's protocol version does (``HELLO 3`` switches it). The mapping:
+
+=================  ==========================  ===========================
+value              RESP2                       RESP3
+=================  ==========================  ===========================
+bytes, bytearray   bulk string                 bulk string
+int                integer                     integer
+None               null bulk ``$-1``           null ``_``
+NULL_ARRAY         null array ``*-1``          null ``_``
+list, tuple        array                       array
+dict               flat array k1 v1 k2 v2      map ``%``
+set, frozenset     array                       set ``~``
+float              bulk, ``%.17g``             double ``,``
+Simple             status ``+OK``              status
+Verbatim           bulk string                 verbatim ``=`` (``txt:``)
+Push               array                       push ``>``
+CommandError       error ``-ERR ...``          error
+Raw                emitted as is (pre-encoded, same in both)
+=================  ==========================  ===========================
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..errors import CommandError, sanitize
+
+
+class Simple(bytes):
+    """A status reply such as ``+OK``."""
+    __slots__ = ()
+
+
+class Verbatim(bytes):
+    """Text that RESP3 sends as a verbatim string (INFO, CLIENT LIST)."""
+    __slots__ = ()
+
+
+class Raw(bytes):
+    """Already-encoded RESP, identical in RESP2 and RESP3."""
+    __slots__ = ()
+
+
+class Push(list):
+    """An out-of-band message (pub/sub, invalidation)."""
+    __slots__ = ()
+
+
+class _NullArray:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NULL_ARRAY"
+
+
+NULL_ARRAY = _NullArray()
+
+OK = Raw(b"+OK\r\n")
+PONG = Raw(b"+PONG\r\n")
+QUEUED = Raw(b"+QUEUED\r\n")
+ZERO = Raw(b":0\r\n")
+ONE = Raw(b":1\r\n")
+EMPTY_ARRAY = Raw(b"*0\r\n")
+
+
+def format_double(d: float) -> bytes:
+    """A double as Redis 6.2 prints it in replies (``%.17g``, ``inf``)."""
+    if math.isinf(d):
+        return b"inf" if d > 0 else b"-inf"
+    return b"%.17g" % d
+
+
+def error_bytes(message: str) -> bytes:
+    return b"-" + sanitize(message).encode("utf-8", "replace") + b"\r\n"
+
+
+def _bulk(v) -> bytes:
+    return b"$%d\r\n%b\r\n" % (len(v), v)
+
+
+def encode(v, resp3: bool = False) -> bytes:
+    """Encode one reply value."""
+    t = type(v)
+    if t is bytes or t is Raw:
+        return v if t is Raw else b"$%d\r\n%b\r\n" % (len(v), v)
+    if t is int:
+        return b":%d\r\n" % v
+    if v is None:
+        return b"_\r\n" if resp3 else b"$-1\r\n"
+    out: list[bytes] = []
+    _encode_into(v, out, resp3)
+    return b"".join(out)
+
+
+def _encode_into(v, out: list, resp3: bool) -> None:
+    t = type(v)
+    if t is bytes or t is bytearray:
+        out.append(b"$%d\r\n%b\r\n" % (len(v), v))
+    elif t is int or t is bool:
+        out.append(b":%d\r\n" % v)
+    elif t is list or t is tuple:
+        out.append(b"*%d\r\n" % len(v))
+        for x in v:
+            _encode_into(x, out, resp3)
+    elif v is None:
+        out.append(b"_\r\n" if resp3 else b"$-1\r\n")
+    elif t is Raw:
+        out.append(v)
+    elif t is Simple:
+        out.append(b"+%b\r\n" % v)
+    elif t is dict:
+        out.append((b"%%%d\r\n" if resp3 else b"*%d\r\n") % (len(v) if resp3 else 2 * len(v)))
+        for k, x in v.items():
+            _encode_into(k, out, resp3)
+            _encode_into(x, out, resp3)
+    elif t is float:
+        if resp3:
+            if math.isnan(v):
+                out.append(b",nan\r\n")
+            else:
+                out.append(b",%b\r\n" % format_double(v))
+        else:
+            out.append(_bulk(format_double(v)))
+    elif v is NULL_ARRAY:
+        out.append(b"_\r\n" if resp3 else b"*-1\r\n")
+    elif t is set or t is frozenset:
+        out.append((b"~%d\r\n" if resp3 else b"*%d\r\n") % len(v))
+        for x in v:
+            _encode_into(x, out, resp3)
+    elif t is Verbatim:
+        if resp3:
+            out.append(b"=%d\r\ntxt:%b\r\n" % (len(v) + 4, v))
+        else:
+            out.append(_bulk(v))
+    elif t is Push:
+        out.append((b">%d\r\n" if resp3 else b"*%d\r\n") % len(v))
+        for x in v:
+            _encode_into(x, out, resp3)
+    elif isinstance(v, CommandError):
+        out.append(error_bytes(v.args[0]))
+    elif isinstance(v, (bytes, bytearray, memoryview)):
+        out.append(_bulk(bytes(v)))
+    else:
+        raise TypeError(f"cannot encode reply of type {t.__name__}")

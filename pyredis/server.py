@@ -1,0 +1,256 @@
+"""The asyncio/uvloop shell: accept, read, dispatch, write.
+
+One :class:`ClientConnection` (an ``asyncio.Protocol``) per client. Every
+read is parsed into requests, each request runs to completion through
+``executor.call``, and all replies of one read leave in one write, so
+pipelined clients cost one syscall per batch. Only this module and the
+replication link code touch sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+
+from .config import Config
+from .core import Core
+from .executor import call
+from .protocol.encoder import error_bytes
+from .protocol.reader import RequestReader
+
+log = logging.getLogger("pyredis")
+
+
+class ClientConnection(asyncio.Protocol):
+    __slots__ = ("server", "core", "transport", "client", "reader", "_backlog")
+
+    def __init__(self, server: "Server") -> None:
+        self.server = server
+        self.core = server.core
+        self.transport = None
+        self.client = None
+        self.reader = None
+        self._backlog = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        core = self.core
+        if len(core.clients) >= core.config.maxclients:
+            core.stats.rejected_connections += 1
+            transport.write(b"-ERR max number of clients reached\r\n")
+            transport.close()
+            return
+        sock = transport.get_extra_info("socket")
+        peer = transport.get_extra_info("peername")
+        local = transport.get_extra_info("sockname")
+        fd = -1
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except (OSError, AttributeError):
+                pass
+            fd = sock.fileno()
+        self.client = core.new_client(
+            addr=_fmt_addr(peer), laddr=_fmt_addr(local), fd=fd,
+            send=self._send, close=self._close)
+        cfg = core.config
+        self.reader = RequestReader(cfg.proto_max_bulk_len, cfg.client_query_buffer_limit)
+
+    def data_received(self, data: bytes) -> None:
+        client = self.client
+        if client is None:
+            return
+        reader = self.reader
+        core = self.core
+        core.stats.net_input_bytes += len(data)
+        reqs = reader.feed(data)
+        client.last_interaction = time.monotonic()
+        if reqs:
+            if self._backlog is not None:
+                self._backlog.extend(reqs)
+                return
+            self._run(reqs)
+        if reader.error is not None and not client.closing:
+            msg = reader.error.args[0]
+            if msg.startswith("Protocol error"):
+                self._send(error_bytes("ERR " + msg))
+            else:
+                log.warning("Closing client %s: %s", client.addr, msg)
+            client.closing = True
+        if client.closing:
+            self.transport.close()
+
+    def _run(self, reqs: list) -> None:
+        client = self.client
+        if len(reqs) == 1:
+            out = call(client, reqs[0])
+        else:
+            parts = []
+            for i, args in enumerate(reqs):
+                parts.append(call(client, args))
+                if client.closing:
+                    break
+                if client.blocked is not None:
+                    # Later requests wait until the blocking command is served.
+                    self._backlog = reqs[i + 1:]
+                    self.transport.pause_reading()
+                    break
+            out = b"".join(parts)
+        if out:
+            self.core.stats.net_output_bytes += len(out)
+            self.transport.write(out)
+
+    def resume(self) -> None:
+        """Called when a blocked client was served: run what queued up."""
+        backlog, self._backlog = self._backlog, None
+        if self.transport.is_closing():
+            return
+        self.transport.resume_reading()
+        if backlog:
+            self._run(backlog)
+        if self.client.closing:
+            self.transport.close()
+
+    def _send(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.core.stats.net_output_bytes += len(data)
+            self.transport.write(data)
+
+    def _close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc) -> None:
+        if self.client is not None:
+            self.core.remove_client(self.client)
+            self.client = None
+
+
+def _fmt_addr(addr) -> str:
+    if not addr:
+        return ""
+    if isinstance(addr, tuple):
+        return f"{addr[0]}:{addr[1]}"
+    return str(addr)
+
+
+class Server:
+    """A pyredis server: a Core plus listening sockets and a periodic tick."""
+
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config or Config()
+        self.core = Core(self.config)
+        self.core.shutdown_hook = self.request_shutdown
+        self._servers: list = []
+        self._stopped: asyncio.Event | None = None
+        self._tick_handle = None
+        self.port = self.config.port
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._stopped = asyncio.Event()
+        cfg = self.config
+        hosts = cfg.bind.split() or ["127.0.0.1"]
+        for host in hosts:
+            srv = await loop.create_server(
+                lambda: ClientConnection(self), host=host.lstrip("-"), port=cfg.port,
+                backlog=cfg.tcp_backlog, reuse_address=True)
+            self._servers.append(srv)
+            if cfg.port == 0:
+                # Asked for any free port: all binds share the first one.
+                cfg.port = srv.sockets[0].getsockname()[1]
+        self.port = self.core.port = cfg.port
+        self._schedule_tick()
+        log.info("Server initialized")
+        log.info("Ready to accept connections")
+
+    def _schedule_tick(self) -> None:
+        hz = max(1, min(self.config.hz or 10, 500))
+        loop = asyncio.get_running_loop()
+        self._tick_handle = loop.call_later(1.0 / hz, self._tick)
+
+    def _tick(self) -> None:
+        try:
+            self.core.cron()
+            self._close_idle_clients()
+        except Exception:
+            log.exception("error in periodic task")
+        self._schedule_tick()
+
+    def _close_idle_clients(self) -> None:
+        timeout = self.config.timeout
+        if not timeout:
+            return
+        deadline = time.monotonic() - timeout
+        for c in list(self.core.clients.values()):
+            if (c.last_interaction < deadline and c.kind == "normal" and c.blocked is None
+                    and not c.channels and not c.patterns):
+                c.kill()
+
+    def request_shutdown(self) -> None:
+        if self._stopped is not None:
+            self._stopped.set()
+
+    async def serve_until_stopped(self) -> None:
+        await self._stopped.wait()
+        await self.stop()
+
+    async def stop(self) -> None:
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
+        for srv in self._servers:
+            srv.close()
+        for c in list(self.core.clients.values()):
+            c.kill()
+        for srv in self._servers:
+            try:
+                await asyncio.wait_for(srv.wait_closed(), 2)
+            except (asyncio.TimeoutError, Exception):
+                pass
+        self._servers = []
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when available, else the default asyncio loop."""
+    try:
+        import uvloop
+        return uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
+        return asyncio.new_event_loop()
+
+
+def run(config: Config) -> None:
+    """Run a server in this process until SHUTDOWN or a signal."""
+    loop = new_event_loop()
+    asyncio.set_event_loop(loop)
+    server = Server(config)
+
+    async def main() -> None:
+        await server.start()
+        if config.pidfile:
+            with open(config.pidfile, "w") as f:
+                f.write(f"{os.getpid()}\n")
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, _on_signal, server, sig)
+        await server.serve_until_stopped()
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        if config.pidfile:
+            try:
+                os.unlink(config.pidfile)
+            except OSError:
+                pass
+        log.warning("Redis is now ready to exit, bye bye...")
+        loop.close()
+
+
+def _on_signal(server: Server, sig: int) -> None:
+    name = "SIGINT" if sig == signal.SIGINT else "SIGTERM"
+    log.warning("Received %s scheduling shutdown...", name)
+    server.request_shutdown()
