@@ -38,7 +38,8 @@ class Client:
         self.laddr = laddr
         self.fd = fd
         self.created = self.last_interaction = time.monotonic()
-        self.last_cmd = "NULL"
+        # The Command last run (CLIENT LIST cmd=), None before the first.
+        self.last_cmd = None
         self.send = send or (lambda data: None)
         self._close = close or (lambda: None)
         # Set by QUIT (and CLIENT KILL of oneself): close once the reply is out.
@@ -60,10 +61,12 @@ class Client:
         self.update_slowpath()
 
     def update_slowpath(self) -> None:
-        """Recompute whether the executor must run its per-client gates.
-        Call after changing authenticated, in_multi, channels/patterns."""
+        """Recompute whether the executor must run its gates. Call after
+        changing authenticated, in_multi, channels/patterns (the core calls
+        it for every client when a server-wide gate is installed)."""
         self.slowpath = (not self.authenticated or self.in_multi
-                         or bool(self.channels) or bool(self.patterns))
+                         or bool(self.channels) or bool(self.patterns)
+                         or self.core.gate is not None)
 
     @property
     def subscriptions(self) -> int:

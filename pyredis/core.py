@@ -18,7 +18,7 @@ class Stats:
     """Counters INFO reports (Redis's field names)."""
 
     __slots__ = (
-        "total_connections_received", "total_commands_processed", "rejected_connections",
+        "total_connections_received", "rejected_connections",
         "net_input_bytes", "net_output_bytes", "evicted_keys", "total_error_replies",
         "ops_samples", "_last_sample_time", "_last_sample_ops",
     )
@@ -28,6 +28,13 @@ class Stats:
             setattr(self, f, 0)
         self.ops_samples = [0] * 16
         self._last_sample_time = time.monotonic()
+        self._last_sample_ops = self.total_commands_processed
+
+    @property
+    def total_commands_processed(self) -> int:
+        # Derived from the per-command counters, so the hot path counts once.
+        from .commands.table import COMMANDS
+        return sum(c.calls for c in COMMANDS.values())
 
     def sample_ops(self) -> None:
         """Called on the server's periodic tick: instantaneous_ops_per_sec."""
@@ -63,14 +70,28 @@ class Core:
         self.port = self.config.port
         # Set by the server shell: stop serving (SHUTDOWN).
         self.shutdown_hook = None
-        # True when the executor must run its server-wide gates (read-only
-        # member, maxmemory, loading, paused clients).
-        self.slowpath = False
         # gate(client, cmd, args) -> error text or None: the server-wide
-        # checks (read-only, OOM, loading) installed by the parts that need them.
+        # checks (read-only, OOM, loading) installed by the parts that need
+        # them. Install with set_gate so every client's slowpath flag follows.
         self.gate = None
-        # after_call(client, cmd, args, elapsed_ns): slow log, latency monitor.
+        # after_call(client, cmd, args): slow log, latency monitor. Install
+        # with set_after_call.
         self.after_call = None
+        # True when the executor must run _observe (MONITOR, after_call).
+        self.observed = False
+
+    def set_gate(self, gate) -> None:
+        self.gate = gate
+        for c in self.clients.values():
+            c.update_slowpath()
+
+    def set_after_call(self, fn) -> None:
+        self.after_call = fn
+        self.update_observed()
+
+    def update_observed(self) -> None:
+        """Call after changing monitors or after_call."""
+        self.observed = bool(self.monitors) or self.after_call is not None
 
     def new_client(self, **kwargs) -> Client:
         cid = self._next_client_id

@@ -116,7 +116,14 @@ class Database:
         if not keep_ttl and key in self.expires:
             del self.expires[key]
             self._heap_stale += 1
-        self.modified(key)
+        # modified(key), inlined: SET is the hottest write.
+        ks = self.ks
+        ks.dirty += 1
+        if self.watched and key in self.watched:
+            for c in self.watched[key]:
+                c.watch_dirty = True
+        if ks.versions is not None:
+            ks.versions.bump(self.id, key)
 
     def delete(self, key) -> bool:
         """Remove ``key``; True if it existed (and was not already expired)."""

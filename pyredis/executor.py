@@ -6,8 +6,9 @@ queueing, pub/sub context; server-wide: read-only member, maxmemory,
 loading) -> handler -> effects into the funnel -> stats, slow log, MONITOR
 -> encode for the client's protocol.
 
-The per-client and server-wide gates are skipped with one attribute test
-each unless something needs them (``client.slowpath``, ``core.slowpath``),
+The gates are skipped with one attribute test unless something needs them
+(``client.slowpath``, which also reflects server-wide gates), and the
+observers (MONITOR, slow log, error stats) likewise (``core.observed``),
 because this function is the hot path for every command.
 """
 
@@ -19,7 +20,7 @@ import time
 from . import errors
 from .commands.table import TABLE
 from .errors import CommandError
-from .protocol.encoder import QUEUED, encode, error_bytes
+from .protocol.encoder import QUEUED, Raw, encode, error_bytes
 
 log = logging.getLogger("pyredis")
 _perf_ns = time.perf_counter_ns
@@ -30,18 +31,18 @@ _MULTI_IMMEDIATE = frozenset(("exec", "discard", "multi", "watch", "quit", "rese
 
 def call(client, args: list) -> bytes:
     """Execute one request for ``client`` and return the encoded reply."""
-    name = args[0]
-    cmd = TABLE.get(name)
+    cmd = TABLE.get(args[0])
     if cmd is None:
-        cmd = TABLE.get(name.lower())
+        cmd = TABLE.get(args[0].lower())
         if cmd is None:
             return _reject(client, errors.unknown_command(args))
     arity = cmd.arity
-    n = len(args)
-    if (arity > 0 and n != arity) or n < -arity:
+    if arity > 0:
+        if len(args) != arity:
+            return _reject(client, errors.wrong_arity(cmd.name))
+    elif len(args) < -arity:
         return _reject(client, errors.wrong_arity(cmd.name))
-    core = client.core
-    if client.slowpath or core.slowpath:
+    if client.slowpath:
         refused = _gates(client, cmd, args)
         if refused is not None:
             return refused
@@ -50,8 +51,7 @@ def call(client, args: list) -> bytes:
 
 def run(client, cmd, args: list) -> bytes:
     """Run a command that passed its gates (also used by EXEC for queued ones)."""
-    core = client.core
-    ks = core.ks
+    ks = client.db.ks
     dirty = ks.dirty
     t0 = _perf_ns()
     try:
@@ -59,39 +59,54 @@ def run(client, cmd, args: list) -> bytes:
     except CommandError as e:
         reply = e
         cmd.failed_calls += 1
-        core.stats.total_error_replies += 1
+        client.core.stats.total_error_replies += 1
     except Exception:  # a bug must not take the server down
         log.exception("internal error in %s", cmd.name)
         reply = CommandError(f"ERR internal error while running '{cmd.name}'")
         cmd.failed_calls += 1
-        core.stats.total_error_replies += 1
-    elapsed = _perf_ns() - t0
+        client.core.stats.total_error_replies += 1
+    cmd.usec += _perf_ns() - t0
     cmd.calls += 1
-    cmd.usec += elapsed
-    core.stats.total_commands_processed += 1
-    client.last_cmd = cmd.name
-    if ks.dirty != dirty:
-        effects = client.effects
-        if core.funnel.sinks:
-            dbid = client.db.id
-            if effects is None:
-                core.funnel.emit(dbid, args)
-            else:
-                for e in effects:
-                    core.funnel.emit(dbid, e)
+    client.last_cmd = cmd
+    core = client.core
+    if ks.dirty != dirty and core.funnel.sinks:
+        _propagate(client, args)
+    if client.effects is not None:
         client.effects = None
-    elif client.effects is not None:
-        client.effects = None
-    if core.monitors and not cmd.skip_monitor and "admin" not in cmd.flags:
-        _feed_monitors(client, args)
-    if core.after_call is not None:
-        core.after_call(client, cmd, args, elapsed)
-    t = type(reply)
+    if core.observed:
+        _observe(client, cmd, args)
+    t = reply.__class__
+    if t is Raw:
+        return reply
     if t is bytes:
         return b"$%d\r\n%b\r\n" % (len(reply), reply)
     if t is int:
         return b":%d\r\n" % reply
+    if reply is None:
+        return b"_\r\n" if client.resp == 3 else b"$-1\r\n"
     return encode(reply, client.resp == 3)
+
+
+def _propagate(client, args: list) -> None:
+    """Send a write's effects into the funnel: the handler's recorded
+    effects if it rewrote them, else its argv."""
+    effects = client.effects
+    funnel = client.core.funnel
+    dbid = client.db.id
+    if effects is None:
+        funnel.emit(dbid, args)
+    else:
+        for e in effects:
+            funnel.emit(dbid, e)
+
+
+def _observe(client, cmd, args: list) -> None:
+    """MONITOR and the after-call hook (slow log)."""
+    core = client.core
+    if core.monitors and not cmd.skip_monitor and "admin" not in cmd.flags:
+        _feed_monitors(client, args)
+    if core.after_call is not None:
+        core.after_call(client, cmd, args)
 
 
 def _reject(client, message: str) -> bytes:
@@ -107,7 +122,7 @@ def _gates(client, cmd, args):
     core = client.core
     if not client.authenticated and not cmd.no_auth:
         return _reject(client, errors.NOAUTH)
-    if core.slowpath and core.gate is not None:
+    if core.gate is not None:
         refused = core.gate(client, cmd, args)
         if refused is not None:
             cmd.rejected_calls += 1
