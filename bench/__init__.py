@@ -1,0 +1,1 @@
+"""Benchmarks of pyredis against a real redis-server (see bench/README.md)."""
