@@ -1,0 +1,2 @@
+"""Persistence: RDB snapshots and the append-only file, over file-like
+objects only (issue: persistence). Not written yet."""
