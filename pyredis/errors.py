@@ -48,6 +48,13 @@ PUBSUB_CONTEXT = (
 )
 INVALID_CURSOR = "ERR invalid cursor"
 TIMEOUT_NEGATIVE = "ERR timeout is negative"
+LFU_NOT_SELECTED = (
+    "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please "
+    "note that when switching between policies at runtime LRU and LFU data will take "
+    "some time to adjust."
+)
+# Not Redis: OBJECT FREQ under an LFU policy, as pyredis keeps no access counters.
+FREQ_NOT_TRACKED = "ERR access frequency is not tracked by this server"
 
 
 def wrong_arity(name: str) -> str:
@@ -55,7 +62,13 @@ def wrong_arity(name: str) -> str:
 
 
 def invalid_expire(name: str) -> str:
-    return f"ERR invalid expire time in '{name}' command"
+    # Redis 6.2.14's text (SET EX, EXPIRE...): the bare command name, no quotes.
+    return f"ERR invalid expire time in {name}"
+
+
+def out_of_range(lo: int, hi: int) -> str:
+    """getRangeLongFromObjectOrReply's error (e.g. MOVE's db index)."""
+    return f"ERR value is out of range, value must between {lo} and {hi}"
 
 
 def unknown_subcommand(sub: str, cmd: str) -> str:
