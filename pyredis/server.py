@@ -19,7 +19,7 @@ import time
 from .config import Config
 from .core import Core
 from .executor import call
-from .protocol.encoder import error_bytes
+from .errors import sanitize
 from .protocol.reader import RequestReader
 
 log = logging.getLogger("pyredis")
@@ -59,6 +59,7 @@ class ClientConnection(asyncio.Protocol):
             send=self._send, close=self._close)
         cfg = core.config
         self.reader = RequestReader(cfg.proto_max_bulk_len, cfg.client_query_buffer_limit)
+        self.reader.auth_required = not self.client.authenticated
 
     def data_received(self, data: bytes) -> None:
         client = self.client
@@ -67,6 +68,9 @@ class ClientConnection(asyncio.Protocol):
         reader = self.reader
         core = self.core
         core.stats.net_input_bytes += len(data)
+        if not client.authenticated:
+            # Also after RESET: Redis sizes requests by the state before them.
+            reader.auth_required = True
         reqs = reader.feed(data)
         client.last_interaction = time.monotonic()
         if reqs:
@@ -74,10 +78,20 @@ class ClientConnection(asyncio.Protocol):
                 self._backlog.extend(reqs)
                 return
             self._run(reqs)
+            # Before AUTH the reader hands out one request at a time.
+            while reader.auth_required and not client.closing:
+                reader.auth_required = not client.authenticated
+                if not reader.pending or reader.error is not None:
+                    break
+                reqs = reader.feed(b"")
+                if not reqs:
+                    break
+                self._run(reqs)
         if reader.error is not None and not client.closing:
             msg = reader.error.args[0]
             if msg.startswith("Protocol error"):
-                self._send(error_bytes("ERR " + msg))
+                # latin-1: the error may quote one raw byte of the input.
+                self._send(b"-ERR " + sanitize(msg).encode("latin-1") + b"\r\n")
             else:
                 log.warning("Closing client %s: %s", client.addr, msg)
             client.closing = True

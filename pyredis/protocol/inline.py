@@ -4,7 +4,8 @@ Used for inline commands (what telnet and ``redis-cli`` in some modes send)
 and for the lines of a ``redis.conf`` file.
 
 Rules: arguments are separated by whitespace; ``"..."`` understands the
-escapes ``\\n \\r \\t \\b \\a \\\\ \\"`` and ``\\xHH``; ``'...'`` understands only
+escapes ``\\n \\r \\t \\b \\a`` and ``\\xHH`` (lower-case ``x`` only), any other
+backslashed character stands for itself; ``'...'`` understands only
 ``\\'``; a closing quote must be followed by whitespace or the end. Unbalanced
 quotes make the whole line invalid (``None``).
 """
@@ -44,7 +45,7 @@ def split_args(line: bytes) -> list[bytes] | None:
                 if i >= n:
                     return None
                 c = line[i]
-                if (c == 92 and i + 3 < n and line[i + 1] in b"xX"
+                if (c == 92 and i + 3 < n and line[i + 1] == 120
                         and line[i + 2] in _HEX and line[i + 3] in _HEX):
                     cur.append(int(line[i + 2:i + 4], 16))
                     i += 3

@@ -1,31 +1,49 @@
 """Sans-IO reader for client requests (RESP multibulk and inline commands).
 
-Rules, as real Redis applies them (networking.c, processMultibulkBuffer and
-processInlineBuffer):
+Rules, as real Redis 6.2 applies them (networking.c, processMultibulkBuffer
+and processInlineBuffer):
 
 * A request that starts with ``*`` is a multibulk: ``*<n>\\r\\n`` then ``n``
   bulk strings ``$<len>\\r\\n<bytes>\\r\\n``. ``n <= 0`` is an empty request and
-  is skipped. ``n > 1024*1024`` is ``invalid multibulk length``; a bulk length
+  is skipped. ``n > 1024*1024`` is ``invalid multibulk length`` (and, before
+  AUTH, so is ``n > 10``: ``unauthenticated multibulk length``); a bulk length
   that is negative, malformed or above ``proto-max-bulk-len`` is ``invalid
   bulk length``; any element that is not a bulk is ``expected '$', got 'x'``.
-* Anything else is an inline command: one line split like a shell does
-  (:func:`split_args`); an empty line is skipped.
-* A header line longer than 64 KiB without its CRLF is an error, and so is a
-  query buffer growing past ``client-query-buffer-limit``.
+  A header line ends at the first ``\\r`` and the byte after it is skipped
+  unchecked, as are the two bytes after a bulk's payload.
+* Anything else is an inline command: one line up to ``\\n`` (a ``\\r`` before
+  it is dropped) split like a shell does (:func:`split_args`); an empty line
+  is skipped.
+* Redis looks for the end of a line with ``strchr``, so a NUL byte before it
+  hides it: the request waits for more bytes like an unfinished one.
+* A header or inline line still unfinished after 64 KiB is an error, and so
+  is a query buffer growing past ``client-query-buffer-limit``.
 
-The fast path hands whole buffers to hiredis's C reader. When a buffer ends in
-the middle of a request, or hiredis meets something it cannot judge the way
-Redis does, the bytes it has not turned into requests are re-read by the pure
-Python parser below (one known gap: hiredis takes a ``+simple`` element inside
-a multibulk as a bulk, where Redis refuses it), which knows exactly how many bytes the pending request
-still needs, so a large value arriving in many reads is scanned once.
+The fast path hands whole buffers to hiredis's C reader. hiredis parses
+replies, a superset of requests, so what it returns is checked: only lists
+of bulks count, and each must have been a multibulk of ``$`` bulks in the
+bytes (for small requests one regex scan finds lines that start with a type
+hiredis would read as a string or list, ``+ ( = ~ > |``; for big ones a walk
+over the headers checks each one). When a buffer ends in the middle of a
+request, or holds anything irregular, the bytes after the last good request
+are re-read by the pure Python parser below, which knows exactly how many
+bytes the pending request still needs, so a large value arriving in many
+reads is scanned once. (One gap remains on the regex side: a foreign type
+byte placed right after the two unchecked bytes that follow a payload, when
+those bytes are not CRLF, passes for a bulk.)
 
 ``feed(data)`` returns the complete requests found; ``error`` is then set if a
 protocol error follows them. The caller runs the requests, replies with the
-error and closes the connection.
+error and closes the connection. While ``auth_required`` is set (the client
+has not authenticated), ``feed`` returns at most one request per call, since
+Redis judges each request's size with the authentication state left by the
+request before it; the caller updates the flag and calls ``feed(b"")`` for
+the rest.
 """
 
 from __future__ import annotations
+
+import re
 
 import hiredis
 
@@ -33,10 +51,16 @@ from .inline import split_args
 
 INLINE_MAX = 64 * 1024
 MULTIBULK_MAX = 1024 * 1024
+UNAUTH_MULTIBULK_MAX = 10
+
+# A line starting with a reply type that hiredis returns as a plain string
+# (status, big number, verbatim) or as a list (set, push, attribute).
+_IRREGULAR = re.compile(rb"\n[+(=~>|]")
 
 
 class ProtocolError(Exception):
-    """The peer sent bytes Redis would refuse; ``args[0]`` is Redis's text."""
+    """The peer sent bytes Redis would refuse; ``args[0]`` is Redis's text.
+    The text is latin-1: a byte quoted from the input is one character."""
 
 
 def _strict_int(b) -> int | None:
@@ -50,13 +74,16 @@ def _strict_int(b) -> int | None:
     if neg and digits == b"0":
         return None
     v = int(digits)
+    if v > (2 ** 63 if neg else 2 ** 63 - 1):
+        return None
     return -v if neg else v
 
 
 class RequestReader:
     """Turns the bytes of one client connection into lists of arguments."""
 
-    __slots__ = ("_hi", "_buf", "_need", "max_bulk_len", "max_query_buffer", "error")
+    __slots__ = ("_hi", "_buf", "_need", "max_bulk_len", "max_query_buffer", "auth_required",
+                 "error")
 
     def __init__(self, max_bulk_len: int = 512 * 1024 * 1024,
                  max_query_buffer: int = 1024 * 1024 * 1024) -> None:
@@ -67,6 +94,7 @@ class RequestReader:
         self._need = 0
         self.max_bulk_len = max_bulk_len
         self.max_query_buffer = max_query_buffer
+        self.auth_required = False
         self.error: ProtocolError | None = None
 
     @property
@@ -77,7 +105,7 @@ class RequestReader:
     def feed(self, data: bytes) -> list:
         if self.error is not None:
             return []
-        if not self._buf and data[:1] == b"*":
+        if not self._buf and data[:1] == b"*" and not self.auth_required:
             return self._fast(data)
         self._buf += data
         if len(self._buf) < self._need:
@@ -92,44 +120,45 @@ class RequestReader:
         """Parse ``data`` with hiredis. If it ends inside a request, or holds
         anything irregular, the bytes after the last good request go to the
         exact parser instead."""
+        if len(data) > self.max_bulk_len or len(data) > 6 * MULTIBULK_MAX:
+            # Rare: a request this big may pass a limit; the exact parser judges.
+            return self._resync(data, [])
         hi = self._hi
         hi.feed(data)
-        reqs = []
+        got = []
         try:
             while True:
                 r = hi.gets()
                 if r is False:
                     break
-                if r.__class__ is not list:
-                    raise ValueError(r)  # '*-1', errors: let the exact parser judge
-                for a in r:
-                    if a.__class__ is not bytes:
-                        raise ValueError(r)  # nested arrays, ints, nulls
-                if r:
-                    reqs.append(r)
+                if type(r) is not list or not _all_bulk(r):
+                    # '*-1', nested arrays, ints, errors: let the exact parser judge.
+                    raise ValueError(r)
+                got.append(r)
             # hiredis cannot say whether it stopped between requests or inside
             # one. An empty multibulk tells: only at a boundary does it come
             # back as an empty request; inside one it becomes part of it.
             hi.feed(b"*0\r\n")
             if hi.gets() == []:
-                return reqs
+                # Small requests: one scan for a line that starts with a
+                # foreign type; big ones: a walk over their headers.
+                if len(data) < 256 * len(got) and _IRREGULAR.search(data) is None:
+                    return got if all(got) else [r for r in got if r]
+                good, used = _walk(data, got)
+                if used == len(data):
+                    return got if all(got) else [r for r in got if r]
         except Exception:
             pass
-        self._resync(data, reqs)
-        return self._slow(reqs)
+        good, used = _walk(data, got)
+        return self._resync(data[used:], got[:good])
 
-    def _resync(self, data: bytes, reqs: list) -> None:
-        """Drop the hiredis reader's state and keep the bytes after the
-        requests already returned for the Python parser."""
+    def _resync(self, rest: bytes, got: list) -> list:
+        """Hand ``rest`` (what follows the requests in ``got``) to the exact
+        parser, after the good requests."""
         self._hi = hiredis.Reader()
-        used = 0
-        for r in reqs:
-            used += 3 + len(str(len(r)))
-            for a in r:
-                n = len(a)
-                used += 5 + len(str(n)) + n
-        self._buf = bytearray(data[used:])
+        self._buf = bytearray(rest)
         self._need = 0
+        return self._slow([r for r in got if r])
 
     # -- exact parser ----------------------------------------------------
 
@@ -137,6 +166,7 @@ class RequestReader:
         buf = self._buf
         pos = 0
         n = len(buf)
+        one = self.auth_required
         try:
             while pos < n:
                 if buf[pos] == 42:  # '*'
@@ -148,6 +178,8 @@ class RequestReader:
                 pos = newpos
                 if req:
                     reqs.append(req)
+                    if one:
+                        break
         except ProtocolError as e:
             self.error = e
             pos = n
@@ -159,6 +191,8 @@ class RequestReader:
 
     def _inline(self, buf: bytearray, pos: int):
         nl = buf.find(b"\n", pos)
+        if nl >= 0 and buf.find(b"\x00", pos, nl) >= 0:
+            nl = -1
         if nl < 0:
             if len(buf) - pos > INLINE_MAX:
                 raise ProtocolError("Protocol error: too big inline request")
@@ -171,35 +205,47 @@ class RequestReader:
         self._need = 0
         return args, nl + 1
 
+    def _line_end(self, buf: bytearray, pos: int) -> int:
+        """Where the header line at ``pos`` ends (its ``\\r``), or -1 if it
+        is not all there yet (the byte after the ``\\r`` is needed too)."""
+        cr = buf.find(b"\r", pos)
+        if cr >= 0 and buf.find(b"\x00", pos, cr) >= 0:
+            return -1
+        if cr + 1 >= len(buf):
+            return -1
+        return cr
+
     def _multibulk(self, buf: bytearray, pos: int):
         start = pos
-        nl = buf.find(b"\r\n", pos)
-        if nl < 0:
+        cr = self._line_end(buf, pos)
+        if cr < 0:
             if len(buf) - pos > INLINE_MAX:
                 raise ProtocolError("Protocol error: too big mbulk count string")
             self._need = len(buf) - start + 1
             return None, start
-        count = _strict_int(bytes(buf[pos + 1:nl]))
+        count = _strict_int(bytes(buf[pos + 1:cr]))
         if count is None or count > MULTIBULK_MAX:
             raise ProtocolError("Protocol error: invalid multibulk length")
-        pos = nl + 2
+        if count > UNAUTH_MULTIBULK_MAX and self.auth_required:
+            raise ProtocolError("Protocol error: unauthenticated multibulk length")
+        pos = cr + 2
         if count <= 0:
             self._need = 0
             return [], pos
         args = []
         for _ in range(count):
-            nl = buf.find(b"\r\n", pos)
-            if nl < 0:
+            cr = self._line_end(buf, pos)
+            if cr < 0:
                 if len(buf) - pos > INLINE_MAX:
                     raise ProtocolError("Protocol error: too big bulk count string")
                 self._need = len(buf) - start + 1
                 return None, start
             if buf[pos] != 36:  # '$'
                 raise ProtocolError("Protocol error: expected '$', got '%c'" % buf[pos])
-            size = _strict_int(bytes(buf[pos + 1:nl]))
+            size = _strict_int(bytes(buf[pos + 1:cr]))
             if size is None or size < 0 or size > self.max_bulk_len:
                 raise ProtocolError("Protocol error: invalid bulk length")
-            pos = nl + 2
+            pos = cr + 2
             # Like Redis, the two bytes after the payload are skipped unchecked.
             if pos + size + 2 > len(buf):
                 self._need = pos + size + 2 - start
@@ -209,3 +255,29 @@ class RequestReader:
         self._need = 0
         return args, pos
 
+
+def _walk(data: bytes, got: list) -> tuple[int, int]:
+    """How many requests of ``got`` (hiredis's reading of ``data``) are
+    well-formed multibulks of bulks, and the bytes they span."""
+    pos = 0
+    try:
+        for i, r in enumerate(got):
+            if data[pos] != 42:  # '*'
+                return i, pos
+            p = pos + 3 + len(str(len(r)))
+            for a in r:
+                if data[p] != 36:  # '$'
+                    return i, pos
+                n = len(a)
+                p += 5 + len(str(n)) + n
+            pos = p
+    except IndexError:
+        return i, pos
+    return len(got), pos
+
+
+def _all_bulk(req: list) -> bool:
+    for a in req:
+        if type(a) is not bytes:
+            return False
+    return True
