@@ -425,8 +425,11 @@ def render(report: dict) -> str:
     errors = []
     for e in report["results"]:
         for server in ("pyredis", "redis"):
-            for err in dict.fromkeys(e[server]["errors"]):
-                errors.append(f"  {server} {e['test']} -P {e['pipeline']}: {err}")
+            errs = e[server]["errors"]
+            if errs:
+                short = errs[0] if len(errs[0]) <= 110 else errs[0][:107] + "..."
+                times = f" ({len(errs)} runs)" if len(errs) > 1 else ""
+                errors.append(f"  {server} {e['test']} -P {e['pipeline']}{times}: {short}")
     verdicts = [e["verdict"] for e in report["results"] if e["verdict"]]
     summary = (f"targets (ratio >= {TARGETS[1]} at -P 1, >= {TARGETS[16]} at -P 16 for "
                f"{'/'.join(TARGET_TESTS)}): {verdicts.count('PASS')}/{len(verdicts)} PASS")
