@@ -313,6 +313,7 @@ def run_comparison(opts) -> dict:
     tests = [t.strip() for t in opts.tests.split(",") if t.strip()]
     pipelines = [int(p) for p in opts.pipelines.split(",") if p.strip()]
     machine = machine_info(benchmark)
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     workdir = tempfile.mkdtemp(prefix="pyredis-bench-")
     servers: dict[str, Server] = {}
     results = []
@@ -351,7 +352,7 @@ def run_comparison(opts) -> dict:
             s.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     return {
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "date": started,
         "machine": machine,
         "note": CORES_NOTE.format(n=machine["nproc"]),
         "settings": {"tests": tests, "pipelines": pipelines, "clients": opts.clients,
