@@ -9,7 +9,7 @@ from .args import to_int
 from .table import command
 
 
-@command("ping", -1, "stale fast", categories="@connection", since="1.0.0")
+@command("ping", -1, "stale fast", categories="@connection", group="connection", since="1.0.0")
 def ping(client, args):
     if len(args) > 2:
         raise CommandError(errors.wrong_arity("ping"))
@@ -20,18 +20,18 @@ def ping(client, args):
     return PONG if len(args) == 1 else args[1]
 
 
-@command("echo", 2, "fast", categories="@connection", since="1.0.0")
+@command("echo", 2, "fast", categories="@connection", group="connection", since="1.0.0")
 def echo(client, args):
     return args[1]
 
 
-@command("quit", 1, "loading stale fast no_auth", categories="@connection", since="1.0.0")
+@command("quit", 1, "loading stale fast no_auth", categories="@connection", group="connection", since="1.0.0")
 def quit_(client, args):
     client.closing = True
     return OK
 
 
-@command("select", 2, "loading stale fast", categories="@keyspace", since="1.0.0")
+@command("select", 2, "loading stale fast", categories="@keyspace", group="connection", since="1.0.0")
 def select(client, args):
     index = to_int(args[1])
     if index is None or not -(2 ** 31) <= index < 2 ** 31:
