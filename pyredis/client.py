@@ -21,7 +21,11 @@ class Client:
         # Pub/sub and MONITOR.
         "channels", "patterns", "monitor",
         # Kind of connection: normal, replica, master, pubsub (CLIENT LIST/KILL).
-        "kind", "slowpath", "query_pending", "output_pending", "blocked",
+        "kind", "slowpath", "query_pending", "output_pending",
+        # Blocking commands (blocking.py): the BlockState while blocked; the
+        # shell's callback once served; set while a command must not block
+        # (inside EXEC or a script).
+        "blocked", "on_unblocked", "deny_blocking",
     )
 
     def __init__(self, core, client_id: int, addr: str = "", laddr: str = "",
@@ -58,6 +62,8 @@ class Client:
         self.query_pending = 0
         self.output_pending = 0
         self.blocked = None
+        self.on_unblocked = None
+        self.deny_blocking = False
         self.update_slowpath()
 
     def update_slowpath(self) -> None:

@@ -10,6 +10,7 @@ import time
 
 from .client import Client
 from .config import Config
+from .blocking import unblock
 from .db import Keyspace, unwatch_all
 from .propagate import Funnel
 
@@ -66,6 +67,10 @@ class Core:
         self.start_monotonic = time.monotonic()
         self.run_id = os.urandom(20).hex()
         self.monitors: list[Client] = []
+        self.blocked_clients = 0
+        # Set by the server shell: call_later(seconds, fn, *args) -> handle
+        # with .cancel(), for blocking-command timeouts.
+        self.call_later = None
         self.last_save = int(time.time())
         self.port = self.config.port
         # Set by the server shell: stop serving (SHUTDOWN).
@@ -103,6 +108,8 @@ class Core:
 
     def remove_client(self, client: Client) -> None:
         self.clients.pop(client.id, None)
+        if client.blocked is not None:
+            unblock(client)
         if client.monitor and client in self.monitors:
             self.monitors.remove(client)
         if client.watched:

@@ -53,7 +53,8 @@ def type_name(value) -> str:
 class Database:
     """One numbered database: key -> value, key -> absolute expiry in ms."""
 
-    __slots__ = ("id", "data", "expires", "watched", "ks", "_expiry_heap", "_heap_stale")
+    __slots__ = ("id", "data", "expires", "watched", "blocked", "ks", "_expiry_heap",
+                 "_heap_stale")
 
     def __init__(self, index: int, keyspace: "Keyspace") -> None:
         self.id = index
@@ -61,6 +62,8 @@ class Database:
         self.expires: dict = {}
         # key -> set of clients WATCHing it in this database.
         self.watched: dict = {}
+        # key -> deque of clients blocked on it, first blocked first (blocking.py).
+        self.blocked: dict = {}
         self.ks = keyspace
         # (when_ms, key) for active expiry; entries whose key no longer has
         # that expiry are skipped and counted as stale.
@@ -122,6 +125,8 @@ class Database:
         if self.watched and key in self.watched:
             for c in self.watched[key]:
                 c.watch_dirty = True
+        if self.blocked and key in self.blocked:
+            ks.ready[(self, key)] = None
         if ks.versions is not None:
             ks.versions.bump(self.id, key)
 
@@ -160,6 +165,8 @@ class Database:
         if self.watched and key in self.watched:
             for c in self.watched[key]:
                 c.watch_dirty = True
+        if self.blocked and key in self.blocked:
+            ks.ready[(self, key)] = None
         if ks.versions is not None:
             ks.versions.bump(self.id, key)
 
@@ -226,6 +233,9 @@ class Keyspace:
         self.hits = 0
         self.misses = 0
         self.expired_keys = 0
+        # (db, key) pairs that clients block on and that were modified, in
+        # order (a dict used as an ordered set); served by blocking.py.
+        self.ready: dict = {}
         # Per-key versions for global replication; None until it is enabled.
         self.versions = None
         # Set by the core: propagate(db_index, args) sends an effect to the funnel.
@@ -242,6 +252,10 @@ class Keyspace:
         da.expires, db_.expires = db_.expires, da.expires
         da._expiry_heap, db_._expiry_heap = db_._expiry_heap, da._expiry_heap
         da._heap_stale, db_._heap_stale = db_._heap_stale, da._heap_stale
+        # Clients blocked in either database may now find their keys.
+        for d in (da, db_):
+            for key in d.blocked:
+                self.ready[(d, key)] = None
 
     def active_expire(self, budget_keys: int = 200) -> int:
         now = now_ms()

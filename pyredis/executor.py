@@ -18,6 +18,7 @@ import logging
 import time
 
 from . import errors
+from .blocking import serve_ready_keys
 from .commands.table import TABLE
 from .errors import CommandError
 from .protocol.encoder import QUEUED, Raw, encode, error_bytes
@@ -46,7 +47,11 @@ def call(client, args: list) -> bytes:
         refused = _gates(client, cmd, args)
         if refused is not None:
             return refused
-    return run(client, cmd, args)
+    reply = run(client, cmd, args)
+    if client.db.ks.ready:
+        # The command (or EXEC) pushed to keys that clients block on.
+        serve_ready_keys(client.core)
+    return reply
 
 
 def run(client, cmd, args: list) -> bytes:

@@ -57,6 +57,7 @@ class ClientConnection(asyncio.Protocol):
         self.client = core.new_client(
             addr=_fmt_addr(peer), laddr=_fmt_addr(local), fd=fd,
             send=self._send, close=self._close)
+        self.client.on_unblocked = self._unblocked
         cfg = core.config
         self.reader = RequestReader(cfg.proto_max_bulk_len, cfg.client_query_buffer_limit)
         self.reader.auth_required = not self.client.authenticated
@@ -102,6 +103,8 @@ class ClientConnection(asyncio.Protocol):
         client = self.client
         if len(reqs) == 1:
             out = call(client, reqs[0])
+            if client.blocked is not None:
+                self._block([])
         else:
             parts = []
             for i, args in enumerate(reqs):
@@ -109,24 +112,32 @@ class ClientConnection(asyncio.Protocol):
                 if client.closing:
                     break
                 if client.blocked is not None:
-                    # Later requests wait until the blocking command is served.
-                    self._backlog = reqs[i + 1:]
-                    self.transport.pause_reading()
+                    self._block(reqs[i + 1:])
                     break
             out = b"".join(parts)
         if out:
             self.core.stats.net_output_bytes += len(out)
             self.transport.write(out)
 
+    def _block(self, rest: list) -> None:
+        """The client blocked: later requests wait until it is served."""
+        self._backlog = rest
+        self.transport.pause_reading()
+
+    def _unblocked(self) -> None:
+        # Served from inside another client's command: run our backlog on
+        # the next loop turn, not nested in that call.
+        asyncio.get_running_loop().call_soon(self.resume)
+
     def resume(self) -> None:
-        """Called when a blocked client was served: run what queued up."""
+        """Run what queued up while the client was blocked."""
         backlog, self._backlog = self._backlog, None
-        if self.transport.is_closing():
+        if self.client is None or self.transport.is_closing():
             return
         self.transport.resume_reading()
         if backlog:
             self._run(backlog)
-        if self.client.closing:
+        if self.client is not None and self.client.closing:
             self.transport.close()
 
     def _send(self, data: bytes) -> None:
@@ -178,6 +189,7 @@ class Server:
                 # Asked for any free port: all binds share the first one.
                 cfg.port = srv.sockets[0].getsockname()[1]
         self.port = self.core.port = cfg.port
+        self.core.call_later = loop.call_later
         self._schedule_tick()
         log.info("Server initialized")
         log.info("Ready to accept connections")
