@@ -23,16 +23,17 @@ snapshots instead:
 * Memory is bounded: live snapshots together hold at most ``budget``
   entries (each snapshot also counts a fixed overhead); past it the least
   recently used snapshots are evicted, the newest one always stays.
-* An evicted snapshot leaves a small tombstone: its collection's token, the
-  offset of the last cursor handed out, and the next few members after it.
-  Resuming that cursor takes a fresh snapshot and starts at the first of
-  those members still present: collections whose order is stable under
-  insertion and deletion of other members (dicts, ``ordered=True``) keep the
-  survivors' relative order, so nothing present throughout is skipped and
-  nothing already returned is repeated. Any other unknown cursor (stale,
-  forged, from another collection, tombstone gone, unordered source) never
-  fails: it restarts from a fresh snapshot at offset 0, which may repeat
-  members, as SCAN allows, and never misses one.
+* A cursor whose snapshot is gone (evicted, already finished, forged,
+  or from another collection) never fails: the walk restarts from a fresh
+  snapshot at offset 0. That may repeat members, which SCAN allows, and
+  never misses one. Resuming "where it was" in a fresh snapshot is not
+  safe: a member deleted and added again moves to the end of a dict's
+  order, so no remembered member or offset proves where the unvisited part
+  begins. A walk is evicted only when other walks file more than the budget
+  between two of its calls (LRU); walks in progress that together need more
+  than the budget can keep restarting one another, which takes several
+  concurrent walks over collections of millions of members at the default
+  budget (2M entries, about 16 MB of references).
 """
 
 from __future__ import annotations
@@ -48,31 +49,24 @@ ULONG_MAX = (1 << 64) - 1
 # Entries a live snapshot is charged for besides its members (list and
 # bookkeeping), so many small abandoned walks are bounded too.
 _OVERHEAD = 64
-# Members after the resume point kept in a tombstone.
-_TOMB_KEYS = 8
 
 
 class _Snapshot:
-    __slots__ = ("id", "token", "items", "next")
+    __slots__ = ("id", "token", "items")
 
     def __init__(self, sid: int, token, items: list) -> None:
         self.id = sid
         self.token = token
         self.items = items
-        # Offset of the last cursor handed out for this snapshot.
-        self.next = 0
 
 
 class Cursors:
     """The live snapshots of one server."""
 
-    def __init__(self, budget: int = 2_000_000, tombstones: int = 4096) -> None:
+    def __init__(self, budget: int = 2_000_000) -> None:
         self.budget = budget
-        self.max_tombstones = tombstones
         self._live: OrderedDict[int, _Snapshot] = OrderedDict()  # LRU order
         self._held = 0
-        # id -> (token, next offset, members from that offset on)
-        self._tombs: OrderedDict[int, tuple] = OrderedDict()
         self._last_id = 0
 
     def __len__(self) -> int:
@@ -84,35 +78,25 @@ class Cursors:
         return self._held
 
     def scan(self, token: Hashable, cursor: int, count: int,
-             snapshot: Callable[[], list], alive: Callable[[object], bool],
-             ordered: bool = True) -> tuple[int, list]:
+             snapshot: Callable[[], list], alive: Callable[[object], bool]) -> tuple[int, list]:
         """One step of a walk over the collection named by ``token``.
 
         ``snapshot()`` lists its members now; ``alive(m)`` tells whether a
         member is still there. Returns ``(next cursor, members)``; the
         caller applies MATCH/TYPE filters to the members afterwards.
         """
-        resume = _NONE
-        start = 0
         snap = None
+        start = 0
         if cursor:
-            sid, start = cursor & _ID_MASK, cursor >> _ID_BITS
-            snap = self._live.get(sid)
+            snap = self._live.get(cursor & _ID_MASK)
             if snap is not None and snap.token == token:
-                self._live.move_to_end(sid)
+                self._live.move_to_end(snap.id)
+                start = cursor >> _ID_BITS
             else:
                 snap = None
-                resume = self._resume_member(token, sid, start, ordered, alive)
         if snap is None:
             items = snapshot()
-            start = 0
-            if resume is not _NONE:
-                # O(n), like the snapshot just taken.
-                try:
-                    start = items.index(resume)
-                except ValueError:
-                    pass
-            if start == 0 and len(items) <= count:
+            if len(items) <= count:
                 return 0, [m for m in items if alive(m)]
             snap = self._file(token, items)
         items = snap.items
@@ -131,7 +115,6 @@ class Cursors:
         if i >= n:
             self._drop(snap.id)
             return 0, out
-        snap.next = i
         return (i << _ID_BITS) | snap.id, out
 
     # -- internals ---------------------------------------------------------
@@ -142,8 +125,7 @@ class Cursors:
         self._live[sid] = snap
         self._held += len(items) + _OVERHEAD
         while self._held > self.budget and len(self._live) > 1:
-            old_id = next(iter(self._live))
-            self._evict(old_id)
+            self._drop(next(iter(self._live)))
         return snap
 
     def _new_id(self) -> int:
@@ -153,38 +135,11 @@ class Cursors:
             if sid not in self._live:
                 break
         self._last_id = sid
-        self._tombs.pop(sid, None)
         return sid
 
     def _drop(self, sid: int) -> None:
         snap = self._live.pop(sid)
         self._held -= len(snap.items) + _OVERHEAD
-
-    def _evict(self, sid: int) -> None:
-        snap = self._live[sid]
-        self._drop(sid)
-        if snap.next:
-            self._tombs[sid] = (snap.token, snap.next,
-                                snap.items[snap.next:snap.next + _TOMB_KEYS])
-            while len(self._tombs) > self.max_tombstones:
-                self._tombs.popitem(last=False)
-
-    def _resume_member(self, token, sid: int, offset: int, ordered: bool, alive):
-        """For a cursor whose snapshot is gone: the member a fresh snapshot
-        should resume at, or ``_NONE`` to restart from offset 0."""
-        tomb = self._tombs.pop(sid, None)
-        if tomb is None or not ordered:
-            return _NONE
-        t_token, t_next, upcoming = tomb
-        if t_token != token or t_next != offset:
-            return _NONE
-        for m in upcoming:
-            if alive(m):
-                return m
-        return _NONE
-
-
-_NONE = object()
 
 
 _registries: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
