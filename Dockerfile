@@ -4,8 +4,8 @@
 #   docker run -d -p 6379:6379 -v pyredis-data:/data pyredis
 #   docker run -d -p 6379:6379 -v $PWD/redis.conf:/etc/pyredis.conf pyredis /etc/pyredis.conf
 #
-# Arguments after the image name replace CMD and go to pyredis-server, as
-# with the official redis image: a config file path first, then --flags.
+# Arguments after the image name go to pyredis-server as with the official
+# redis image: a config file path first and/or --flags (docker-entrypoint.sh).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -20,15 +20,14 @@ RUN groupadd --system --gid 999 redis \
 # The dependencies (hiredis, uvloop, zstandard) ship binary wheels: no
 # compiler is needed. The source is not kept in the image.
 COPY . /tmp/pyredis-src
-RUN pip install --no-cache-dir /tmp/pyredis-src && rm -rf /tmp/pyredis-src
+RUN pip install --no-cache-dir /tmp/pyredis-src \
+    && install -m 0755 /tmp/pyredis-src/docker-entrypoint.sh /usr/local/bin/ \
+    && rm -rf /tmp/pyredis-src
 
 WORKDIR /data
 VOLUME /data
 USER redis
 EXPOSE 6379
 
-ENTRYPOINT ["pyredis-server"]
-# Inside a container the published port is the access control: listen on
-# every interface, without the loopback-only protected mode. Giving any
-# arguments to `docker run` replaces these, so repeat them if you pass flags.
-CMD ["--bind", "0.0.0.0", "--protected-mode", "no"]
+ENTRYPOINT ["docker-entrypoint.sh"]
+CMD ["pyredis-server"]

@@ -4,9 +4,9 @@ The instructions are parsed and checked for what the image promises (slim
 Python base, non-root user, /data volume, port, entry point). Then its build
 and run steps are replayed on this machine: the build context is copied as
 ``.dockerignore`` filters it, the Dockerfile's own ``pip install`` line runs
-in a fresh virtualenv, and the installed ``pyredis-server`` is started with
-the image's CMD flags (and, like ``docker run IMAGE /conf``, with a config
-file as its first argument) and must answer PING.
+in a fresh virtualenv, and the image's entry point script is run with
+``--flags`` (and, like ``docker run IMAGE /conf``, with a config file as its
+first argument); the ``pyredis-server`` it starts must answer PING.
 
 The venv reuses this interpreter's site-packages so the dependencies are not
 downloaded again; only the build backend is, as in ``docker build``.
@@ -100,7 +100,10 @@ def test_image_shape(instructions):
     assert workdirs[-1] == "/data"
     assert one(instructions, "VOLUME") in ("/data", '["/data"]')
     assert one(instructions, "EXPOSE") == "6379"
-    assert json.loads(one(instructions, "ENTRYPOINT")) == ["pyredis-server"]
+    assert json.loads(one(instructions, "ENTRYPOINT")) == ["docker-entrypoint.sh"]
+    assert json.loads(one(instructions, "CMD")) == ["pyredis-server"]
+    assert any(kw == "RUN" and "docker-entrypoint.sh /usr/local/bin/" in rest
+               for kw, rest in instructions), "the entry point script is not installed"
     # USER comes after the install (pip runs as root) and before the entry point.
     kws = [kw for kw, _ in instructions]
     install = max(i for i, (kw, rest) in enumerate(instructions)
@@ -108,19 +111,19 @@ def test_image_shape(instructions):
     assert install < kws.index("USER") < kws.index("ENTRYPOINT")
 
 
-def test_cmd_flags_are_real_options(instructions):
-    cmd = json.loads(one(instructions, "CMD"))
-    names = [a[2:] for a in cmd if a.startswith("--")]
-    assert names == ["bind", "protected-mode"]
-    for name in names:
+def test_entrypoint_defaults_are_real_options():
+    text = (REPO / "docker-entrypoint.sh").read_text()
+    defaults = "--bind 0.0.0.0 --protected-mode no"
+    assert defaults in text
+    for name in ("bind", "protected-mode"):
         assert name in OPTIONS, f"--{name} is not a pyredis option"
-    assert cmd == ["--bind", "0.0.0.0", "--protected-mode", "no"]
 
 
 def test_dockerignore_keeps_what_pip_needs():
     pats = ignore_patterns()
     assert not any(p.startswith("!") for p in pats), "negations are not modelled here"
-    for rel in ("pyproject.toml", "README.md", "pyredis/__init__.py", "pyredis/cli.py"):
+    for rel in ("pyproject.toml", "README.md", "pyredis/__init__.py", "pyredis/cli.py",
+                "docker-entrypoint.sh"):
         assert not ignored(rel, pats), f".dockerignore drops {rel}"
     for rel in (".git/HEAD", "tests/conftest.py", "pyredis/__pycache__/x.pyc"):
         assert ignored(rel, pats), f".dockerignore keeps {rel}"
@@ -208,7 +211,11 @@ def image(tmp_path_factory, instructions):
 
 
 def start(bin_dir: Path, data: Path, args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen([str(bin_dir / "pyredis-server"), *args], cwd=data, env=clean_env(),
+    """``docker run IMAGE args...``: the entry point script with the venv's
+    bin directory standing for the image's PATH."""
+    env = clean_env()
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    return subprocess.Popen(["sh", str(REPO / "docker-entrypoint.sh"), *args], cwd=data, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
@@ -224,12 +231,11 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_installed_server_runs_with_image_cmd(image, instructions):
+def test_installed_server_runs_with_flags(image):
     bin_dir, data = image
-    cmd = json.loads(one(instructions, "CMD"))
     port = free_port()
-    # Flags given later win, as in redis-server: stay on loopback here.
-    proc = start(bin_dir, data, [*cmd, "--bind", "127.0.0.1", "--port", str(port)])
+    # Flags given later win over the entry point's defaults: stay on loopback here.
+    proc = start(bin_dir, data, ["--bind", "127.0.0.1", "--port", str(port)])
     try:
         assert wait_ping(proc, port) == b"+PONG\r\n"
     finally:
