@@ -40,7 +40,9 @@ def servers():
 
 
 def cli(port, *args, input: bytes | None = None, timeout: float = 30):
-    p = subprocess.run([CLI, "-h", "127.0.0.1", "-p", str(port), *args], input=input,
+    # CI runs without a standard input: give redis-cli an empty one unless fed
+    p = subprocess.run([CLI, "-h", "127.0.0.1", "-p", str(port), *args],
+                       input=input if input is not None else b"",
                        capture_output=True, timeout=timeout)
     return p.returncode, p.stdout, p.stderr
 
