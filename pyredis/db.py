@@ -188,8 +188,8 @@ class Database:
 
     def _expire_if_needed(self, key) -> bool:
         """Delete ``key`` if its time has come. True if it was expired."""
-        when = self.expires[key]
-        if when > now_ms():
+        # Like Redis's keyIsExpired: due once now is past the expiry time.
+        if self.expires[key] >= now_ms():
             return False
         self._expire(key)
         return True
@@ -208,7 +208,7 @@ class Database:
         heap = self._expiry_heap
         expires = self.expires
         done = 0
-        while heap and done < budget_keys and heap[0][0] <= now:
+        while heap and done < budget_keys and heap[0][0] < now:
             when, key = heapq.heappop(heap)
             if expires.get(key) == when:
                 self._expire(key)

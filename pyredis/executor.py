@@ -74,7 +74,9 @@ def run(client, cmd, args: list) -> bytes:
     cmd.calls += 1
     client.last_cmd = cmd
     core = client.core
-    if ks.dirty != dirty and core.funnel.sinks:
+    if ks.dirty != dirty and core.funnel.sinks and (cmd.is_write or client.effects is not None):
+        # A read-only command can change the dataset only by expiring keys,
+        # whose DELs the keyspace already sent: its argv is not an effect.
         _propagate(client, args)
     if client.effects is not None:
         client.effects = None
