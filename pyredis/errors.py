@@ -42,6 +42,10 @@ READONLY = "READONLY You can't write against a read only replica."
 LOADING = "LOADING Redis is loading the dataset in memory"
 NOPROTO = "NOPROTO unsupported protocol version"
 MULTI_NESTED = "ERR MULTI calls can not be nested"
+EXEC_WITHOUT_MULTI = "ERR EXEC without MULTI"
+DISCARD_WITHOUT_MULTI = "ERR DISCARD without MULTI"
+WATCH_IN_MULTI = "ERR WATCH inside MULTI is not allowed"
+EXECABORT = "EXECABORT Transaction discarded because of previous errors."
 PUBSUB_CONTEXT = (
     "ERR Can't execute '{}': only (P)SUBSCRIBE / (P)UNSUBSCRIBE / PING / QUIT "
     "are allowed in this context"
@@ -55,6 +59,17 @@ LFU_NOT_SELECTED = (
 )
 # Not Redis: OBJECT FREQ under an LFU policy, as pyredis keeps no access counters.
 FREQ_NOT_TRACKED = "ERR access frequency is not tracked by this server"
+# Lists and hashes.
+TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
+MUST_BE_POSITIVE = "ERR value is out of range, must be positive"
+VALUE_OUT_OF_RANGE = "ERR value is out of range"
+HASH_NOT_INTEGER = "ERR hash value is not an integer"
+HASH_NOT_FLOAT = "ERR hash value is not a float"
+NAN_OR_INFINITY = "ERR value is NaN or Infinity"
+LPOS_RANK_ZERO = ("ERR RANK can't be zero: use 1 to start from the first match, "
+                  "2 from the second, ...")
+LPOS_COUNT_NEGATIVE = "ERR COUNT can't be negative"
+LPOS_MAXLEN_NEGATIVE = "ERR MAXLEN can't be negative"
 
 
 def wrong_arity(name: str) -> str:
@@ -78,14 +93,17 @@ def unknown_subcommand(sub: str, cmd: str) -> str:
 
 def unknown_command(args: list) -> str:
     """Redis 6.2's reply to an unknown command: its name, then the arguments
-    quoted in backticks until 128 characters of them have been shown."""
-    shown = ""
+    quoted in backticks until 128 bytes of them have been shown. Redis prints
+    them as C strings (each ends at a NUL) and sends the bytes as they are
+    (kept here through surrogateescape; error_bytes restores them)."""
+    shown = b""
     for a in args[1:]:
         if len(shown) >= 128:
             break
-        shown += "`%s`, " % a[: 128 - len(shown)].decode("utf-8", "replace")
-    name = args[0].decode("utf-8", "replace")
-    return f"ERR unknown command `{name}`, with args beginning with: {shown}"
+        shown += b"`%b`, " % a[: 128 - len(shown)].split(b"\0", 1)[0]
+    name = args[0].split(b"\0", 1)[0]
+    return "ERR unknown command `%s`, with args beginning with: %s" % (
+        name.decode("utf-8", "surrogateescape"), shown.decode("utf-8", "surrogateescape"))
 
 
 def sanitize(message: str) -> str:

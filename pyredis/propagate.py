@@ -7,7 +7,9 @@ stream, the global log, or a test recorder. Handlers never talk to a sink.
 
 Commands that ran in one MULTI/EXEC (or one script) leave as one unit:
 :meth:`Funnel.begin_unit` / :meth:`Funnel.end_unit` bracket them, and sinks
-that care (replication, AOF) wrap the unit in MULTI/EXEC.
+that care (replication, AOF) wrap the unit in MULTI/EXEC. A unit opens
+towards the sinks only with its first effect, so one that wrote nothing
+sends nothing (as Redis propagates MULTI only before the first write).
 """
 
 from __future__ import annotations
@@ -21,11 +23,14 @@ class Sink(Protocol):
 
 
 class Funnel:
-    __slots__ = ("sinks", "_depth")
+    __slots__ = ("sinks", "_depth", "_opened")
 
     def __init__(self) -> None:
         self.sinks: list[Sink] = []
         self._depth = 0
+        # Whether the current unit has told the sinks it began: only once it
+        # has an effect, so a read-only transaction propagates nothing.
+        self._opened = False
 
     def subscribe(self, sink: Sink) -> None:
         self.sinks.append(sink)
@@ -34,18 +39,20 @@ class Funnel:
         self.sinks.remove(sink)
 
     def emit(self, db: int, args: list) -> None:
+        if self._depth and not self._opened:
+            self._opened = True
+            for s in self.sinks:
+                s.unit(True)
         for s in self.sinks:
             s.effect(db, args)
 
     def begin_unit(self) -> None:
         self._depth += 1
-        if self._depth == 1:
-            for s in self.sinks:
-                s.unit(True)
 
     def end_unit(self) -> None:
         self._depth -= 1
-        if self._depth == 0:
+        if self._depth == 0 and self._opened:
+            self._opened = False
             for s in self.sinks:
                 s.unit(False)
 
