@@ -74,7 +74,14 @@ def format_double(d: float) -> bytes:
 
 
 def error_bytes(message: str) -> bytes:
-    return b"-" + sanitize(message).encode("utf-8", "replace") + b"\r\n"
+    """An error line. Raw bytes a message quotes from the client's input
+    travel as surrogateescape characters and go out unchanged."""
+    message = sanitize(message)
+    try:
+        data = message.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        data = message.encode("utf-8", "replace")
+    return b"-" + data + b"\r\n"
 
 
 def _bulk(v) -> bytes:

@@ -81,6 +81,9 @@ OPEN = [
     b'ECHO "a"\x0bb\r\n',
     b"PI\rNG\r\n",
     b"NOSUCH a b\r\n",
+    enc(b"\xff\xfe", b"\xe9" * 70, "b"),      # raw bytes in the unknown-command error
+    enc("NO\x00SUCH", "a\x00b", "\x00"),       # ... cut at NUL as C strings are
+    enc("X", *["abcdefghij"] * 20),           # ... up to 128 bytes of arguments
     b"ping\r\nPiNg\r\n",
     b"*0\r\n*-1\r\n*-5\r\n" + enc("PING"),
     b"*1\rx$4\r\nPING\r\n",

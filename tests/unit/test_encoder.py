@@ -87,6 +87,10 @@ def test_error_lines_are_one_line():
     assert error_bytes("ERR a\r\nb\nc") == b"-ERR a  b c\r\n"
     assert encode(CommandError("ERR x\ny")) == b"-ERR x y\r\n"
     assert error_bytes("ERR caf\u00e9") == "-ERR caf\u00e9\r\n".encode()
+    # raw input bytes quoted in an error go out as they came in
+    assert error_bytes(b"ERR `\xff\xc3\xa9`".decode("utf-8", "surrogateescape")) == \
+        b"-ERR `\xff\xc3\xa9`\r\n"
+    assert error_bytes("ERR \ud800") == b"-ERR ?\r\n"
 
 
 def test_format_double():
