@@ -132,6 +132,14 @@ OPTIONS: dict[str, Option] = {o.name: o for o in [
     Option("pidfile", "string", "", False, doc="Write the process id to this file."),
     Option("protected-mode", "bool", True, True, doc="Refuse non-loopback clients without a password."),
     Option("lua-time-limit", "int", 5000, True, 0, _LL_MAX, doc="Script time before BUSY replies (ms)."),
+    Option("hash-max-ziplist-entries", "int", 512, True, 0, _LL_MAX,
+           doc="Hashes with more fields than this use the hashtable encoding."),
+    Option("hash-max-ziplist-value", "memory", 64, True, 0, _LL_MAX,
+           doc="Hashes with a longer field or value use the hashtable encoding."),
+    Option("list-max-ziplist-size", "int", -2, True, -2 ** 31, _INT_MAX,
+           doc="Accepted for compatibility (list node size); lists are deques."),
+    Option("list-compress-depth", "int", 0, True, 0, _INT_MAX,
+           doc="Accepted for compatibility (list node compression); not used."),
 ]}
 
 

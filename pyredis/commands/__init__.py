@@ -6,7 +6,7 @@ import importlib
 from .table import COMMANDS, TABLE, Command, command, lookup
 
 # Each module declares its commands with @command when imported.
-_MODULES = ("connection", "strings", "keys", "server", "transactions")
+_MODULES = ("connection", "strings", "keys", "server", "transactions", "lists", "hashes")
 
 for _m in _MODULES:
     try:
