@@ -28,6 +28,17 @@ STRING_TOO_LONG = "ERR string exceeds maximum allowed size (512MB)"
 BIT_OFFSET = "ERR bit offset is not an integer or out of range"
 BIT_VALUE = "ERR bit is not an integer or out of range"
 OFFSET_OUT_OF_RANGE = "ERR offset is out of range"
+# Redis 6.2's checkStringLength (APPEND, SETRANGE), against proto-max-bulk-len.
+STRING_EXCEEDS_BULK_LEN = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+MSET_ARITY = "ERR wrong number of arguments for MSET"
+BITPOS_BIT = "ERR The bit argument must be 1 or 0."
+BITOP_NOT_ARITY = "ERR BITOP NOT must be called with a single source key."
+BITFIELD_TYPE = (
+    "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not "
+    "supported but i64 is."
+)
+BITFIELD_OVERFLOW = "ERR Invalid OVERFLOW type specified"
+BITFIELD_RO_GET_ONLY = "ERR BITFIELD_RO only supports the GET subcommand"
 SAME_OBJECT = "ERR source and destination objects are the same"
 DB_OUT_OF_RANGE = "ERR DB index is out of range"
 INVALID_DB = "ERR invalid DB index"

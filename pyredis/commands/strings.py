@@ -1,27 +1,405 @@
-"""String commands (GET/SET family, counters, ranges). Bit commands live in bits.py."""
+"""String commands: the GET/SET family, counters, ranges. Bit commands live
+in bits.py.
+
+Values are ``bytes``; APPEND and SETRANGE turn a value into a ``bytearray``
+so that repeated edits are amortised O(1), and every reader here accepts
+both. Writes whose argv does not replay deterministically record their
+effect: a relative expiry leaves as ``SET key value PXAT <ms>``, INCRBYFLOAT
+as ``SET key <result> KEEPTTL``, ``SET .. GET`` without its GET.
+"""
 
 from __future__ import annotations
 
-from ..db import STRING_TYPES
+from .. import errors
+from ..db import now_ms
 from ..errors import WRONGTYPE, CommandError
-from ..protocol import OK
+from ..protocol import OK, ONE, ZERO
+from ..types import longdouble
+from .args import LLONG_MAX, LLONG_MIN, to_int
 from .table import command
 
+_SET = b"SET"
+_PXAT = b"PXAT"
+_KEEPTTL = b"KEEPTTL"
 
-@command("get", 2, "readonly fast", (1, 1, 1), "@string", group="string")
-def get(client, args):
-    v = client.db.get(args[1])
-    if v is None or type(v) is bytes:
+
+def _string(v):
+    """A stored value as a reply: bytes as is, None for a missing key."""
+    t = type(v)
+    if t is bytes or v is None:
         return v
-    if type(v) is bytearray:
+    if t is bytearray:
         return bytes(v)
     raise CommandError(WRONGTYPE)
 
 
-@command("set", -3, "write denyoom", (1, 1, 1), "@string", group="string")
+def check_length(client, size: int) -> None:
+    """Redis's checkStringLength: a string may not outgrow
+    proto-max-bulk-len (the master link is exempt)."""
+    if size > client.core.config.proto_max_bulk_len and client.kind != "master":
+        raise CommandError(errors.STRING_EXCEEDS_BULK_LEN)
+
+
+# -- GET / SET ---------------------------------------------------------------
+
+
+@command("get", 2, "readonly fast", (1, 1, 1), "@string", group="string", since="1.0.0")
+def get(client, args):
+    v = client.db.get(args[1])
+    if v is None or v.__class__ is bytes:
+        return v
+    return _string(v)
+
+
+# SET option flags.
+_NX, _XX, _GET, _KEEP, _F_EX, _F_PX, _F_EXAT, _F_PXAT = 1, 2, 4, 8, 16, 32, 64, 128
+_ANY_EXPIRE = _F_EX | _F_PX | _F_EXAT | _F_PXAT
+_EXPIRE_OPTS = {b"ex": (_F_EX, 1000, True), b"px": (_F_PX, 1, True),
+                b"exat": (_F_EXAT, 1000, False), b"pxat": (_F_PXAT, 1, False)}
+
+
+@command("set", -3, "write denyoom", (1, 1, 1), "@string", group="string", since="1.0.0")
 def set_(client, args):
-    client.db.set(args[1], args[2])
+    if len(args) == 3:
+        client.db.set(args[1], args[2])
+        return OK
+    return _set_options(client, args)
+
+
+def _set_options(client, args):
+    flags = 0
+    expire = None
+    n = len(args)
+    j = 3
+    while j < n:
+        opt = args[j].lower()
+        if opt == b"nx" and not flags & (_XX | _GET):
+            flags |= _NX
+        elif opt == b"xx" and not flags & _NX:
+            flags |= _XX
+        elif opt == b"get" and not flags & _NX:
+            flags |= _GET
+        elif opt == b"keepttl" and not flags & _ANY_EXPIRE:
+            flags |= _KEEP
+        elif opt in _EXPIRE_OPTS and j + 1 < n:
+            bit, unit, relative = _EXPIRE_OPTS[opt]
+            # The same option may repeat (the last one wins); two kinds may not.
+            if flags & (_KEEP | (_ANY_EXPIRE & ~bit)):
+                raise CommandError(errors.SYNTAX)
+            flags |= bit
+            expire = (args[j + 1], unit, relative)
+            j += 1
+        else:
+            raise CommandError(errors.SYNTAX)
+        j += 1
+    key, value = args[1], args[2]
+    when = None
+    if expire is not None:
+        when = _expire_at(b"set", *expire)
+    db = client.db
+    old = None
+    if flags & _GET:
+        old = _string(db.get(key))
+        found = old is not None
+    else:
+        found = db.get_for_write(key) is not None
+    if (flags & _NX and found) or (flags & _XX and not found):
+        return old if flags & _GET else None
+    db.set(key, value, keep_ttl=bool(flags & _KEEP))
+    if when is not None:
+        db.set_expire(key, when)
+        client.rewrite(_SET, key, value, _PXAT, b"%d" % when)
+    elif flags & _GET:
+        client.rewrite(*args[:3], *(a for a in args[3:] if a.lower() != b"get"))
+    return old if flags & _GET else OK
+
+
+def _expire_at(name: bytes, arg: bytes, unit_ms: int, relative: bool) -> int:
+    """Redis 6.2's getExpireMillisecondsOrReply: the absolute expiry in ms."""
+    v = to_int(arg)
+    if v is None:
+        raise CommandError(errors.NOT_INTEGER)
+    if v <= 0 or (unit_ms == 1000 and v > LLONG_MAX // 1000):
+        raise CommandError(errors.invalid_expire(name.decode()))
+    v *= unit_ms
+    if relative:
+        v += now_ms()
+        # C would wrap past LLONG_MAX into a negative time.
+        if v > LLONG_MAX:
+            raise CommandError(errors.invalid_expire(name.decode()))
+    return v
+
+
+@command("setnx", 3, "write denyoom fast", (1, 1, 1), "@string", group="string",
+         since="1.0.0")
+def setnx(client, args):
+    db = client.db
+    if db.get_for_write(args[1]) is not None:
+        return ZERO
+    db.set(args[1], args[2])
+    return ONE
+
+
+def _setex(client, args, name: bytes, unit_ms: int):
+    when = _expire_at(name, args[2], unit_ms, True)
+    key, value = args[1], args[3]
+    db = client.db
+    db.set(key, value)
+    db.set_expire(key, when)
+    client.rewrite(_SET, key, value, _PXAT, b"%d" % when)
     return OK
 
 
-__all__ = ["STRING_TYPES"]
+@command("setex", 4, "write denyoom", (1, 1, 1), "@string", group="string", since="2.0.0")
+def setex(client, args):
+    return _setex(client, args, b"setex", 1000)
+
+
+@command("psetex", 4, "write denyoom", (1, 1, 1), "@string", group="string", since="2.6.0")
+def psetex(client, args):
+    return _setex(client, args, b"psetex", 1)
+
+
+@command("getset", 3, "write denyoom fast", (1, 1, 1), "@string", group="string",
+         since="1.0.0")
+def getset(client, args):
+    db = client.db
+    old = _string(db.get(args[1]))
+    db.set(args[1], args[2])
+    client.rewrite(_SET, args[1], args[2])
+    return old
+
+
+@command("mget", -2, "readonly fast", (1, -1, 1), "@string", group="string", since="1.0.0")
+def mget(client, args):
+    get_ = client.db.get
+    out = []
+    for key in args[1:]:
+        v = get_(key)
+        t = v.__class__
+        if t is bytes:
+            out.append(v)
+        elif t is bytearray:
+            out.append(bytes(v))
+        else:
+            out.append(None)
+    return out
+
+
+@command("mset", -3, "write denyoom", (1, -1, 2), "@string", group="string", since="1.0.1")
+def mset(client, args):
+    n = len(args)
+    if not n & 1:
+        raise CommandError(errors.MSET_ARITY)
+    set_key = client.db.set
+    for i in range(1, n, 2):
+        set_key(args[i], args[i + 1])
+    return OK
+
+
+@command("msetnx", -3, "write denyoom", (1, -1, 2), "@string", group="string",
+         since="1.0.1")
+def msetnx(client, args):
+    n = len(args)
+    if not n & 1:
+        raise CommandError(errors.MSET_ARITY)
+    db = client.db
+    for i in range(1, n, 2):
+        if db.get_for_write(args[i]) is not None:
+            return ZERO
+    for i in range(1, n, 2):
+        db.set(args[i], args[i + 1])
+    return ONE
+
+
+# -- counters ----------------------------------------------------------------
+
+
+def _incr(client, key, delta: int) -> int:
+    db = client.db
+    v = db.get_for_write(key)
+    if v is None:
+        cur = 0
+    else:
+        t = v.__class__
+        if t is not bytes and t is not bytearray:
+            raise CommandError(WRONGTYPE)
+        cur = to_int(v)
+        if cur is None:
+            raise CommandError(errors.NOT_INTEGER)
+    new = cur + delta
+    if new > LLONG_MAX or new < LLONG_MIN:
+        raise CommandError(errors.OVERFLOW)
+    # INCR keeps the TTL (Redis overwrites the value in place).
+    db.set(key, b"%d" % new, True)
+    return new
+
+
+@command("incr", 2, "write denyoom fast", (1, 1, 1), "@string", group="string",
+         since="1.0.0")
+def incr(client, args):
+    return _incr(client, args[1], 1)
+
+
+@command("decr", 2, "write denyoom fast", (1, 1, 1), "@string", group="string",
+         since="1.0.0")
+def decr(client, args):
+    return _incr(client, args[1], -1)
+
+
+@command("incrby", 3, "write denyoom fast", (1, 1, 1), "@string", group="string",
+         since="1.0.0")
+def incrby(client, args):
+    delta = to_int(args[2])
+    if delta is None:
+        raise CommandError(errors.NOT_INTEGER)
+    return _incr(client, args[1], delta)
+
+
+@command("decrby", 3, "write denyoom fast", (1, 1, 1), "@string", group="string",
+         since="1.0.0")
+def decrby(client, args):
+    delta = to_int(args[2])
+    if delta is None:
+        raise CommandError(errors.NOT_INTEGER)
+    # Redis negates in C: -LLONG_MIN wraps back to LLONG_MIN.
+    return _incr(client, args[1], -delta if delta != LLONG_MIN else LLONG_MIN)
+
+
+@command("incrbyfloat", 3, "write denyoom fast", (1, 1, 1), "@string", group="string",
+         since="2.6.0")
+def incrbyfloat(client, args):
+    key = args[1]
+    db = client.db
+    v = db.get_for_write(key)
+    if v is None:
+        cur = (0, 0)
+    else:
+        t = v.__class__
+        if t is not bytes and t is not bytearray:
+            raise CommandError(WRONGTYPE)
+        cur = longdouble.parse(bytes(v))
+        if cur is None:
+            raise CommandError(errors.NOT_FLOAT)
+    inc = longdouble.parse(args[2])
+    if inc is None:
+        raise CommandError(errors.NOT_FLOAT)
+    total = longdouble.add(cur, inc)
+    if total is longdouble.INF:
+        raise CommandError(errors.INCR_NAN)
+    new = longdouble.format_human(total)
+    db.set(key, new, True)
+    # Replicas and the AOF get the exact text, not a float to recompute.
+    client.rewrite(_SET, key, new, _KEEPTTL)
+    return new
+
+
+# -- ranges and lengths -------------------------------------------------------
+
+
+@command("append", 3, "write denyoom fast", (1, 1, 1), "@string", group="string",
+         since="2.0.0")
+def append(client, args):
+    key, extra = args[1], args[2]
+    db = client.db
+    v = db.get_for_write(key)
+    if v is None:
+        db.set(key, extra)
+        return len(extra)
+    t = v.__class__
+    if t is bytes:
+        check_length(client, len(v) + len(extra))
+        v = bytearray(v)
+        v += extra
+        db.set(key, v, True)
+    elif t is bytearray:
+        check_length(client, len(v) + len(extra))
+        v += extra
+        db.modified(key)
+    else:
+        raise CommandError(WRONGTYPE)
+    return len(v)
+
+
+@command("strlen", 2, "readonly fast", (1, 1, 1), "@string", group="string", since="2.2.0")
+def strlen(client, args):
+    v = client.db.get(args[1])
+    if v is None:
+        return 0
+    t = v.__class__
+    if t is not bytes and t is not bytearray:
+        raise CommandError(WRONGTYPE)
+    return len(v)
+
+
+def _getrange(client, args):
+    start = to_int(args[2])
+    end = to_int(args[3])
+    if start is None or end is None:
+        raise CommandError(errors.NOT_INTEGER)
+    v = client.db.get(args[1])
+    if v is None:
+        return b""
+    t = v.__class__
+    if t is not bytes and t is not bytearray:
+        raise CommandError(WRONGTYPE)
+    n = len(v)
+    if start < 0 and end < 0 and start > end:
+        return b""
+    if start < 0:
+        start = max(n + start, 0)
+    if end < 0:
+        end = max(n + end, 0)
+    if end >= n:
+        end = n - 1
+    if start > end or n == 0:
+        return b""
+    return bytes(v[start:end + 1])
+
+
+@command("getrange", 4, "readonly", (1, 1, 1), "@string", group="string", since="2.4.0")
+def getrange(client, args):
+    return _getrange(client, args)
+
+
+@command("substr", 4, "readonly", (1, 1, 1), "@string", group="string", since="1.0.0")
+def substr(client, args):
+    return _getrange(client, args)
+
+
+@command("setrange", 4, "write denyoom", (1, 1, 1), "@string", group="string",
+         since="2.2.0")
+def setrange(client, args):
+    key, value = args[1], args[3]
+    offset = to_int(args[2])
+    if offset is None:
+        raise CommandError(errors.NOT_INTEGER)
+    if offset < 0:
+        raise CommandError(errors.OFFSET_OUT_OF_RANGE)
+    db = client.db
+    v = db.get_for_write(key)
+    size = len(value)
+    if v is None:
+        if not size:
+            return 0
+        check_length(client, offset + size)
+        v = bytearray(offset)
+        v += value
+        db.set(key, v)
+        return len(v)
+    t = v.__class__
+    if t is not bytes and t is not bytearray:
+        raise CommandError(WRONGTYPE)
+    if not size:
+        return len(v)
+    check_length(client, offset + size)
+    if t is bytes:
+        v = bytearray(v)
+    if offset > len(v):
+        v += bytes(offset - len(v))
+    v[offset:offset + size] = value
+    if t is bytes:
+        db.set(key, v, True)
+    else:
+        db.modified(key)
+    return len(v)
