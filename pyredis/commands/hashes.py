@@ -409,8 +409,11 @@ _ZERO_DIGEST = bytes(20)
 def digest_hash(digest: bytes, h) -> bytes:
     """Mix a hash into a key's running digest as Redis 6.2's
     xorObjectDigest does for OBJ_HASH (after the type id): each field/value
-    pair is digested alone and the results xored in, so order is irrelevant."""
+    pair is digested alone and the SHA1 of that xored in, so the order of
+    the fields does not matter."""
     acc = int.from_bytes(digest, "big")
+    sha1 = hashlib.sha1
     for field, value in h.items():
-        acc ^= int.from_bytes(mix_digest(mix_digest(_ZERO_DIGEST, field), value), "big")
+        pair = mix_digest(mix_digest(_ZERO_DIGEST, field), value)
+        acc ^= int.from_bytes(sha1(pair).digest(), "big")  # xorDigest hashes its input
     return acc.to_bytes(20, "big")
