@@ -35,7 +35,7 @@ def quit_(client, args):
 def select(client, args):
     index = to_int(args[1])
     if index is None or not -(2 ** 31) <= index < 2 ** 31:
-        raise CommandError(errors.INVALID_DB)
+        raise CommandError(errors.NOT_INTEGER)
     dbs = client.core.ks.dbs
     if not 0 <= index < len(dbs):
         raise CommandError(errors.DB_OUT_OF_RANGE)
@@ -47,7 +47,8 @@ def _check_password(client, username: bytes | None, password: bytes) -> None:
     required = client.core.config.requirepass
     if username is not None and username != b"default":
         raise CommandError(errors.WRONGPASS)
-    if password.decode("utf-8", "surrogateescape") != required:
+    # Without requirepass the default user has no password: any one does.
+    if required and password.decode("utf-8", "surrogateescape") != required:
         raise CommandError(errors.WRONGPASS)
     client.authenticated = True
     client.update_slowpath()

@@ -344,8 +344,6 @@ def test_hello_setname(both):
         both("CLIENT", "GETNAME")
 
 
-@pytest.mark.xfail(strict=True, reason="AUTH default <any> is accepted by Redis when no "
-                   "requirepass is set (default user is nopass); pyredis answers WRONGPASS")
 def test_auth_default_user_without_password(both):
     hello(both, "3", "AUTH", "default", "anything")
     both("AUTH", "default", "anything")

@@ -186,7 +186,5 @@ def test_keyspace_machine(servers):
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
 
 
-@pytest.mark.xfail(strict=True, reason="SELECT x: Redis 6.2 answers 'ERR value is not an integer "
-                   "or out of range', pyredis the 5.0 text 'ERR invalid DB index'")
 def test_select_non_integer(both):
     both("SELECT", "x")
