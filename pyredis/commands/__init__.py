@@ -6,7 +6,8 @@ import importlib
 from .table import COMMANDS, TABLE, Command, command, lookup
 
 # Each module declares its commands with @command when imported.
-_MODULES = ("connection", "strings", "keys", "server", "transactions", "lists", "hashes")
+_MODULES = ("connection", "strings", "bits", "keys", "server", "transactions", "lists", "hashes",
+            "sets", "hyperloglog", "pubsub", "zsets", "geo", "streams")
 
 for _m in _MODULES:
     try:

@@ -192,8 +192,10 @@ def mset(client, args):
     if not n & 1:
         raise CommandError(errors.MSET_ARITY)
     set_key = client.db.set
-    for i in range(1, n, 2):
-        set_key(args[i], args[i + 1])
+    it = iter(args)
+    next(it)
+    for key, value in zip(it, it):
+        set_key(key, value)
     return OK
 
 
@@ -215,19 +217,30 @@ def msetnx(client, args):
 # -- counters ----------------------------------------------------------------
 
 
+def _current_int(v) -> int:
+    """The integer a stored value holds (0 for a missing key), as Redis's
+    string2ll reads it: canonical decimal within 64 bits."""
+    if v is None:
+        return 0
+    t = v.__class__
+    if t is not bytes and t is not bytearray:
+        raise CommandError(WRONGTYPE)
+    # The length cap keeps int() linear on huge strings; the round trip
+    # refuses what int() takes but Redis does not (" 1", "+1", "01", "1_0").
+    if len(v) > 20:
+        raise CommandError(errors.NOT_INTEGER)
+    try:
+        cur = int(v)
+    except ValueError:
+        raise CommandError(errors.NOT_INTEGER) from None
+    if b"%d" % cur != v or cur > LLONG_MAX or cur < LLONG_MIN:
+        raise CommandError(errors.NOT_INTEGER)
+    return cur
+
+
 def _incr(client, key, delta: int) -> int:
     db = client.db
-    v = db.get_for_write(key)
-    if v is None:
-        cur = 0
-    else:
-        t = v.__class__
-        if t is not bytes and t is not bytearray:
-            raise CommandError(WRONGTYPE)
-        cur = to_int(v)
-        if cur is None:
-            raise CommandError(errors.NOT_INTEGER)
-    new = cur + delta
+    new = _current_int(db.get_for_write(key)) + delta
     if new > LLONG_MAX or new < LLONG_MIN:
         raise CommandError(errors.OVERFLOW)
     # INCR keeps the TTL (Redis overwrites the value in place).
@@ -238,7 +251,18 @@ def _incr(client, key, delta: int) -> int:
 @command("incr", 2, "write denyoom fast", (1, 1, 1), "@string", group="string",
          since="1.0.0")
 def incr(client, args):
-    return _incr(client, args[1], 1)
+    # _incr inlined, with the common case (a non-negative counter) first.
+    db = client.db
+    key = args[1]
+    v = db.get_for_write(key) if key in db.expires else db.data.get(key)
+    if v.__class__ is bytes and v.isdigit() and len(v) < 19 and (v[0] != 48 or len(v) == 1):
+        new = int(v) + 1
+    else:
+        new = _current_int(v) + 1
+        if new > LLONG_MAX:
+            raise CommandError(errors.OVERFLOW)
+    db.set(key, b"%d" % new, True)
+    return new
 
 
 @command("decr", 2, "write denyoom fast", (1, 1, 1), "@string", group="string",
