@@ -131,9 +131,11 @@ class RequestReader:
                 r = hi.gets()
                 if r is False:
                     break
-                if type(r) is not list or not _all_bulk(r):
-                    # '*-1', nested arrays, ints, errors: let the exact parser judge.
-                    raise ValueError(r)
+                if r.__class__ is not list:
+                    raise ValueError(r)  # '*-1', errors: let the exact parser judge
+                for a in r:
+                    if a.__class__ is not bytes:
+                        raise ValueError(r)  # nested arrays, ints, nulls
                 got.append(r)
             # hiredis cannot say whether it stopped between requests or inside
             # one. An empty multibulk tells: only at a boundary does it come
@@ -275,9 +277,3 @@ def _walk(data: bytes, got: list) -> tuple[int, int]:
         return i, pos
     return len(got), pos
 
-
-def _all_bulk(req: list) -> bool:
-    for a in req:
-        if type(a) is not bytes:
-            return False
-    return True
