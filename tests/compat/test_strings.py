@@ -536,3 +536,14 @@ def test_bytearray_values_read_back(raw_pyr, pyr):
     assert raw_pyr.call("INCRBY", "c", "5") == (":", 20)
     raw_pyr.call("APPEND", "c", ".5")
     assert raw_pyr.call("INCRBYFLOAT", "c", "1") == ("$", b"21.5")
+
+
+def test_resp3_replies(both):
+    for c in (both.p, both.r):
+        assert c.call("HELLO", "3")[0] == "%"
+    for c in [("SET", "k", "v"), ("GET", "nope"), ("MGET", "k", "nope"),
+              ("SET", "nope", "v", "XX", "GET"), ("SET", "k", "w", "GET"), ("SET", "k", "v", "NX"),
+              ("INCRBYFLOAT", "f", "1.5"), ("INCR", "n"), ("GETRANGE", "k", "0", "0"),
+              ("BITFIELD", "b", "overflow", "fail", "incrby", "u2", "0", "9", "get", "u2", "0"),
+              ("BITPOS", "nope", "1"), ("SETBIT", "b", "3", "1")]:
+        both(*c)
