@@ -84,6 +84,22 @@ def error_bytes(message: str) -> bytes:
     return b"-" + data + b"\r\n"
 
 
+# "$<n>\r\n" for the lengths most values have, so arrays of bulks (LRANGE,
+# MGET, SMEMBERS...) are encoded with list lookups and C-level joins instead
+# of one format operation per element.
+_BULK_HEADERS = [b"$%d\r\n" % n for n in range(4096)]
+_ONLY_BYTES = {bytes}
+
+
+def _bulk_array(v) -> bytes:
+    """The elements of an array whose items are all ``bytes``."""
+    try:
+        headers = [_BULK_HEADERS[n] for n in map(len, v)]
+    except IndexError:
+        return b"".join([b"$%d\r\n%b\r\n" % (len(x), x) for x in v])
+    return b"\r\n".join(map(b"".join, zip(headers, v))) + b"\r\n"
+
+
 def _bulk(v) -> bytes:
     return b"$%d\r\n%b\r\n" % (len(v), v)
 
@@ -110,8 +126,11 @@ def _encode_into(v, out: list, resp3: bool) -> None:
         out.append(b":%d\r\n" % v)
     elif t is list or t is tuple:
         out.append(b"*%d\r\n" % len(v))
-        for x in v:
-            _encode_into(x, out, resp3)
+        if len(v) > 2 and set(map(type, v)) == _ONLY_BYTES:
+            out.append(_bulk_array(v))
+        else:
+            for x in v:
+                _encode_into(x, out, resp3)
     elif v is None:
         out.append(b"_\r\n" if resp3 else b"$-1\r\n")
     elif t is Raw:
