@@ -33,6 +33,11 @@ from .protocol.encoder import Raw, encode
 # A handler's return value meaning "blocked, nothing to send yet".
 BLOCKED = Raw(b"")
 
+# A serve function's answer meaning "nothing for this client, but later
+# clients blocked on the key may still be served": stream readers each wait
+# for IDs past their own, so one reader's miss says nothing of the next.
+KEEP_WAITING = object()
+
 
 class BlockState:
     __slots__ = ("db", "keys", "serve", "timeout_reply", "timer")
@@ -125,6 +130,8 @@ def serve_ready_keys(core) -> None:
                 if result is None:
                     # Nothing for this client; later ones would find nothing either.
                     break
+                if result is KEEP_WAITING:
+                    continue
                 reply, effects = result
                 unblock(client)
                 if core.funnel.sinks:

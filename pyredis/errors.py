@@ -58,8 +58,8 @@ DISCARD_WITHOUT_MULTI = "ERR DISCARD without MULTI"
 WATCH_IN_MULTI = "ERR WATCH inside MULTI is not allowed"
 EXECABORT = "EXECABORT Transaction discarded because of previous errors."
 PUBSUB_CONTEXT = (
-    "ERR Can't execute '{}': only (P)SUBSCRIBE / (P)UNSUBSCRIBE / PING / QUIT "
-    "are allowed in this context"
+    "ERR Can't execute '{}': only (P)SUBSCRIBE / (P)UNSUBSCRIBE / PING / QUIT / "
+    "RESET are allowed in this context"
 )
 INVALID_CURSOR = "ERR invalid cursor"
 TIMEOUT_NEGATIVE = "ERR timeout is negative"
@@ -81,6 +81,117 @@ LPOS_RANK_ZERO = ("ERR RANK can't be zero: use 1 to start from the first match, 
                   "2 from the second, ...")
 LPOS_COUNT_NEGATIVE = "ERR COUNT can't be negative"
 LPOS_MAXLEN_NEGATIVE = "ERR MAXLEN can't be negative"
+# HyperLogLog.
+HLL_WRONGTYPE = "WRONGTYPE Key is not a valid HyperLogLog string value."
+HLL_CORRUPT = "INVALIDOBJ Corrupted HLL object detected"
+HLL_NO_KEY = "ERR The specified key does not exist"
+HLL_NOT_SPARSE = "ERR HLL encoding is not sparse"
+# Streams.
+INVALID_STREAM_ID = "ERR Invalid stream ID specified as stream command argument"
+XADD_ID_TOO_SMALL = ("ERR The ID specified in XADD is equal or smaller than the target "
+                     "stream top item")
+XADD_ID_ZERO = "ERR The ID specified in XADD must be greater than 0-0"
+XADD_ARITY = "ERR wrong number of arguments for XADD"
+STREAM_EXHAUSTED = ("ERR The stream has exhausted the last possible ID, unable to add "
+                    "more items")
+XSETID_TOO_SMALL = ("ERR The ID specified in XSETID is smaller than the target stream "
+                    "top item")
+MAXLEN_NEGATIVE = "ERR The MAXLEN argument must be >= 0."
+LIMIT_NEGATIVE = "ERR The LIMIT argument must be >= 0."
+MAXLEN_AND_MINID = ("ERR syntax error, MAXLEN and MINID options at the same time are not "
+                    "compatible")
+LIMIT_WITHOUT_STRATEGY = ("ERR syntax error, LIMIT cannot be used without specifying a "
+                          "trimming strategy")
+LIMIT_WITHOUT_APPROX = "ERR syntax error, LIMIT cannot be used without the special ~ option"
+XTRIM_WITHOUT_STRATEGY = "ERR syntax error, XTRIM must be called with a trimming strategy"
+INVALID_START_ID = "ERR invalid start ID for the interval"
+INVALID_END_ID = "ERR invalid end ID for the interval"
+TIMEOUT_NOT_INTEGER = "ERR timeout is not an integer or out of range"
+XREAD_UNBALANCED = ("ERR Unbalanced XREAD list of streams: for each stream key an ID or "
+                    "'$' must be specified.")
+XREAD_GROUP_OPTION = ("ERR The GROUP option is only supported by XREADGROUP. You called "
+                      "XREAD instead.")
+XREAD_NOACK_OPTION = ("ERR The NOACK option is only supported by XREADGROUP. You called "
+                      "XREAD instead.")
+XREADGROUP_NO_GROUP = "ERR Missing GROUP option for XREADGROUP"
+XREAD_GT_ID = ("ERR The > ID can be specified only when calling XREADGROUP using the "
+               "GROUP <group> <consumer> option.")
+XREADGROUP_DOLLAR_ID = (
+    "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the "
+    "history of this consumer by specifying a proper ID, or use the > ID to get new "
+    "messages. The $ ID would just return an empty result set.")
+NOGROUP_BLOCKED = "NOGROUP the consumer group this client was blocked on no longer exists"
+BUSYGROUP = "BUSYGROUP Consumer Group name already exists"
+XGROUP_NEEDS_KEY = (
+    "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may "
+    "want to use the MKSTREAM option to create an empty stream automatically.")
+XCLAIM_MIN_IDLE = "ERR Invalid min-idle-time argument for XCLAIM"
+XCLAIM_IDLE = "ERR Invalid IDLE option argument for XCLAIM"
+XCLAIM_TIME = "ERR Invalid TIME option argument for XCLAIM"
+XCLAIM_RETRYCOUNT = "ERR Invalid RETRYCOUNT option argument for XCLAIM"
+XAUTOCLAIM_MIN_IDLE = "ERR Invalid min-idle-time argument for XAUTOCLAIM"
+XAUTOCLAIM_COUNT = "ERR COUNT must be > 0"
+
+
+# Sorted sets.
+ZADD_XX_NX = "ERR XX and NX options at the same time are not compatible"
+ZADD_GT_LT_NX = "ERR GT, LT, and/or NX options at the same time are not compatible"
+ZADD_INCR_PAIR = "ERR INCR option supports a single increment-element pair"
+ZADD_NAN = "ERR resulting score is not a number (NaN)"
+ZRANGE_NOT_FLOAT = "ERR min or max is not a float"
+ZRANGE_NOT_LEX = "ERR min or max not valid string range item"
+ZRANGE_LIMIT_RANK = ("ERR syntax error, LIMIT is only supported in combination with either "
+                     "BYSCORE or BYLEX")
+ZRANGE_WITHSCORES_LEX = "ERR syntax error, WITHSCORES not supported in combination with BYLEX"
+WEIGHT_NOT_FLOAT = "ERR weight value is not a float"
+# Geo.
+GEO_UNIT = "ERR unsupported unit provided. please use m, km, ft, mi"
+GEO_NEED_RADIUS = "ERR need numeric radius"
+GEO_RADIUS_NEGATIVE = "ERR radius cannot be negative"
+GEO_NEED_WIDTH = "ERR need numeric width"
+GEO_NEED_HEIGHT = "ERR need numeric height"
+GEO_BOX_NEGATIVE = "ERR height or width cannot be negative"
+GEO_NO_MEMBER = "ERR could not decode requested zset member"
+GEO_COUNT = "ERR COUNT must be > 0"
+GEO_ANY_COUNT = "ERR the ANY argument requires COUNT argument"
+GEO_STORE_WITH = ("ERR STORE option in GEORADIUS is not compatible with WITHDIST, WITHHASH "
+                  "and WITHCOORDS options")
+
+
+def zsetop_no_keys(name: str) -> str:
+    """ZUNIONSTORE & co. with numkeys < 1 (the command name in lower case)."""
+    return f"ERR at least 1 input key is needed for {name}"
+
+
+def geo_invalid_pair(lon: float, lat: float) -> str:
+    return "ERR invalid longitude,latitude pair %f,%f" % (lon, lat)
+
+
+def geo_need_from(name: str) -> str:
+    return f"ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for {name}"
+
+
+def geo_need_by(name: str) -> str:
+    return f"ERR exactly one of BYRADIUS and BYBOX can be specified for {name}"
+
+
+# Server administration: SWAPDB, SHUTDOWN, MONITOR, CONFIG, CLIENT, COMMAND, DEBUG.
+INVALID_FIRST_DB = "ERR invalid first DB index"
+INVALID_SECOND_DB = "ERR invalid second DB index"
+SHUTDOWN_FAILED = "ERR Errors trying to SHUTDOWN. Check logs."
+MONITOR_DENY_BLOCKING = "ERR MONITOR isn't allowed for DENY BLOCKING client"
+NO_CONFIG_FILE = "ERR The server is running without a config file"
+NO_SUCH_CLIENT = "ERR No such client"
+INVALID_CLIENT_ID = "ERR Invalid client ID"
+CLIENT_NAME_CHARS = "ERR Client names cannot contain spaces, newlines or special characters."
+GETKEYS_INVALID_COMMAND = "ERR Invalid command specified"
+GETKEYS_ARITY = "ERR Invalid number of arguments specified for command"
+GETKEYS_INVALID_ARGS = "ERR Invalid arguments specified for command"
+GETKEYS_NO_KEYS = "ERR The command has no key arguments"
+
+
+def unknown_client_type(name: str) -> str:
+    return f"ERR Unknown client type '{name}'"
 
 
 def wrong_arity(name: str) -> str:
@@ -115,6 +226,30 @@ def unknown_command(args: list) -> str:
     name = args[0].split(b"\0", 1)[0]
     return "ERR unknown command `%s`, with args beginning with: %s" % (
         name.decode("utf-8", "surrogateescape"), shown.decode("utf-8", "surrogateescape"))
+
+
+def _text(b: bytes) -> str:
+    # Raw bytes in an error text (error_bytes restores them).
+    return b.decode("utf-8", "surrogateescape")
+
+
+def nogroup_xreadgroup(key: bytes, group: bytes) -> str:
+    return "NOGROUP No such key '%s' or consumer group '%s' in XREADGROUP with GROUP option" % (
+        _text(key), _text(group))
+
+
+def nogroup_key(key: bytes, group: bytes) -> str:
+    """XCLAIM/XPENDING/XAUTOCLAIM without the key or the group."""
+    return "NOGROUP No such key '%s' or consumer group '%s'" % (_text(key), _text(group))
+
+
+def nogroup_for_key(group: bytes, key: bytes) -> str:
+    """XGROUP/XINFO naming a group the stream does not have."""
+    return "NOGROUP No such consumer group '%s' for key name '%s'" % (_text(group), _text(key))
+
+
+def xclaim_option(opt: bytes) -> str:
+    return "ERR Unrecognized XCLAIM option '%s'" % _text(opt)
 
 
 def sanitize(message: str) -> str:
