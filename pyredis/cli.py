@@ -1,8 +1,11 @@
 """Command-line entry points (click). Builds a Config and a Server; no logic.
 
-``pyredis-server [CONFIG_FILE] [--option value ...]`` follows redis-server:
-the file is read first, then each ``--name value...`` flag is applied as if
-it were one more line of the file.
+``pyredis-server [CONFIG_FILE] [--option value ...] [-]`` follows
+redis-server: the file is read first, then standard input if the last
+argument is ``-``, then every ``--name value...`` flag as one more line of
+the same text. Line numbers in error reports count the flags the way
+redis-server does (the flags start on the line after the file's last one,
+and on line 2 without a file).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import time
 import click
 
 from . import REDIS_VERSION, __version__
-from .config import OPTIONS, Config, ConfigFileError
+from .config import OPTIONS, Config, ConfigFileError, IncludeError
 
 _LEVEL_CHARS = {logging.DEBUG: ".", logging.INFO: "*", logging.WARNING: "#", logging.ERROR: "#"}
 _LOGLEVELS = {"debug": logging.DEBUG, "verbose": logging.DEBUG, "notice": logging.INFO,
@@ -39,6 +42,34 @@ def setup_logging(config: Config) -> None:
     log.handlers[:] = [handler]
     log.setLevel(_LOGLEVELS.get(config.loglevel, logging.INFO))
     log.propagate = False
+    # CONFIG SET loglevel acts on the running process.
+    config.on_change("loglevel", lambda v: log.setLevel(_LOGLEVELS.get(v, logging.INFO)))
+
+
+def _repr_arg(arg: str) -> str:
+    """sdscatrepr: a double-quoted token with C escapes, as redis-server
+    quotes the values of its command-line options."""
+    out = ['"']
+    for b in arg.encode("utf-8", "surrogateescape"):
+        c = chr(b)
+        if c in '\\"':
+            out.append("\\" + c)
+        elif c == "\n":
+            out.append("\\n")
+        elif c == "\r":
+            out.append("\\r")
+        elif c == "\t":
+            out.append("\\t")
+        elif c == "\a":
+            out.append("\\a")
+        elif c == "\b":
+            out.append("\\b")
+        elif 32 <= b < 127:
+            out.append(c)
+        else:
+            out.append("\\x%02x" % b)
+    out.append('"')
+    return "".join(out)
 
 
 def flags_to_config_text(argv: list[str]) -> str:
@@ -46,34 +77,63 @@ def flags_to_config_text(argv: list[str]) -> str:
     turns its command line into configuration text."""
     lines: list[str] = []
     for arg in argv:
-        if arg.startswith("--") and len(arg) > 2:
+        if arg.startswith("--"):
             lines.append(arg[2:])
         elif lines:
-            quoted = '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
-            lines[-1] += " " + quoted
+            lines[-1] += " " + _repr_arg(arg)
         else:
             raise click.UsageError(f"unexpected argument {arg!r} (options look like --port 6380)")
     return "\n".join(lines)
 
 
-def build_config(config_file: str | None, flags: list[str]) -> Config:
+def build_config(config_file: str | None, flags: list[str], stdin_text: str = "") -> Config:
+    """The configuration from a file (may be None), standard input's text
+    and command-line flags, in that order. Raises ConfigFileError,
+    IncludeError or OSError (the file cannot be read)."""
     config = Config()
     text = ""
     if config_file:
         with open(config_file) as f:
             text = f.read()
         config.config_file = os.path.abspath(config_file)
+    if stdin_text:
+        text += "\n" + stdin_text
     extra = flags_to_config_text(flags)
-    config.load_text(text + "\n" + extra if extra else text)
+    if extra:
+        text += "\n" + extra
+    config.load_text(text)
     return config
 
 
-_EPILOG = "Options: " + ", ".join(f"--{name}" for name in OPTIONS) + " (see README)."
+def _options_help() -> str:
+    """Every option with its default and meaning, for --help (from OPTIONS)."""
+    lines = ["\b", "Options (as --name value flags or config file lines):"]
+    for opt in OPTIONS.values():
+        default = opt.render(opt.default)
+        default = f'"{default}"' if default == "" or " " in default else default
+        immutable = "" if opt.mutable else " [start-up only]"
+        lines.append(f"  --{opt.name} (default {default}){immutable}")
+        lines.append(f"      {opt.doc}")
+    return "\n".join(lines)
+
+
+def _daemonize() -> None:
+    """Detach like redis-server's daemonize: fork, new session, standard
+    streams on /dev/null. The parent exits at once with status 0."""
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    fd = os.open(os.devnull, os.O_RDWR)
+    for std in (0, 1, 2):
+        os.dup2(fd, std)
+    if fd > 2:
+        os.close(fd)
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
-                                 "help_option_names": ["-h", "--help"]},
-               epilog=_EPILOG)
+                                 "help_option_names": ["-h", "--help"],
+                                 "max_content_width": 100},
+               epilog=_options_help())
 @click.argument("config_file", required=False)
 @click.version_option(__version__, "-v", "--version",
                       message=f"pyredis %(version)s (Redis {REDIS_VERSION} compatible)")
@@ -81,24 +141,53 @@ _EPILOG = "Options: " + ", ".join(f"--{name}" for name in OPTIONS) + " (see READ
 def server_main(ctx: click.Context, config_file: str | None) -> None:
     """Run a pyredis server.
 
-    CONFIG_FILE is a redis.conf-style file; any --name value flags are applied
-    after it, as redis-server does (pyredis-server --port 6380 --requirepass x).
+    CONFIG_FILE is a redis.conf-style file ("-" reads it from standard
+    input); any --name value flags are applied after it, as redis-server
+    does: pyredis-server /etc/redis.conf --port 6380 --save "". A "-" after
+    the flags reads more configuration from standard input.
     """
+    args = list(ctx.args)
     if config_file and config_file.startswith("--"):
-        ctx.args.insert(0, config_file)
+        args.insert(0, config_file)
         config_file = None
+    stdin_text = ""
+    if config_file == "-":
+        config_file = None
+        stdin_text = sys.stdin.read()
+    elif args and args[-1] == "-":
+        args.pop()
+        stdin_text = sys.stdin.read()
     try:
-        config = build_config(config_file, list(ctx.args))
+        config = build_config(config_file, args, stdin_text)
     except ConfigFileError as e:
         click.echo(str(e), err=True)
+        sys.exit(1)
+    except IncludeError as e:
+        click.echo(e.reason, err=True)
         sys.exit(1)
     except OSError as e:
         click.echo(f"Fatal error, can't open config file '{config_file}': {e.strerror}", err=True)
         sys.exit(1)
-    setup_logging(config)
+    # One server per process: 'dir' is the process's working directory.
+    config.chdir = True
+    os.chdir(config.dir)
+    if config.daemonize:
+        _daemonize()
+    try:
+        setup_logging(config)
+    except OSError as e:
+        click.echo(f"Can't open the log file: {e.strerror}", err=True)
+        sys.exit(1)
     log = logging.getLogger("pyredis")
     log.info("pyredis %s (Redis %s compatible), pid=%d, just started", __version__,
              REDIS_VERSION, os.getpid())
+    if config.config_file:
+        log.info("Configuration loaded from %s", config.config_file)
+    else:
+        log.warning("Warning: no config file specified, using the default config. In order to "
+                    "specify a config file use pyredis-server /path/to/redis.conf")
+    for warning in config.warnings:
+        log.warning("WARNING %s", warning)
     log.info("Running mode=standalone, port=%d.", config.port)
     from .server import run
     try:

@@ -7,7 +7,8 @@ from .table import COMMANDS, TABLE, Command, command, lookup
 
 # Each module declares its commands with @command when imported.
 _MODULES = ("connection", "strings", "bits", "keys", "server", "transactions", "lists", "hashes",
-            "sets", "hyperloglog", "pubsub", "zsets", "geo", "streams")
+            "sets", "hyperloglog", "pubsub", "zsets", "geo", "streams", "info", "client_cmds",
+            "introspection")
 
 for _m in _MODULES:
     try:
