@@ -483,7 +483,7 @@ OPTIONS: dict[str, Option] = _opts(
     Option("stream-node-max-entries", "int", 100, True, 0, _LL_MAX, effect=False,
            doc="Stream node entries limit."),
     # -- events, scripting, slow log, latency
-    Option("notify-keyspace-events", "special", "", True, parser=_parse_notify, effect=False,
+    Option("notify-keyspace-events", "special", "", True, parser=_parse_notify,
            set_reason=False, doc="Keyspace notification classes (`KEA`, `Ex`, ...)."),
     Option("lua-time-limit", "int", 5000, True, 0, _LL_MAX, effect=False,
            doc="Script time before BUSY replies (ms)."),

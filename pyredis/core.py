@@ -12,6 +12,8 @@ from .client import Client
 from .config import Config
 from .blocking import unblock
 from .db import Keyspace, unwatch_all
+from .notify import follow_config
+from .pubsub import PubSub
 from .propagate import Funnel
 
 
@@ -60,6 +62,8 @@ class Core:
         self.ks = Keyspace(self.config.databases)
         self.funnel = Funnel()
         self.ks.propagate = self._propagate_db_effect
+        self.pubsub = self.ks.pubsub = PubSub()
+        follow_config(self.config, self.ks)
         self.clients: dict[int, Client] = {}
         self._next_client_id = 1
         self.stats = Stats()
@@ -114,6 +118,8 @@ class Core:
             self.monitors.remove(client)
         if client.watched:
             unwatch_all(client)
+        if client.channels or client.patterns:
+            self.pubsub.unsubscribe_all(client)
 
     def _propagate_db_effect(self, db: int, args: list) -> None:
         if self.funnel.sinks:

@@ -28,6 +28,7 @@ import time
 from collections import deque
 
 from .errors import WRONGTYPE, CommandError
+from .notify import NOTIFY_EXPIRED, NOTIFY_KEY_MISS, notify
 
 STRING_TYPES = (bytes, bytearray)
 
@@ -79,14 +80,17 @@ class Database:
         """The live value at ``key`` or None (expiring it if it is due).
         Counts a keyspace hit or miss, as Redis's lookupKeyRead does."""
         if key in self.expires and self._expire_if_needed(key):
-            self.ks.misses += 1
-            return None
-        v = self.data.get(key)
-        if v is None:
-            self.ks.misses += 1
+            v = None
         else:
-            self.ks.hits += 1
-        return v
+            v = self.data.get(key)
+            if v is not None:
+                self.ks.hits += 1
+                return v
+        ks = self.ks
+        ks.misses += 1
+        if ks.notify_flags & NOTIFY_KEY_MISS:
+            notify(self, NOTIFY_KEY_MISS, b"keymiss", key)
+        return None
 
     def get_typed(self, key, types):
         """Like :meth:`get` but raises WRONGTYPE unless the value is one of ``types``."""
@@ -202,6 +206,8 @@ class Database:
         ks.expired_keys += 1
         self.modified(key)
         ks.propagate(self.id, [b"DEL", key])
+        if ks.notify_flags:
+            notify(self, NOTIFY_EXPIRED, b"expired", key)
 
     def active_expire(self, now: int, budget_keys: int) -> int:
         """Remove up to ``budget_keys`` keys that are due; returns how many."""
@@ -240,6 +246,10 @@ class Keyspace:
         self.versions = None
         # Set by the core: propagate(db_index, args) sends an effect to the funnel.
         self.propagate = lambda db, args: None
+        # Keyspace notifications (notify.py): the enabled classes, 0 when
+        # off, and the pub/sub registry they publish to (set by the core).
+        self.notify_flags = 0
+        self.pubsub = None
 
     def swap(self, a: int, b: int) -> None:
         """SWAPDB: exchange contents; clients stay on their index."""

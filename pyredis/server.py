@@ -5,6 +5,15 @@ read is parsed into requests, each request runs to completion through
 ``executor.call``, and all replies of one read leave in one write, so
 pipelined clients cost one syscall per batch. Only this module and the
 replication link code touch sockets.
+
+Out-of-band output (pub/sub messages, MONITOR lines) leaves through
+``ClientConnection._send``; inside a batch it queues behind the replies
+before it, so a client that publishes to itself reads everything in order.
+Every write checks the transport's backlog against the client's class in
+``client-output-buffer-limit`` (Redis's normal/replica/pubsub classes): a
+client over the hard limit, or over the soft limit for longer than its
+seconds, is dropped at once with its pending output, so a subscriber that
+stops reading cannot grow the server's memory without bound.
 """
 
 from __future__ import annotations
@@ -25,8 +34,13 @@ from .protocol.reader import RequestReader
 log = logging.getLogger("pyredis")
 
 
+# Client kind -> its class in client-output-buffer-limit (masters: none).
+_LIMIT_CLASS = {"normal": "normal", "pubsub": "pubsub", "replica": "slave"}
+
+
 class ClientConnection(asyncio.Protocol):
-    __slots__ = ("server", "core", "transport", "client", "reader", "_backlog")
+    __slots__ = ("server", "core", "transport", "client", "reader", "_backlog", "_pending",
+                 "_soft_since")
 
     def __init__(self, server: "Server") -> None:
         self.server = server
@@ -35,6 +49,10 @@ class ClientConnection(asyncio.Protocol):
         self.client = None
         self.reader = None
         self._backlog = None
+        # The replies of the batch being run, while one runs (see _send).
+        self._pending = None
+        # When the output backlog went over the soft limit (0: it is not).
+        self._soft_since = 0.0
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -58,6 +76,8 @@ class ClientConnection(asyncio.Protocol):
             addr=_fmt_addr(peer), laddr=_fmt_addr(local), fd=fd,
             send=self._send, close=self._close)
         self.client.on_unblocked = self._unblocked
+        # resume_writing then means "drained", which keeps omem exact.
+        transport.set_write_buffer_limits(high=65536, low=0)
         cfg = core.config
         self.reader = RequestReader(cfg.proto_max_bulk_len, cfg.client_query_buffer_limit)
         self.reader.auth_required = not self.client.authenticated
@@ -106,18 +126,20 @@ class ClientConnection(asyncio.Protocol):
             if client.blocked is not None:
                 self._block([])
         else:
-            parts = []
-            for i, args in enumerate(reqs):
-                parts.append(call(client, args))
-                if client.closing:
-                    break
-                if client.blocked is not None:
-                    self._block(reqs[i + 1:])
-                    break
+            parts = self._pending = []
+            try:
+                for i, args in enumerate(reqs):
+                    parts.append(call(client, args))
+                    if client.closing:
+                        break
+                    if client.blocked is not None:
+                        self._block(reqs[i + 1:])
+                        break
+            finally:
+                self._pending = None
             out = b"".join(parts)
         if out:
-            self.core.stats.net_output_bytes += len(out)
-            self.transport.write(out)
+            self._write(out)
 
     def _block(self, rest: list) -> None:
         """The client blocked: later requests wait until it is served."""
@@ -141,9 +163,52 @@ class ClientConnection(asyncio.Protocol):
             self.transport.close()
 
     def _send(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.core.stats.net_output_bytes += len(data)
-            self.transport.write(data)
+        if self._pending is not None:
+            self._pending.append(data)
+        elif self.transport is not None and not self.transport.is_closing():
+            self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        self.core.stats.net_output_bytes += len(data)
+        transport = self.transport
+        transport.write(data)
+        # Usually the kernel took it all and the backlog is empty.
+        if transport.get_write_buffer_size() or self._soft_since:
+            self._check_output_limit()
+
+    def _check_output_limit(self) -> None:
+        """Redis's checkClientOutputBufferLimits, on the transport backlog."""
+        client = self.client
+        if client is None:
+            return
+        size = self.transport.get_write_buffer_size()
+        client.output_pending = size
+        limits = self.core.config.client_output_buffer_limit.get(_LIMIT_CLASS.get(client.kind))
+        if limits is None:
+            return
+        hard, soft, seconds = limits
+        over = bool(hard) and size >= hard
+        if soft and size >= soft:
+            now = time.monotonic()
+            if not self._soft_since:
+                self._soft_since = now
+            elif now - self._soft_since > seconds:
+                over = True
+        else:
+            self._soft_since = 0.0
+        if over:
+            log.warning("Client id=%d addr=%s scheduled to be closed ASAP for overcoming of "
+                        "output buffer limits.", client.id, client.addr)
+            client.output_pending = 0
+            # abort, not close: close would keep the backlog until it drains.
+            self.transport.abort()
+
+    def pause_writing(self) -> None:
+        pass
+
+    def resume_writing(self) -> None:
+        if self.client is not None:
+            self.client.output_pending = 0
 
     def _close(self) -> None:
         if self.transport is not None:

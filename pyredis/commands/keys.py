@@ -16,6 +16,7 @@ from itertools import islice
 from .. import errors
 from ..db import now_ms, type_name
 from ..errors import CommandError
+from ..notify import NOTIFY_GENERIC, notify
 from ..protocol import OK, ONE, ZERO, Simple
 from ..types.glob import compile_pattern, is_literal
 from ..types.scan import cursors, parse_cursor
@@ -39,11 +40,13 @@ def _no_own_effect(client) -> None:
 
 @command("del", -2, "write", (1, -1, 1), "@keyspace", since="1.0.0")
 def del_(client, args):
-    delete = client.db.delete
+    db = client.db
+    delete = db.delete
     n = 0
     for key in args[1:]:
         if delete(key):
             n += 1
+            notify(db, NOTIFY_GENERIC, b"del", key)
     return n
 
 
@@ -107,9 +110,11 @@ def _expire(client, args, relative: bool, unit_ms: int):
     if when <= now_ms():
         db.delete(key)
         client.rewrite(b"DEL", key)
+        notify(db, NOTIFY_GENERIC, b"del", key)
     else:
         db.set_expire(key, when)
         client.rewrite(b"PEXPIREAT", key, b"%d" % when)
+        notify(db, NOTIFY_GENERIC, b"expire", key)
     return ONE
 
 
@@ -163,6 +168,7 @@ def persist(client, args):
     if db.get_for_write(key) is None or not db.persist(key):
         _no_own_effect(client)
         return ZERO
+    notify(db, NOTIFY_GENERIC, b"persist", key)
     return ONE
 
 
@@ -314,6 +320,8 @@ def _rename(client, args, nx: bool):
     if when is not None:
         db.set_expire(dst, when)
     db.delete(src)
+    notify(db, NOTIFY_GENERIC, b"rename_from", src)
+    notify(db, NOTIFY_GENERIC, b"rename_to", dst)
     return ONE if nx else OK
 
 
@@ -353,6 +361,8 @@ def move(client, args):
     if when is not None:
         dst.set_expire(key, when)
     src.delete(key)
+    notify(src, NOTIFY_GENERIC, b"move_from", key)
+    notify(dst, NOTIFY_GENERIC, b"move_to", key)
     return ONE
 
 
