@@ -178,7 +178,7 @@ def client_list(client, args):
         chosen = []
         for a in args[3:]:
             cid = to_int(a)
-            if cid is None or cid <= 0:
+            if cid is None:
                 raise CommandError(errors.INVALID_CLIENT_ID)
             c = core.clients.get(cid)
             if c is not None:
@@ -190,7 +190,7 @@ def client_list(client, args):
     return Verbatim(text.encode())
 
 
-@CLIENT.add("kill", -3, help=(
+@CLIENT.add("kill", -2, help=(
         "KILL <ip:port>",
         "    Kill connection made from <ip:port>.",
         "KILL <option> <value> [<option> <value> [...]]",
@@ -207,6 +207,8 @@ def client_list(client, args):
         "      Skip killing current connection (default: yes)."))
 def client_kill(client, args):
     core = client.core
+    if len(args) == 2:
+        raise CommandError(errors.SYNTAX)
     if len(args) == 3:
         # Old form: CLIENT KILL addr, an error when nobody matches.
         addr = args[2].decode("utf-8", "replace")
