@@ -41,7 +41,7 @@ order within one command matters: subscribers see them in this order.
   ``set`` per key written; APPEND ``append``; SETRANGE ``setrange`` (not
   when it writes nothing); INCR/DECR/INCRBY/DECRBY ``incrby``;
   INCRBYFLOAT ``incrbyfloat``; SETBIT ``setbit``; BITFIELD ``setbit`` (once,
-  only if it wrote); BITOP ``set`` on the destination (empty result:
+  if it has a SET or INCRBY, even one refused by OVERFLOW FAIL); BITOP ``set`` on the destination (empty result:
   ``del`` if it existed).
 * list (``NOTIFY_LIST``): LPUSH/LPUSHX ``lpush``; RPUSH/RPUSHX ``rpush``;
   LINSERT ``linsert``; LSET ``lset``; LREM ``lrem``; LTRIM ``ltrim``;

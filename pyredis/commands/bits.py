@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .. import errors
 from ..errors import WRONGTYPE, CommandError
+from ..notify import NOTIFY_GENERIC, NOTIFY_STRING, notify
 from .args import to_int
 from .table import command
 
@@ -96,6 +97,7 @@ def setbit(client, args):
     else:
         v[byte] &= ~mask
     db.set(key, v, True)
+    notify(db, NOTIFY_STRING, b"setbit", key)
     return 1 if old else 0
 
 
@@ -195,7 +197,8 @@ def bitop(client, args):
     maxlen = max(len(v) for v in values)
     dest = args[2]
     if maxlen == 0:
-        db.delete(dest)
+        if db.delete(dest):
+            notify(db, NOTIFY_GENERIC, b"del", dest)
         return 0
     # Shorter strings count as zero-padded on the right.
     nums = [int.from_bytes(bytes(v).ljust(maxlen, b"\x00"), "big") for v in values]
@@ -212,6 +215,7 @@ def bitop(client, args):
     else:
         acc ^= (1 << (maxlen * 8)) - 1
     db.set(dest, acc.to_bytes(maxlen, "big"))
+    notify(db, NOTIFY_STRING, b"set", dest)
     return maxlen
 
 
@@ -348,6 +352,7 @@ def _bitfield(client, args, read_only_command: bool):
         # Also when every write failed: Redis has grown (or created) the
         # string by then.
         db.set(key, v, True)
+        notify(db, NOTIFY_STRING, b"setbit", key)
     return out
 
 

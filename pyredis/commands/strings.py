@@ -13,6 +13,7 @@ from __future__ import annotations
 from .. import errors
 from ..db import now_ms
 from ..errors import WRONGTYPE, CommandError
+from ..notify import NOTIFY_GENERIC, NOTIFY_STRING, notify
 from ..protocol import OK, ONE, ZERO
 from ..types import longdouble
 from .args import LLONG_MAX, LLONG_MIN, to_int
@@ -61,7 +62,10 @@ _EXPIRE_OPTS = {b"ex": (_F_EX, 1000, True), b"px": (_F_PX, 1, True),
 @command("set", -3, "write denyoom", (1, 1, 1), "@string", group="string", since="1.0.0")
 def set_(client, args):
     if len(args) == 3:
-        client.db.set(args[1], args[2])
+        db = client.db
+        db.set(args[1], args[2])
+        if db.ks.notify_flags:
+            notify(db, NOTIFY_STRING, b"set", args[1])
         return OK
     return _set_options(client, args)
 
@@ -106,9 +110,11 @@ def _set_options(client, args):
     if (flags & _NX and found) or (flags & _XX and not found):
         return old if flags & _GET else None
     db.set(key, value, keep_ttl=bool(flags & _KEEP))
+    notify(db, NOTIFY_STRING, b"set", key)
     if when is not None:
         db.set_expire(key, when)
         client.rewrite(_SET, key, value, _PXAT, b"%d" % when)
+        notify(db, NOTIFY_GENERIC, b"expire", key)
     elif flags & _GET:
         client.rewrite(*args[:3], *(a for a in args[3:] if a.lower() != b"get"))
     return old if flags & _GET else OK
@@ -137,6 +143,7 @@ def setnx(client, args):
     if db.get_for_write(args[1]) is not None:
         return ZERO
     db.set(args[1], args[2])
+    notify(db, NOTIFY_STRING, b"set", args[1])
     return ONE
 
 
@@ -147,6 +154,8 @@ def _setex(client, args, name: bytes, unit_ms: int):
     db.set(key, value)
     db.set_expire(key, when)
     client.rewrite(_SET, key, value, _PXAT, b"%d" % when)
+    notify(db, NOTIFY_STRING, b"set", key)
+    notify(db, NOTIFY_GENERIC, b"expire", key)
     return OK
 
 
@@ -167,6 +176,7 @@ def getset(client, args):
     old = _string(db.get(args[1]))
     db.set(args[1], args[2])
     client.rewrite(_SET, args[1], args[2])
+    notify(db, NOTIFY_STRING, b"set", args[1])
     return old
 
 
@@ -191,11 +201,13 @@ def mset(client, args):
     n = len(args)
     if not n & 1:
         raise CommandError(errors.MSET_ARITY)
-    set_key = client.db.set
+    db = client.db
+    set_key = db.set
     it = iter(args)
     next(it)
     for key, value in zip(it, it):
         set_key(key, value)
+        notify(db, NOTIFY_STRING, b"set", key)
     return OK
 
 
@@ -211,6 +223,7 @@ def msetnx(client, args):
             return ZERO
     for i in range(1, n, 2):
         db.set(args[i], args[i + 1])
+        notify(db, NOTIFY_STRING, b"set", args[i])
     return ONE
 
 
@@ -245,6 +258,7 @@ def _incr(client, key, delta: int) -> int:
         raise CommandError(errors.OVERFLOW)
     # INCR keeps the TTL (Redis overwrites the value in place).
     db.set(key, b"%d" % new, True)
+    notify(db, NOTIFY_STRING, b"incrby", key)
     return new
 
 
@@ -262,6 +276,8 @@ def incr(client, args):
         if new > LLONG_MAX:
             raise CommandError(errors.OVERFLOW)
     db.set(key, b"%d" % new, True)
+    if db.ks.notify_flags:
+        notify(db, NOTIFY_STRING, b"incrby", key)
     return new
 
 
@@ -315,6 +331,7 @@ def incrbyfloat(client, args):
     db.set(key, new, True)
     # Replicas and the AOF get the exact text, not a float to recompute.
     client.rewrite(_SET, key, new, _KEEPTTL)
+    notify(db, NOTIFY_STRING, b"incrbyfloat", key)
     return new
 
 
@@ -329,6 +346,7 @@ def append(client, args):
     v = db.get_for_write(key)
     if v is None:
         db.set(key, extra)
+        notify(db, NOTIFY_STRING, b"append", key)
         return len(extra)
     t = v.__class__
     if t is bytes:
@@ -342,6 +360,7 @@ def append(client, args):
         db.modified(key)
     else:
         raise CommandError(WRONGTYPE)
+    notify(db, NOTIFY_STRING, b"append", key)
     return len(v)
 
 
@@ -410,6 +429,7 @@ def setrange(client, args):
         v = bytearray(offset)
         v += value
         db.set(key, v)
+        notify(db, NOTIFY_STRING, b"setrange", key)
         return len(v)
     t = v.__class__
     if t is not bytes and t is not bytearray:
@@ -426,4 +446,5 @@ def setrange(client, args):
         db.set(key, v, True)
     else:
         db.modified(key)
+    notify(db, NOTIFY_STRING, b"setrange", key)
     return len(v)
