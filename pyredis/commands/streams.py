@@ -56,6 +56,16 @@ def _write_stream(client, key):
     return s
 
 
+def _changed_quietly(db, key) -> None:
+    """A change Redis 6.2 makes without signalModifiedKey (consumer-group
+    state, XSETID): a write for the dirty counter and the key's version,
+    but WATCH does not see it."""
+    ks = db.ks
+    ks.dirty += 1
+    if ks.versions is not None:
+        ks.versions.bump(db.id, key)
+
+
 def _no_effect(client) -> None:
     """Nothing changed: a lazy expiry during the lookup sent its own DEL and
     the argv must not follow it."""
@@ -392,7 +402,7 @@ def xsetid(client, args):
     if s.length and id_ < s.last_valid_id():
         raise CommandError(errors.XSETID_TOO_SMALL)
     s.last_id = id_
-    client.db.modified(args[1])
+    _changed_quietly(client.db, args[1])
     return OK
 
 
@@ -531,7 +541,7 @@ def _xread_server(waiters: dict, count: int, groupname, consumer_name, noack: bo
             effects.append([b"XGROUP", b"CREATECONSUMER", key, groupname, consumer_name])
         entries = _deliver_new(s, key, groupname, group, consumer, group.last_id + 1, count,
                                noack, now, effects)
-        db.modified(key)
+        _changed_quietly(db, key)
         return _streams_reply(client, [(key, entries)]), effects
 
     return serve
@@ -639,7 +649,7 @@ def _xread(client, args, xreadgroup: bool):
         else:
             entries = _deliver_new(s, key, groupname, group, consumer, start, count, noack, now,
                                    effects)
-        db.modified(key)
+        _changed_quietly(db, key)
         pairs.append((key, entries))
     if xreadgroup:
         # Only the recorded effects leave, never the XREADGROUP itself.
@@ -730,29 +740,29 @@ def xgroup(client, args):
             db.set(key, s)
         if s.create_group(groupname, id_) is None:
             raise CommandError(errors.BUSYGROUP)
-        db.modified(key)
+        _changed_quietly(db, key)
         return OK
     if opt == b"setid" and n == 5:
         id_ = s.last_id if args[4] == b"$" else parse_id(args[4], 0)
         group.last_id = id_
-        db.modified(key)
+        _changed_quietly(db, key)
         return OK
     if opt == b"destroy" and n == 4:
         if group is None:
             return ZERO
         s.destroy_group(groupname)
-        db.modified(key)
+        _changed_quietly(db, key)
         return ONE
     if opt == b"createconsumer" and n == 5:
         if args[4] in group.consumers:
             return ZERO
         group.consumer(args[4], now_ms())
-        db.modified(key)
+        _changed_quietly(db, key)
         return ONE
     if opt == b"delconsumer" and n == 5:
         pending = group.delete_consumer(args[4])
         # Redis propagates DELCONSUMER even for a consumer it did not have.
-        db.modified(key)
+        _changed_quietly(db, key)
         return pending
     raise _subcommand_error(args)
 
@@ -773,7 +783,7 @@ def xack(client, args):
         if group.ack(id_):
             acked += 1
     if acked:
-        client.db.modified(args[1])
+        _changed_quietly(client.db, args[1])
     else:
         _no_effect(client)
     return acked
@@ -932,7 +942,7 @@ def xclaim(client, args):
     if propagate_last:
         effects.append([b"XGROUP", b"SETID", key, groupname, format_id(group.last_id)])
     if changed:
-        client.db.modified(key)
+        _changed_quietly(client.db, key)
     client.effects = effects
     return out
 
@@ -993,7 +1003,7 @@ def xautoclaim(client, args):
         count -= 1
         effects.append(_claim_effect(key, groupname, group, format_id(id_), nack))
     if effects:
-        client.db.modified(key)
+        _changed_quietly(client.db, key)
     client.effects = effects
     return [format_id(next_id), out]
 
