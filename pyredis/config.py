@@ -66,8 +66,9 @@ _MEM_UNITS = {
 
 def parse_memory(text: str) -> int:
     """Redis's memtoull: digits and an optional unit ('1gb', '100mb', '10k',
-    '123'); no sign, no spaces. Values past 2**64-1 saturate as strtoull
-    does."""
+    '123'); no sign, no spaces. As in Redis 6.2, the digits saturate at
+    2**63-1 and the product with the unit wraps around 64 bits (read as a
+    signed number)."""
     i = 0
     n = len(text)
     while i < n and "0" <= text[i] <= "9":
@@ -75,8 +76,9 @@ def parse_memory(text: str) -> int:
     unit = text[i:].lower()
     if unit not in _MEM_UNITS or i >= 128:
         raise ConfigError("argument must be a memory value")
-    value = min(int(text[:i]), _ULL_MAX) if i else 0
-    return (value * _MEM_UNITS[unit]) & _ULL_MAX
+    value = min(int(text[:i]), _LL_MAX) if i else 0
+    value = (value * _MEM_UNITS[unit]) & _ULL_MAX
+    return value - 2 ** 64 if value > _LL_MAX else value
 
 
 def parse_strict_int(text: str) -> int | None:
@@ -422,7 +424,7 @@ OPTIONS: dict[str, Option] = _opts(
     Option("aof-rewrite-incremental-fsync", "bool", True, True, effect=False,
            doc="fsync the AOF rewrite every 32 MB."),
     # -- memory
-    Option("maxmemory", "memory", 0, True, 0, _ULL_MAX, effect=False,
+    Option("maxmemory", "memory", 0, True, 0, _LL_MAX, effect=False,
            doc="Memory limit for the dataset (0: none)."),
     Option("maxmemory-policy", "enum", "noeviction", True, choices=_POLICIES, effect=False,
            doc="What to evict at maxmemory."),
@@ -800,10 +802,13 @@ class Config:
             old.pop()
         out: list[str | None] = []
         where: dict[str, list[int]] = {}
+        has_tail = False
         for raw in old:
             line = raw.strip(" \t\r\n")
             if line == _SIGNATURE:
-                continue
+                # What follows was appended by an earlier rewrite; new
+                # options go after it too, without a second signature.
+                has_tail = True
             args = split_args(line.encode("utf-8", "surrogateescape")) if line else None
             if args and not line.startswith("#"):
                 opt = lookup_option(args[0].decode("utf-8", "surrogateescape"))
@@ -827,7 +832,8 @@ class Config:
         while text_lines and not text_lines[-1].strip():
             text_lines.pop()
         if appended:
-            text_lines.append(_SIGNATURE)
+            if not has_tail:
+                text_lines.append(_SIGNATURE)
             text_lines.extend(appended)
         data = "\n".join(text_lines) + "\n"
         fd, tmp = tempfile.mkstemp(prefix=".pyredis-rewrite-", dir=os.path.dirname(path))
