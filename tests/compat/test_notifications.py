@@ -245,3 +245,55 @@ def test_resp3_subscriber_gets_pushes(pyr, ref, events):
     finally:
         s.close()
     events.run()
+
+
+# -- data types: each runs once its module publishes events ------------------------
+
+_TYPE_SEQUENCES = {
+    "lists": [
+        ("LPUSH", "l", "1", "2"), ("RPUSH", "l", "3"), ("LPUSHX", "l", "0"), ("RPUSHX", "l", "4"),
+        ("LPUSHX", "nol", "x"), ("LINSERT", "l", "BEFORE", "1", "x"), ("LINSERT", "l", "AFTER", "zz", "y"),
+        ("LSET", "l", "0", "y"), ("LREM", "l", "0", "y"), ("LREM", "l", "0", "zz"),
+        ("LTRIM", "l", "0", "3"), ("LPOP", "l"), ("RPOP", "l"), ("LPOP", "l", "1"),
+        ("RPOPLPUSH", "l", "l2"), ("LMOVE", "l2", "l3", "LEFT", "RIGHT"), ("RPOP", "l3"),
+        ("RPUSH", "b", "1"), ("BLPOP", "b", "0.01"), ("LPOP", "nosuch"),
+    ],
+    "hashes": [
+        ("HSET", "h", "a", "1", "b", "2"), ("HMSET", "h", "c", "3"), ("HSETNX", "h", "a", "9"),
+        ("HSETNX", "h", "d", "4"), ("HINCRBY", "h", "a", "1"), ("HINCRBYFLOAT", "h", "a", "0.5"),
+        ("HDEL", "h", "nosuch"), ("HDEL", "h", "a", "b"), ("HDEL", "h", "c", "d"), ("HGET", "h", "a"),
+    ],
+    "sets": [
+        ("SADD", "s", "a", "b", "c"), ("SADD", "s", "a"), ("SREM", "s", "a"), ("SREM", "s", "zz"),
+        ("SMOVE", "s", "s2", "b"), ("SMOVE", "s", "s2", "c"), ("SINTERSTORE", "s3", "s2"),
+        ("SUNIONSTORE", "s4", "s2", "s3"), ("SDIFFSTORE", "s5", "s2", "s3"),
+        ("SUNIONSTORE", "s4", "nosuch"), ("SPOP", "s4"), ("SADD", "one", "x"), ("SPOP", "one"),
+    ],
+    "zsets": [
+        ("ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e"), ("ZADD", "z", "1", "a"),
+        ("ZADD", "z", "INCR", "1", "a"), ("ZINCRBY", "z", "1", "a"), ("ZREM", "z", "a"),
+        ("ZREMRANGEBYSCORE", "z", "2", "2"), ("ZREMRANGEBYLEX", "z", "(z", "+"),
+        ("ZPOPMIN", "z"), ("ZPOPMAX", "z"), ("ZUNIONSTORE", "z2", "1", "z"),
+        ("ZINTERSTORE", "z3", "1", "z"), ("ZREMRANGEBYRANK", "z", "0", "-1"),
+        ("ZUNIONSTORE", "z2", "1", "nosuch"),
+    ],
+    "streams": [
+        ("XADD", "x", "1-1", "f", "v"), ("XADD", "x", "MAXLEN", "1", "2-1", "f", "v"),
+        ("XTRIM", "x", "MAXLEN", "5"), ("XTRIM", "x", "MAXLEN", "0"), ("XADD", "x", "3-1", "f", "v"),
+        ("XDEL", "x", "3-1"), ("XDEL", "x", "9-9"), ("XGROUP", "CREATE", "x", "g", "$"),
+        ("XGROUP", "CREATECONSUMER", "x", "g", "c"),
+        ("XREADGROUP", "GROUP", "g", "c2", "COUNT", "1", "STREAMS", "x", ">"),
+        ("XGROUP", "DELCONSUMER", "x", "g", "c"), ("XGROUP", "SETID", "x", "g", "0"),
+        ("XSETID", "x", "5-0"), ("XGROUP", "DESTROY", "x", "g"), ("DEL", "x"),
+    ],
+}
+
+
+@pytest.mark.parametrize("module", sorted(_TYPE_SEQUENCES))
+def test_type_events(events, module):
+    import importlib
+    mod = importlib.import_module(f"pyredis.commands.{module}")
+    if "notify" not in vars(mod):
+        pytest.skip(f"pyredis.commands.{module} does not publish keyspace events yet")
+    events.config("KEA")
+    events.run(*_TYPE_SEQUENCES[module])
