@@ -19,7 +19,7 @@ from .. import errors
 from ..errors import CommandError
 from ..protocol import NULL_ARRAY, Raw
 from ..types import geohash
-from ..types.zset import ZSet, parse_score
+from ..types.zset import ZSet, parse_score, score_key
 from .args import to_int
 from .table import command
 from .zsets import read_zset, store_result, zadd_generic
@@ -219,7 +219,7 @@ def _search(z: ZSet, shape: _Shape, limit: int) -> list:
     boxes, step = geohash.search_boxes(shape.lon, shape.lat, half_w, half_h, radius_m)
     found: list = []
     order = z.order
-    n = len(order)
+    scores = z.scores
     clon, clat = shape.lon, shape.lat
     dist = geohash.distance
     decode = geohash.decode
@@ -234,12 +234,12 @@ def _search(z: ZSet, shape: _Shape, limit: int) -> list:
         if found and limit and len(found) >= limit:
             break
         lo, hi = geohash.box_score_range(bits, step)
-        hi = float(hi)
-        k = order.bisect_left((float(lo),))
-        while k < n:
-            score, member = order[k]
-            if score >= hi:
+        hi_key = score_key(float(hi))
+        for key in order.islice(z.first_at_or_above(float(lo))):
+            if key >= hi_key:
                 break
+            member = key[8:]
+            score = scores[member]
             lon, lat = decode(_u64(score))
             if shape.box:
                 if (dist(lon, lat, clon, lat) <= width_m / 2
@@ -251,7 +251,6 @@ def _search(z: ZSet, shape: _Shape, limit: int) -> list:
                     found.append([d, score, member, lon, lat])
             if found and limit and len(found) >= limit:
                 break
-            k += 1
         last = i
     return found
 

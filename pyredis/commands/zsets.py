@@ -17,7 +17,6 @@ was served propagates as the ZPOPMIN/ZPOPMAX that happened.
 
 from __future__ import annotations
 
-import math
 import random
 
 from .. import errors
@@ -34,8 +33,6 @@ from .lists import parse_timeout
 from .table import command
 
 _EMPTY = Raw(b"*0\r\n")
-_NAN = math.nan
-_isnan = math.isnan
 
 
 def _wrongtype() -> CommandError:
@@ -410,10 +407,10 @@ def zrange_generic(client, args, first: int, store: bytes | None, kind: int | No
         else:
             start, end = span
             if rev:
-                entries = order[length - 1 - end:length - start]
+                entries = z.slice(length - 1 - end, length - start)
                 entries.reverse()
             else:
-                entries = order[start:end + 1]
+                entries = z.slice(start, end + 1)
     elif offset < 0 or (offset > 0 and offset >= length):
         entries = []
     elif kind == _LEX:
@@ -423,12 +420,12 @@ def zrange_generic(client, args, first: int, store: bytes | None, kind: int | No
         if rev:
             top = k - offset
             bottom = i if limit < 0 else max(i, top - limit)
-            entries = order[bottom:top] if top > bottom else []
+            entries = z.slice(bottom, top)
             entries.reverse()
         else:
             lo_i = i + offset
             hi_i = k if limit < 0 else min(k, lo_i + limit)
-            entries = order[lo_i:hi_i] if hi_i > lo_i else []
+            entries = z.slice(lo_i, hi_i)
     if store is not None:
         return store_result(client, store, [(m, s) for s, m in entries])
     if withscores:
@@ -457,12 +454,12 @@ def _lex_walk(z: ZSet, r: LexRange, rev: bool, offset: int, limit: int) -> list:
         if rev:
             top = j - offset
             bottom = i if limit < 0 else max(i, top - limit)
-            out = order[bottom:top] if top > bottom else []
+            out = z.slice(bottom, top)
             out.reverse()
             return out
         lo = i + offset
         hi = j if limit < 0 else min(j, lo + limit)
-        return order[lo:hi] if hi > lo else []
+        return z.slice(lo, hi)
     out = []
     if rev:
         k = z.lex_last(r)
@@ -471,7 +468,7 @@ def _lex_walk(z: ZSet, r: LexRange, rev: bool, offset: int, limit: int) -> list:
         k -= offset
         ok = r.gte_min
         while k >= 0 and limit != 0:
-            entry = order[k]
+            entry = z.at(k)
             if not ok(entry[1]):
                 break
             out.append(entry)
@@ -484,7 +481,7 @@ def _lex_walk(z: ZSet, r: LexRange, rev: bool, offset: int, limit: int) -> list:
     k += offset
     ok = r.lte_max
     while k < n and limit != 0:
-        entry = order[k]
+        entry = z.at(k)
         if not ok(entry[1]):
             break
         out.append(entry)
@@ -895,7 +892,7 @@ def zrandmember(client, args):
         z = read_zset(client, args[1])
         if z is None:
             return None
-        return z.order[random.randrange(len(z.order))][1]
+        return z.order[random.randrange(len(z.order))][8:]
     count = _int(args[2])
     if count < -LLONG_MAX:
         raise CommandError(errors.out_of_range(-LLONG_MAX, LLONG_MAX))
@@ -912,11 +909,11 @@ def zrandmember(client, args):
     order = z.order
     size = len(order)
     if count < 0:
-        picked = [order[random.randrange(size)] for _ in range(-count)]
+        picked = [z.at(random.randrange(size)) for _ in range(-count)]
     elif count >= size:
-        picked = order[0:size]
+        picked = z.slice(0, size)
     else:
-        picked = [order[i] for i in random.sample(range(size), count)]
+        picked = [z.at(i) for i in random.sample(range(size), count)]
     if withscores:
         return _with_scores(client, [(m, s) for s, m in picked])
     return _members(picked)
@@ -935,7 +932,7 @@ def zscan(client, args):
     scores = z.scores
     if not z.big:
         # A ziplist is answered whole, in order, whatever the cursor and COUNT.
-        nxt, members = 0, [m for _, m in z.order]
+        nxt, members = 0, z.members()
     else:
         nxt, members = cursors(client.core).scan((client.db, key), cursor, count,
                                                  lambda: list(scores), scores.__contains__)

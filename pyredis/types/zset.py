@@ -4,11 +4,11 @@ ranges.
 A :class:`ZSet` keeps two views of the same members:
 
 * ``scores``: a dict member -> score, for O(1) ZSCORE and membership;
-* ``order``: a ``sortedcontainers.SortedList`` of ``(score, member)``
-  tuples. Tuples compare by score, then by member bytes, which is Redis's
-  order (equal scores sort by memcmp of the members, shorter first on a
-  common prefix). Insert, delete, rank and bisect are O(log n); a range of
-  m entries by rank, score or lex is O(log n + m).
+* ``order``: a ``sortedcontainers.SortedList`` of bytes keys, each the
+  score's order-preserving 8-byte image followed by the member, so that
+  bytes order is Redis's order (score, then memcmp of the members, shorter
+  first on a common prefix). Insert, delete, rank and bisect are
+  O(log n); a range of m entries by rank, score or lex is O(log n + m).
 
 ZADD / ZREM / ZINCRBY are O(log n), ZRANK O(log n), ZSCORE O(1).
 
@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import struct
 
 from sortedcontainers import SortedList
 
@@ -83,12 +84,27 @@ def strtod(b: bytes):
     return (-v if neg else v), m.end(), erange
 
 
+_SPACE = b" \t\n\v\f\r"
+
+
 def parse_score(b: bytes) -> float | None:
     """A double as Redis's getDoubleFromObject reads it, or None: the whole
     string must be a number, without leading space; NaN and values that
     overflow (or underflow to zero) are refused."""
-    if not b or b[0] in b" \t\n\v\f\r":
+    if not b or b[0] in _SPACE:
         return None
+    # Fast path: Python's float() reads every plain decimal the same way
+    # strtod does; it also takes '_' and trailing space, which C refuses.
+    # Hex floats, infinities and zeros go the long way.
+    try:
+        v = float(b)
+    except ValueError:
+        pass
+    else:
+        if v != v or b[-1] in _SPACE or b"_" in b:
+            return None
+        if v != 0.0 and v != _INF and v != -_INF:
+            return v
     v, end, erange = strtod(b)
     if end != len(b) or v != v:
         return None
@@ -169,8 +185,37 @@ class LexRange:
         return c < 0 if self.hi_ex else c <= 0
 
 
+_pack_d = struct.Struct(">d").pack
+_unpack_q = struct.Struct(">Q").unpack
+_pack_q = struct.Struct(">Q").pack
+_SIGN = 0x8000000000000000
+_ALL = 0xFFFFFFFFFFFFFFFF
+
+
+def score_key(score: float) -> bytes:
+    """8 bytes whose byte order is the numeric order of ``score``: the
+    IEEE bits big-endian, with the sign bit set for positives and every
+    bit flipped for negatives. -0.0 gets 0.0's image (Redis compares
+    scores with <, so they tie and the member decides)."""
+    u = _unpack_q(_pack_d(score + 0.0))[0]
+    return _pack_q(u ^ _ALL if u & _SIGN else u | _SIGN)
+
+
+def entry_key(score: float, member: bytes) -> bytes:
+    """The sort key of one entry: score image then member, so that bytes
+    order is Redis's (score, then memcmp of members, shorter first)."""
+    u = _unpack_q(_pack_d(score + 0.0))[0]
+    return _pack_q(u ^ _ALL if u & _SIGN else u | _SIGN) + member
+
+
 class ZSet:
-    """A sorted set. Mutate through the methods so both views agree."""
+    """A sorted set. Mutate through the methods so both views agree.
+
+    ``order`` holds one bytes key per member (:func:`entry_key`); bytes
+    compare with one memcmp and are not tracked by the garbage collector,
+    which keeps big sets cheap. Entries come back from the range methods
+    as (score, member) pairs, the score taken from ``scores`` (which keeps
+    the sign of a zero)."""
 
     TYPE_NAME = "zset"
     __slots__ = ("scores", "order", "big")
@@ -189,7 +234,7 @@ class ZSet:
         scores = z.scores
         for m, s in pairs:
             scores[m] = s
-        z.order = SortedList((s, m) for m, s in scores.items())
+        z.order = SortedList([entry_key(s, m) for m, s in scores.items()])
         z.fit(entries, value)
         return z
 
@@ -206,16 +251,20 @@ class ZSet:
         return len(self.scores)
 
     def __repr__(self) -> str:
-        return f"ZSet({list(self.order)!r})"
+        return f"ZSet({self.items()!r})"
 
-    def __eq__(self, other) -> bool:
-        return isinstance(other, ZSet) and self.scores == other.scores
-
-    __hash__ = None
-
-    def items(self):
+    def items(self) -> list:
         """(member, score) pairs in order."""
-        return [(m, s) for s, m in self.order]
+        scores = self.scores
+        out = []
+        for k in self.order:
+            m = k[8:]
+            out.append((m, scores[m]))
+        return out
+
+    def members(self) -> list:
+        """The members in order."""
+        return [k[8:] for k in self.order]
 
     def copy(self) -> "ZSet":
         z = ZSet()
@@ -229,28 +278,27 @@ class ZSet:
     def insert(self, member: bytes, score: float) -> None:
         """Add a member that is not in the set."""
         self.scores[member] = score
-        self.order.add((score, member))
+        self.order.add(entry_key(score, member))
 
     def update(self, member: bytes, old: float, new: float) -> None:
         """Move an existing member from score ``old`` to ``new``."""
         order = self.order
-        order.remove((old, member))
-        order.add((new, member))
+        order.remove(entry_key(old, member))
+        order.add(entry_key(new, member))
         self.scores[member] = new
 
     def remove(self, member: bytes) -> bool:
         score = self.scores.pop(member, None)
         if score is None:
             return False
-        self.order.remove((score, member))
+        self.order.remove(entry_key(score, member))
         return True
 
     def pop(self, last: bool) -> tuple:
         """Remove and return the (member, score) with the lowest score, or
         the highest when ``last``."""
-        score, member = self.order.pop(-1 if last else 0)
-        del self.scores[member]
-        return member, score
+        member = self.order.pop(-1 if last else 0)[8:]
+        return member, self.scores.pop(member)
 
     def delete_slice(self, start: int, stop: int) -> int:
         """Remove the entries at ranks [start, stop); returns how many."""
@@ -258,18 +306,38 @@ class ZSet:
             return 0
         order = self.order
         scores = self.scores
-        for _, m in order[start:stop]:
-            del scores[m]
+        for k in order[start:stop]:
+            del scores[k[8:]]
         del order[start:stop]
         return stop - start
 
     # -- reads -----------------------------------------------------------
 
+    def at(self, rank: int) -> tuple:
+        """The (score, member) at a rank."""
+        m = self.order[rank][8:]
+        return self.scores[m], m
+
+    def slice(self, start: int, stop: int) -> list:
+        """The (score, member) entries at ranks [start, stop)."""
+        if start >= stop:
+            return []
+        scores = self.scores
+        out = []
+        for k in self.order[start:stop]:
+            m = k[8:]
+            out.append((scores[m], m))
+        return out
+
     def rank(self, member: bytes) -> int | None:
         score = self.scores.get(member)
         if score is None:
             return None
-        return self.order.bisect_left((score, member))
+        return self.order.bisect_left(entry_key(score, member))
+
+    def first_at_or_above(self, score: float) -> int:
+        """Rank of the first member whose score is >= ``score``."""
+        return self.order.bisect_left(score_key(score))
 
     def score_span(self, lo: float, lo_ex: bool, hi: float, hi_ex: bool) -> tuple:
         """Ranks [i, j) of the members with lo <(=) score <(=) hi."""
@@ -277,15 +345,15 @@ class ZSet:
         if lo_ex:
             if lo == _INF:
                 return 0, 0
-            i = order.bisect_left((_nextafter(lo, _INF),))
+            i = order.bisect_left(score_key(_nextafter(lo, _INF)))
         else:
-            i = order.bisect_left((lo,))
+            i = order.bisect_left(score_key(lo))
         if hi_ex:
-            j = order.bisect_left((hi,))
+            j = order.bisect_left(score_key(hi))
         elif hi == _INF:
             j = len(order)
         else:
-            j = order.bisect_left((_nextafter(hi, _INF),))
+            j = order.bisect_left(score_key(_nextafter(hi, _INF)))
         return i, (j if j > i else i)
 
     def lex_span(self, r: LexRange) -> tuple:
@@ -296,11 +364,11 @@ class ZSet:
             i = self.lex_first(r)
             if i is None:
                 return 0, 0
-            items = self.order
-            n = len(items)
+            keys = self.order
+            n = len(keys)
             lte = r.lte_max
             j = i + 1
-            while j < n and lte(items[j][1]):
+            while j < n and lte(keys[j][8:]):
                 j += 1
             return i, j
         return self._lex_bisect(r)
@@ -316,10 +384,11 @@ class ZSet:
         # The ziplist scan (zzlFirstInLexRange): the last member must reach
         # min and the first stay under max; then the first member reaching
         # min is the answer if it is under max.
-        if not r.gte_min(order[-1][1]) or not r.lte_max(order[0][1]):
+        if not r.gte_min(order[-1][8:]) or not r.lte_max(order[0][8:]):
             return None
         gte = r.gte_min
-        for i, (_, m) in enumerate(order):
+        for i, k in enumerate(order):
+            m = k[8:]
             if gte(m):
                 return i if r.lte_max(m) else None
         return None
@@ -332,11 +401,11 @@ class ZSet:
         if self.big:
             i, j = self._lex_bisect(r)
             return j - 1 if i < j else None
-        if not r.gte_min(order[-1][1]) or not r.lte_max(order[0][1]):
+        if not r.gte_min(order[-1][8:]) or not r.lte_max(order[0][8:]):
             return None
         lte = r.lte_max
         for i in range(len(order) - 1, -1, -1):
-            m = order[i][1]
+            m = order[i][8:]
             if lte(m):
                 return i if r.gte_min(m) else None
         return None
@@ -348,31 +417,31 @@ class ZSet:
         # Redis too.
         order = self.order
         n = len(order)
-        first = order[0][0]
-        if order[-1][0] == first:
+        prefix = order[0][:8]
+        if order[-1][:8] == prefix:
             lo, hi = r.lo, r.hi
             if lo[0] == -1:
                 i = 0
             elif lo[0] == 1:
                 return 0, 0
             elif r.lo_ex:
-                i = order.bisect_right((first, lo[1]))
+                i = order.bisect_right(prefix + lo[1])
             else:
-                i = order.bisect_left((first, lo[1]))
+                i = order.bisect_left(prefix + lo[1])
             if hi[0] == 1:
                 j = n
             elif hi[0] == -1:
                 return 0, 0
             elif r.hi_ex:
-                j = order.bisect_left((first, hi[1]))
+                j = order.bisect_left(prefix + hi[1])
             else:
-                j = order.bisect_right((first, hi[1]))
+                j = order.bisect_right(prefix + hi[1])
             return i, (j if j > i else i)
         gte, lte = r.gte_min, r.lte_max
         a, b = 0, n
         while a < b:
             mid = (a + b) // 2
-            if gte(order[mid][1]):
+            if gte(order[mid][8:]):
                 b = mid
             else:
                 a = mid + 1
@@ -380,7 +449,7 @@ class ZSet:
         b = n
         while a < b:
             mid = (a + b) // 2
-            if lte(order[mid][1]):
+            if lte(order[mid][8:]):
                 a = mid + 1
             else:
                 b = mid
