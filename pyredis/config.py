@@ -219,7 +219,8 @@ def _parse_bind(text: str) -> str:
 
 def _parse_replicaof(text: str) -> str:
     parts = text.split()
-    if len(parts) == 2 and parts[0].lower() == "no" and parts[1].lower() == "one":
+    if not parts or (len(parts) == 2 and parts[0].lower() == "no"
+                     and parts[1].lower() == "one"):
         return ""
     if len(parts) != 2 or parse_strict_int(parts[1]) is None:
         raise ConfigError("Bad directive or wrong number of arguments")
