@@ -470,20 +470,20 @@ OPTIONS: dict[str, Option] = _opts(
     Option("hash-max-ziplist-value", "memory", 64, True, 0, _LL_MAX,
            doc="Hashes with a longer field or value use the hashtable encoding."),
     Option("list-max-ziplist-size", "int", -2, True, _INT_MIN, _INT_MAX,
-           doc="Accepted for compatibility (list node size); lists are deques."),
+           effect=False, doc="List node size (pyredis lists are deques: nothing to size)."),
     Option("list-compress-depth", "int", 0, True, 0, _INT_MAX,
-           doc="Accepted for compatibility (list node compression); not used."),
-    Option("set-max-intset-entries", "int", 512, True, 0, _LL_MAX, effect=False,
+           effect=False, doc="List node compression depth."),
+    Option("set-max-intset-entries", "int", 512, True, 0, _LL_MAX,
            doc="Integer sets up to this size use the intset encoding."),
-    Option("zset-max-ziplist-entries", "int", 128, True, 0, _LL_MAX, effect=False,
+    Option("zset-max-ziplist-entries", "int", 128, True, 0, _LL_MAX,
            doc="Sorted sets up to this size use the ziplist encoding."),
-    Option("zset-max-ziplist-value", "memory", 64, True, 0, _LL_MAX, effect=False,
+    Option("zset-max-ziplist-value", "memory", 64, True, 0, _LL_MAX,
            doc="Sorted sets with shorter members use the ziplist encoding."),
-    Option("hll-sparse-max-bytes", "memory", 3000, True, 0, _LL_MAX, effect=False,
+    Option("hll-sparse-max-bytes", "memory", 3000, True, 0, _LL_MAX,
            doc="HyperLogLog sparse representation limit."),
-    Option("stream-node-max-bytes", "memory", 4096, True, 0, _LL_MAX, effect=False,
+    Option("stream-node-max-bytes", "memory", 4096, True, 0, _LL_MAX,
            doc="Stream node size limit."),
-    Option("stream-node-max-entries", "int", 100, True, 0, _LL_MAX, effect=False,
+    Option("stream-node-max-entries", "int", 100, True, 0, _LL_MAX,
            doc="Stream node entries limit."),
     # -- events, scripting, slow log, latency
     Option("notify-keyspace-events", "special", "", True, parser=_parse_notify,
@@ -625,7 +625,10 @@ class Config:
 
     def on_change(self, name: str, fn: Callable[[Any], None]) -> None:
         """Call ``fn(new_value)`` after every successful set of ``name``."""
-        self._listeners.setdefault(lookup_option(name).name, []).append(fn)
+        opt = lookup_option(name)
+        if opt is None:
+            raise KeyError(f"no config option {name!r}")
+        self._listeners.setdefault(opt.name, []).append(fn)
 
     def get(self, name: str) -> Any:
         return getattr(self, lookup_option(name).attr)
