@@ -911,7 +911,10 @@ def zrandmember(client, args):
     if count < 0:
         picked = [z.at(random.randrange(size)) for _ in range(-count)]
     elif count >= size:
+        # The whole set, walked from the highest score down as Redis's
+        # zset iterator goes.
         picked = z.slice(0, size)
+        picked.reverse()
     else:
         picked = [z.at(i) for i in random.sample(range(size), count)]
     if withscores:
