@@ -316,17 +316,8 @@ def _persistence(core):
 
 
 def _pubsub_counts(core) -> tuple[int, int]:
-    pubsub = getattr(core, "pubsub", None)
-    for attr in ("channels", "patterns"):
-        if pubsub is None or not hasattr(pubsub, attr):
-            break
-    else:
-        return len(pubsub.channels), len(pubsub.patterns)
-    channels, patterns = set(), set()
-    for c in core.clients.values():
-        channels.update(c.channels or ())
-        patterns.update(c.patterns or ())
-    return len(channels), len(patterns)
+    pubsub = core.pubsub
+    return len(pubsub.channels), len(pubsub.patterns)
 
 
 @section("stats")

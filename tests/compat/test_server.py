@@ -762,3 +762,22 @@ def test_debug_sleep_and_misc(both):
     both("DEBUG", "LOG", "hello from the tests")
     r = both.p.call("DEBUG", "HELP")
     assert r[0] == "*" and r[1][0][1].startswith(b"DEBUG <subcommand>")
+
+
+@needs("subscribe", "psubscribe")
+def test_info_pubsub_counts(both):
+    subs = []
+    try:
+        for side in (both.p, both.r):
+            s = RawClient(side.port)
+            subs.append(s)
+            s.call("SUBSCRIBE", "c1", "c2")
+            s.read()
+            s.call("PSUBSCRIBE", "p*")
+        p = info(both.p, "stats")["Stats"]
+        r = info(both.r, "stats")["Stats"]
+        assert (p["pubsub_channels"], p["pubsub_patterns"]) == (
+            r["pubsub_channels"], r["pubsub_patterns"]) == ("2", "1")
+    finally:
+        for s in subs:
+            s.close()
