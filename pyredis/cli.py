@@ -86,11 +86,15 @@ def flags_to_config_text(argv: list[str]) -> str:
     return "\n".join(lines)
 
 
-def build_config(config_file: str | None, flags: list[str], stdin_text: str = "") -> Config:
+def build_config(config_file: str | None, flags: list[str], stdin_text: str = "",
+                 chdir: bool = False) -> Config:
     """The configuration from a file (may be None), standard input's text
-    and command-line flags, in that order. Raises ConfigFileError,
-    IncludeError or OSError (the file cannot be read)."""
+    and command-line flags, in that order. With ``chdir`` a ``dir`` line
+    changes the process's directory as it is read, as in redis-server, so
+    later relative paths (logfile, pidfile, include) are inside it. Raises
+    ConfigFileError, IncludeError or OSError (the file cannot be read)."""
     config = Config()
+    config.chdir = chdir
     text = ""
     if config_file:
         with open(config_file) as f:
@@ -158,7 +162,7 @@ def server_main(ctx: click.Context, config_file: str | None) -> None:
         args.pop()
         stdin_text = sys.stdin.read()
     try:
-        config = build_config(config_file, args, stdin_text)
+        config = build_config(config_file, args, stdin_text, chdir=True)
     except ConfigFileError as e:
         click.echo(str(e), err=True)
         sys.exit(1)
@@ -168,9 +172,6 @@ def server_main(ctx: click.Context, config_file: str | None) -> None:
     except OSError as e:
         click.echo(f"Fatal error, can't open config file '{config_file}': {e.strerror}", err=True)
         sys.exit(1)
-    # One server per process: 'dir' is the process's working directory.
-    config.chdir = True
-    os.chdir(config.dir)
     if config.daemonize:
         _daemonize()
     try:

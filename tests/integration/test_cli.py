@@ -190,14 +190,13 @@ def test_dir_pidfile_logfile_and_warnings(tmp_path, running):
     data = tmp_path / "data"
     data.mkdir()
     srv = running(["--port", str(port), "--dir", str(data), "--pidfile", "p.pid",
-                   "--logfile", str(tmp_path / "log.txt"), "--cluster-enabled", "yes"],
-                  port=port)
+                   "--logfile", "log.txt", "--cluster-enabled", "yes"], port=port)
     assert srv.config("dir") == str(data)
-    # pidfile is relative to dir, as redis-server chdirs first.
+    # pidfile and logfile are relative to dir, as redis-server chdirs first.
     assert int((data / "p.pid").read_text()) == srv.proc.pid
     srv.client.send_raw(b"SHUTDOWN NOSAVE\r\n")
     srv.proc.wait(10)
-    log = (tmp_path / "log.txt").read_text()
+    log = (data / "log.txt").read_text()
     assert "'cluster-enabled' is set to 'yes', but pyredis does not act on it yet" in log
     assert not (data / "p.pid").exists()
 
