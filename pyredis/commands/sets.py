@@ -15,6 +15,7 @@ from __future__ import annotations
 from .. import errors
 from ..errors import WRONGTYPE, CommandError
 from ..protocol import ONE, ZERO, Raw
+from ..types import digest as _digest
 from ..types.glob import compile_pattern
 from ..types.scan import cursors
 from ..types.setobj import Set, all_integers, intset_order, member_digest
@@ -394,3 +395,6 @@ def digest_set(digest: bytes, s) -> bytes:
     xorObjectDigest does for OBJ_SET (after the type id): the SHA1 of each
     member is xored in, so neither order nor encoding matters."""
     return (int.from_bytes(digest, "big") ^ member_digest(s)).to_bytes(20, "big")
+
+
+_digest.register(Set, 2, digest_set)

@@ -656,3 +656,14 @@ def test_digest_matches_redis(raw_ref):
         assert kind == "*"
         assert digest_set(type_id, Set(items, 512)).hex().encode() == value[0][1]
         assert digest_set(type_id, set(items)) == digest_set(type_id, Set(items, 512))
+
+
+def test_debug_digest(both):
+    both("SADD", "i", "1", "2", "300")
+    both("SADD", "h", b"a", b"b", b"", b"\x00\xff", "7")
+    both("SADD", "h2", "9")
+    both("SADD", "h2", "x")
+    both("SREM", "h2", "x")           # a hashtable of integers
+    both("EXPIRE", "h", "1000")
+    both("DEBUG", "DIGEST-VALUE", "i", "h", "h2", "nokey")
+    both("DEBUG", "DIGEST")
