@@ -41,7 +41,7 @@ def _lonlat(a: bytes, b: bytes) -> tuple:
 
 
 def _unit(b: bytes) -> float:
-    conv = geohash.UNITS.get(b.lower())
+    conv = geohash.UNITS.get(b)  # case-sensitive, as in Redis
     if conv is None:
         raise CommandError(errors.GEO_UNIT)
     return conv

@@ -44,7 +44,7 @@ _sin, _cos, _asin, _sqrt = math.sin, math.cos, math.asin, math.sqrt
 
 BASE32 = b"0123456789bcdefghjkmnpqrstuvwxyz"
 
-# Unit name (lower case) -> meters per unit.
+# Unit name (as typed: Redis matches them case-sensitively) -> meters per unit.
 UNITS = {b"m": 1.0, b"km": 1000.0, b"ft": 0.3048, b"mi": 1609.34}
 
 
