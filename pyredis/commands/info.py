@@ -192,6 +192,17 @@ def _executable() -> str:
     return os.path.abspath(argv0) if argv0 and os.path.exists(argv0) else sys.executable
 
 
+def _multiplexing_api() -> str:
+    try:
+        import uvloop  # noqa: F401 - the server shell's loop when installed
+    except ImportError:  # pragma: no cover
+        return "asyncio"
+    return "uvloop"
+
+
+_MULTIPLEXING_API = _multiplexing_api()
+
+
 # run_id-like ids for the replication section, one per core until the
 # replication layer keeps its own.
 _REPLIDS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -213,11 +224,7 @@ def _server(core):
     uptime = core.uptime()
     uname = platform.uname()
     now_us = time.time_ns() // 1000
-    try:
-        from uvloop import __version__ as _uv  # noqa: F401
-        api = "uvloop"
-    except ImportError:  # pragma: no cover
-        api = "asyncio"
+    api = _MULTIPLEXING_API
     return [
         ("redis_version", REDIS_VERSION),
         ("redis_git_sha1", "00000000"),

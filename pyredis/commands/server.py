@@ -17,7 +17,7 @@ import logging
 import time
 
 from .. import errors
-from ..config import ConfigError, UnknownOption
+from ..config import ConfigError, UnknownOption, lookup_option
 from ..errors import CommandError
 from ..protocol import OK, Raw
 from .args import to_int
@@ -186,7 +186,6 @@ def config_set(client, args):
     except UnknownOption:
         raise CommandError(f"ERR Unsupported CONFIG parameter: {name}") from None
     except ConfigError as e:
-        from ..config import lookup_option
         opt = lookup_option(name)
         msg = f"ERR Invalid argument '{value}' for CONFIG SET '{name}'"
         if opt is not None and opt.set_reason and e.reason:
@@ -201,7 +200,6 @@ def config_set(client, args):
 def _apply(client, name: str) -> None:
     """What the running server does at once after CONFIG SET, besides the
     parts that read the option where they use it."""
-    from ..config import lookup_option
     opt = lookup_option(name)
     core = client.core
     if opt.name == "requirepass":
