@@ -417,6 +417,8 @@ class ZSet:
         # Redis too.
         order = self.order
         n = len(order)
+        if not n:
+            return 0, 0
         prefix = order[0][:8]
         if order[-1][:8] == prefix:
             lo, hi = r.lo, r.hi
