@@ -467,7 +467,6 @@ def test_client_flags_and_state(pyr):
         c.call("SELECT", "2")
         c.call("MULTI")
         c.call("SET", "a", "1")
-        line = fields(c.call("CLIENT", "INFO")[1].strip()) if False else None
         c.call("DISCARD")
         line = fields(c.call("CLIENT", "INFO")[1].strip())
         assert line["db"] == "2" and line["multi"] == "-1" and line["flags"] == "N"
