@@ -752,6 +752,10 @@ def xgroup(client, args):
             return ZERO
         s.destroy_group(groupname)
         _changed_quietly(db, key)
+        # Readers blocked on that group get their NOGROUP error now.
+        s.signal += 1
+        if db.blocked and key in db.blocked:
+            db.ks.ready[(db, key)] = None
         return ONE
     if opt == b"createconsumer" and n == 5:
         if args[4] in group.consumers:

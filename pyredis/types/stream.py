@@ -273,8 +273,8 @@ class Stream:
         self.last_id = 0
         # name -> Group; None until the first group (most streams have none).
         self.groups: dict | None = None
-        # Bumped by each append: blocked readers are woken by appends, not
-        # by any change (Redis signals a stream key ready only on XADD).
+        # Bumped when Redis signals the key ready (XADD, XGROUP DESTROY):
+        # blocked readers look again then, not on any change.
         self.signal = 0
         self._rax_nodes = None
 
