@@ -13,7 +13,7 @@ import time
 
 class Client:
     __slots__ = (
-        "core", "id", "db", "resp", "name", "lib_name", "lib_ver", "authenticated",
+        "core", "table", "id", "db", "resp", "name", "lib_name", "lib_ver", "authenticated",
         "addr", "laddr", "fd", "created", "last_interaction", "last_cmd",
         "send", "_close", "closing", "effects",
         # Transactions (MULTI/EXEC/WATCH).
@@ -31,6 +31,7 @@ class Client:
     def __init__(self, core, client_id: int, addr: str = "", laddr: str = "",
                  fd: int = -1, send=None, close=None) -> None:
         self.core = core
+        self.table = core.table
         self.id = client_id
         self.db = core.ks.dbs[0]
         self.resp = 2

@@ -14,9 +14,9 @@ effect; options that have no meaning here yet (cluster, lazy freeing,
 defragmentation, ...) are accepted and stored so CONFIG GET shows them,
 their doc says "accepted, no effect yet", and setting one to a value other
 than its default at start-up is logged as a warning (``Config.warnings``)
-rather than silently pretended. ``rename-command`` and ``loadmodule`` are
-refused with a clear error, because ignoring them would change what a
-client may do.
+rather than silently pretended. ``rename-command`` is applied to the
+server's own command table; ``loadmodule`` and ``user`` are refused with a
+clear error, because ignoring them would change what a client may do.
 
 Values are stored parsed: numbers as ``int``, yes/no as ``bool``, enums as
 their lower-case name, ``save`` as a list of ``(seconds, changes)`` pairs,
@@ -615,6 +615,8 @@ class Config:
         self.dir = os.getcwd()
         # The file this configuration was read from (CONFIG REWRITE's target).
         self.config_file: str | None = None
+        # rename-command lines, in order: (old name, new name or "" to remove).
+        self.renamed_commands: list[tuple[str, str]] = []
         # True when this process runs one server (the CLI): then ``dir``
         # changes the process's working directory, as in redis-server.
         # In-process test servers share a process and only store it.
@@ -720,6 +722,21 @@ class Config:
             except ConfigError as e:
                 raise ConfigFileError(lineno, line, e.reason) from None
 
+    def _rename_command(self, old: str, new: str) -> None:
+        """Record ``rename-command old new``, checked against the names the
+        renames so far leave, as Redis checks against its live table."""
+        from .commands import COMMANDS
+        names = set(COMMANDS)
+        for o, n in self.renamed_commands:
+            names.discard(o.lower())
+            if n:
+                names.add(n.lower())
+        if old.lower() not in names:
+            raise ConfigError("No such command in rename-command")
+        if new and new.lower() in names - {old.lower()}:
+            raise ConfigError("Target command name already exists")
+        self.renamed_commands = self.renamed_commands + [(old, new)]
+
     def _apply_line(self, name: str, values: list[str]) -> None:
         if name == "include":
             if len(values) != 1:
@@ -734,8 +751,8 @@ class Config:
         if name == "rename-command":
             if len(values) != 2:
                 raise ConfigError("Bad directive or wrong number of arguments")
-            raise ConfigError("rename-command is not supported by pyredis yet (refused rather "
-                              "than ignored, so a disabled command is never left enabled)")
+            self._rename_command(values[0], values[1])
+            return
         if name == "loadmodule":
             raise ConfigError("Redis modules cannot be loaded into pyredis")
         if name == "user":

@@ -23,12 +23,13 @@ class Stats:
     __slots__ = (
         "total_connections_received", "rejected_connections",
         "net_input_bytes", "net_output_bytes", "evicted_keys", "total_error_replies",
-        "ops_samples", "_last_sample_time", "_last_sample_ops",
+        "ops_samples", "_last_sample_time", "_last_sample_ops", "commands",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, commands: dict) -> None:
         for f in self.__slots__:
             setattr(self, f, 0)
+        self.commands = commands
         self.ops_samples = [0] * 16
         self._last_sample_time = time.monotonic()
         self._last_sample_ops = self.total_commands_processed
@@ -36,8 +37,7 @@ class Stats:
     @property
     def total_commands_processed(self) -> int:
         # Derived from the per-command counters, so the hot path counts once.
-        from .commands.table import COMMANDS
-        return sum(c.calls for c in COMMANDS.values())
+        return sum(c.calls for c in self.commands.values())
 
     def sample_ops(self) -> None:
         """Called on the server's periodic tick: instantaneous_ops_per_sec."""
@@ -59,6 +59,10 @@ class Stats:
 class Core:
     def __init__(self, config: Config | None = None) -> None:
         self.config = config or Config()
+        from .commands import server_table
+        # This server's commands: name -> Command, and the lookup by the name
+        # clients send (after rename-command).
+        self.commands, self.table = server_table(self.config.renamed_commands)
         self.ks = Keyspace(self.config.databases)
         self.funnel = Funnel()
         self.ks.propagate = self._propagate_db_effect
@@ -66,7 +70,7 @@ class Core:
         follow_config(self.config, self.ks)
         self.clients: dict[int, Client] = {}
         self._next_client_id = 1
-        self.stats = Stats()
+        self.stats = Stats(self.commands)
         self.start_time = time.time()
         self.start_monotonic = time.monotonic()
         self.run_id = os.urandom(20).hex()
@@ -116,6 +120,7 @@ class Core:
             unblock(client)
         if client.monitor and client in self.monitors:
             self.monitors.remove(client)
+            self.update_observed()
         if client.watched:
             unwatch_all(client)
         if client.channels or client.patterns:

@@ -19,7 +19,6 @@ import time
 
 from . import errors
 from .blocking import serve_ready_keys
-from .commands.table import TABLE
 from .errors import CommandError
 from .protocol.encoder import QUEUED, Raw, encode, error_bytes
 
@@ -32,9 +31,10 @@ _MULTI_IMMEDIATE = frozenset(("exec", "discard", "multi", "watch", "quit", "rese
 
 def call(client, args: list) -> bytes:
     """Execute one request for ``client`` and return the encoded reply."""
-    cmd = TABLE.get(args[0])
+    table = client.table
+    cmd = table.get(args[0])
     if cmd is None:
-        cmd = TABLE.get(args[0].lower())
+        cmd = table.get(args[0].lower())
         if cmd is None:
             return _reject(client, errors.unknown_command(args))
     arity = cmd.arity

@@ -174,11 +174,12 @@ def redis_server_binary() -> str:
 class ReferenceServer:
     """A real redis-server process on a free loopback port."""
 
-    def __init__(self, *extra: str) -> None:
+    def __init__(self, *extra: str, config_file: str | None = None) -> None:
         self.dir = tempfile.mkdtemp(prefix="pyredis-ref-")
         self.port = free_port()
+        first = [config_file] if config_file else []
         self.proc = subprocess.Popen(
-            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+            [redis_server_binary(), *first, "--port", str(self.port), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "no", "--dir", self.dir, *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10

@@ -3,7 +3,7 @@ command table (``commands.table``)."""
 
 import importlib
 
-from .table import COMMANDS, TABLE, Command, command, lookup
+from .table import COMMANDS, TABLE, Command, command, lookup, server_table
 
 # Each module declares its commands with @command when imported.
 _MODULES = ("connection", "strings", "bits", "keys", "server", "transactions", "lists", "hashes",
@@ -17,4 +17,4 @@ for _m in _MODULES:
         if e.name != f"{__name__}.{_m}":
             raise
 
-__all__ = ["COMMANDS", "TABLE", "Command", "command", "lookup"]
+__all__ = ["COMMANDS", "TABLE", "Command", "command", "lookup", "server_table"]

@@ -37,7 +37,7 @@ from typing import Callable
 from .. import REDIS_VERSION, __version__, errors
 from ..errors import CommandError
 from ..protocol import Verbatim
-from .table import COMMANDS, command
+from .table import command
 
 # name -> (title, fn(core) -> list of (field, value) or lines, in default?)
 _SECTIONS: dict[str, tuple[str, Callable, bool]] = {}
@@ -402,7 +402,7 @@ def _modules(core):
 @section("commandstats", default=False)
 def _commandstats(core):
     out = []
-    for cmd in COMMANDS.values():
+    for cmd in core.commands.values():
         if not (cmd.calls or cmd.failed_calls or cmd.rejected_calls):
             continue
         usec = cmd.usec // 1000  # counted in nanoseconds

@@ -27,7 +27,7 @@ from ..protocol import OK, Raw, Simple
 from ..types import digest as _digest
 from .args import to_float
 from .subcommands import Subcommands
-from .table import COMMANDS, TABLE, command
+from .table import command
 
 log = logging.getLogger("pyredis")
 
@@ -41,6 +41,13 @@ def _status_set(items, resp3: bool):
     if not resp3:
         return [Simple(x.encode()) for x in items]
     return Raw(b"~%d\r\n" % len(items) + b"".join(b"+%b\r\n" % x.encode() for x in items))
+
+
+def _listed(client) -> list:
+    """The commands this server answers to, in declaration order (one
+    removed by rename-command is not listed)."""
+    live = {id(c) for c in client.table.values()}
+    return [c for c in client.core.commands.values() if id(c) in live]
 
 
 def command_row(cmd, resp3: bool) -> list:
@@ -57,7 +64,7 @@ def command_row(cmd, resp3: bool) -> list:
 def command_(client, args):
     if len(args) == 1:
         resp3 = client.resp == 3
-        return [command_row(cmd, resp3) for cmd in COMMANDS.values()]
+        return [command_row(cmd, resp3) for cmd in _listed(client)]
     return COMMAND.dispatch(client, args)
 
 
@@ -81,7 +88,7 @@ def command_help(client, args):
 
 @COMMAND.add("count", 2)
 def command_count(client, args):
-    return len(COMMANDS)
+    return len(_listed(client))
 
 
 @COMMAND.add("info", -2)
@@ -89,7 +96,7 @@ def command_info(client, args):
     resp3 = client.resp == 3
     out = []
     for name in args[2:]:
-        cmd = TABLE.get(name) or TABLE.get(name.lower())
+        cmd = client.table.get(name) or client.table.get(name.lower())
         out.append(command_row(cmd, resp3) if cmd is not None else None)
     return out
 
@@ -97,7 +104,7 @@ def command_info(client, args):
 @COMMAND.add("getkeys", -3)
 def command_getkeys(client, args):
     cargs = args[2:]
-    cmd = TABLE.get(cargs[0]) or TABLE.get(cargs[0].lower())
+    cmd = client.table.get(cargs[0]) or client.table.get(cargs[0].lower())
     if cmd is None:
         raise CommandError(errors.GETKEYS_INVALID_COMMAND)
     n = len(cargs)

@@ -22,7 +22,7 @@ from ..errors import CommandError
 from ..protocol import OK, Raw
 from .args import to_int
 from .subcommands import Subcommands
-from .table import COMMANDS, command
+from .table import command
 
 log = logging.getLogger("pyredis")
 
@@ -222,14 +222,12 @@ def config_resetstat(client, args):
 
 
 def reset_stats(core) -> None:
-    """CONFIG RESETSTAT: zero INFO's counters and the command statistics.
-    Command counters live on the shared command table, so in-process test
-    servers reset each other's commandstats."""
+    """CONFIG RESETSTAT: zero INFO's counters and the command statistics."""
     stats = core.stats
     for name in ("total_connections_received", "rejected_connections", "net_input_bytes",
                  "net_output_bytes", "evicted_keys", "total_error_replies"):
         setattr(stats, name, 0)
-    for cmd in COMMANDS.values():
+    for cmd in core.commands.values():
         cmd.calls = cmd.usec = cmd.failed_calls = cmd.rejected_calls = 0
     stats._last_sample_ops = 0
     stats.ops_samples = [0] * len(stats.ops_samples)

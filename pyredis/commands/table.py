@@ -104,8 +104,10 @@ class Command:
                 [Simple(c.encode()) for c in self.categories]]
 
 
-# name (lower-case bytes) -> Command. Also holds the upper-case spelling of
-# each name, so the common cases skip a .lower() on the hot path.
+# The declarations: name (lower-case bytes) -> Command, also under the
+# upper-case spelling of each name, so the common cases skip a .lower() on
+# the hot path. A running server looks commands up in its own copy
+# (server_table), which carries its statistics and renames.
 TABLE: dict[bytes, Command] = {}
 COMMANDS: dict[str, Command] = {}
 
@@ -126,6 +128,27 @@ def command(name: str, arity: int, flags: str = "", keys: tuple = (0, 0, 0),
         return handler
 
     return register
+
+
+def server_table(renames=()) -> tuple[dict, dict]:
+    """A server's own copy of the table: ``(by_name, by_wire_name)``.
+
+    Each server counts its own statistics on its copies, and applies its
+    ``rename-command`` lines (``(old, new)`` pairs, ``new`` empty to remove
+    the command) to its own lookup; a renamed command keeps its name in
+    replies and COMMAND output, as in Redis."""
+    import copy
+    by_name = {name: copy.copy(cmd) for name, cmd in COMMANDS.items()}
+    wire = {name: by_name[name] for name in by_name}
+    for old, new in renames:
+        cmd = wire.pop(old.lower())
+        if new:
+            wire[new.lower()] = cmd
+    by_wire: dict = {}
+    for name, cmd in wire.items():
+        by_wire[name.encode()] = cmd
+        by_wire[name.upper().encode()] = cmd
+    return by_name, by_wire
 
 
 def lookup(name: bytes) -> Command | None:

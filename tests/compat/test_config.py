@@ -352,3 +352,29 @@ def test_config_set_is_not_queued_twice_in_multi(both):
     both("EXEC")
     both.p.send_raw(encode_command(["PING"]))
     assert both.p.read() == ("+", b"PONG")
+
+
+def test_rename_command_matches_redis(tmp_path):
+    """rename-command in a config file: the old name is unknown, the new one
+    works, an emptied one is gone from COMMAND, errors name the original."""
+    from conftest import ReferenceServer, RawClient
+    from pyredis.testing import ServerThread
+
+    conf = 'rename-command CONFIG ""\nrename-command FLUSHALL wipeall\n'
+    ref_conf = tmp_path / "ref.conf"
+    ref_conf.write_text(conf)
+    ref = ReferenceServer(config_file=str(ref_conf))
+    srv = ServerThread()
+    srv.config.load_text(conf)
+    srv.start()
+    try:
+        p, r = RawClient(srv.port), RawClient(ref.port)
+        for cmd in (("SET", "k", "v"), ("FLUSHALL",), ("CONFIG", "GET", "port"),
+                    ("WIPEALL",), ("GET", "k"), ("wipeall", "x", "y", "z"),
+                    ("COMMAND", "INFO", "config", "flushall", "wipeall")):
+            assert p.call(*cmd) == r.call(*cmd), cmd
+        p.close()
+        r.close()
+    finally:
+        srv.stop()
+        ref.stop()

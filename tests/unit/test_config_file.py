@@ -184,11 +184,26 @@ def test_file_errors(text, reason):
     assert load_error(text).reason == reason
 
 
-@pytest.mark.parametrize("text", ["rename-command CONFIG \"\"", "rename-command FLUSHALL x",
-                                  "loadmodule /x.so", "user default on nopass"])
+@pytest.mark.parametrize("text", ["loadmodule /x.so", "user default on nopass"])
 def test_refused_directives_are_fatal(text):
     e = load_error(text)
     assert e.lineno == 1 and e.reason
+
+
+def test_rename_command_lines():
+    c = Config()
+    c.load_text('rename-command CONFIG ""\nrename-command FLUSHALL wipe\nrename-command wipe gone\n')
+    assert c.renamed_commands == [("CONFIG", ""), ("FLUSHALL", "wipe"), ("wipe", "gone")]
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("rename-command nosuchcmd x", "No such command in rename-command"),
+    ("rename-command get set", "Target command name already exists"),
+    ('rename-command config ""\nrename-command config x', "No such command in rename-command"),
+    ("rename-command get", "Bad directive or wrong number of arguments"),
+])
+def test_rename_command_errors(text, reason):
+    assert load_error(text).reason == reason
 
 
 def test_save_lines():
