@@ -7,13 +7,18 @@ commands send into the propagation funnel."""
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 
+import hypothesis.strategies as st
 import pytest
+from conftest import RawClient, ReferenceServer, encode_command
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from conftest import encode_command
 from pyredis.propagate import Recorder
+from pyredis.testing import ServerThread
 
 WRONGTYPE = ("-", b"WRONGTYPE Operation against a key holding the wrong kind of value")
 NOT_HLL = ("-", b"WRONGTYPE Key is not a valid HyperLogLog string value.")
@@ -401,3 +406,91 @@ def test_value_changes_inside_runs(both, by_register):
     # a VAL:1,4 split at its start, middle and end, then merged back at 2
     _run(both, "h", ones[:4] + [twos[1], twos[0], twos[3], twos[2], ones[4], twos[4]])
     _run(both, "g", ones + [twos[2]] + twos[::-1])
+
+
+# -- random sequences --------------------------------------------------------------
+
+HKEY = st.sampled_from(["h1", "h2", "h3"])
+ELEMENTS = st.lists(st.one_of(st.sampled_from([b"a", b"b", b"", b"1"]), st.binary(max_size=12)),
+                    max_size=8)
+
+
+class HllMachine(RuleBasedStateMachine):
+    """PFADD/PFCOUNT/PFMERGE interleaved with string edits and limit
+    changes; every reply compared, and every key's bytes after each step."""
+
+    ports: tuple[int, int] = (0, 0)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.p = RawClient(self.ports[0])
+        self.r = RawClient(self.ports[1])
+        for c in (self.p, self.r):
+            assert c.call("FLUSHALL") == ("+", b"OK")
+            assert c.call("CONFIG", "SET", "hll-sparse-max-bytes", "60") == ("+", b"OK")
+
+    def both(self, *args):
+        expected, got = self.r.call(*args), self.p.call(*args)
+        assert got == expected, f"{args!r}: pyredis {got!r} != redis {expected!r}"
+
+    @rule(key=HKEY, elements=ELEMENTS)
+    def pfadd(self, key, elements):
+        self.both("PFADD", key, *elements)
+
+    @rule(key=HKEY, elements=st.lists(st.binary(min_size=1, max_size=6), min_size=20,
+                                      max_size=60))
+    def pfadd_many(self, key, elements):
+        self.both("PFADD", key, *elements)
+
+    @rule(keys=st.lists(HKEY, min_size=1, max_size=3))
+    def pfcount(self, keys):
+        self.both("PFCOUNT", *keys)
+
+    @rule(dst=HKEY, keys=st.lists(HKEY, max_size=3))
+    def pfmerge(self, dst, keys):
+        self.both("PFMERGE", dst, *keys)
+
+    @rule(key=HKEY, offset=st.sampled_from(["15", "16", "17", "20", "12303"]),
+          value=st.sampled_from(["\x00", "\x7f", "\x80", "\xff", "x"]))
+    def setrange(self, key, offset, value):
+        self.both("SETRANGE", key, offset, value)
+
+    @rule(key=HKEY, sub=st.sampled_from(["ENCODING", "DECODE", "TODENSE", "GETREG"]))
+    def pfdebug(self, key, sub):
+        self.both("PFDEBUG", sub, key)
+
+    @rule(limit=st.sampled_from(["0", "30", "60", "200", "3000"]))
+    def sparse_limit(self, limit):
+        self.both("CONFIG", "SET", "hll-sparse-max-bytes", limit)
+
+    @rule(key=HKEY)
+    def delete(self, key):
+        self.both("DEL", key)
+
+    @invariant()
+    def same_bytes(self):
+        for key in ("h1", "h2", "h3"):
+            self.both("GET", key)
+
+    def teardown(self) -> None:
+        for c in (self.p, self.r):
+            c.call("CONFIG", "SET", "hll-sparse-max-bytes", "3000")
+            c.close()
+
+
+@pytest.fixture(scope="module")
+def own_servers():
+    """A pyredis and a real Redis of their own: the machine owns their data."""
+    pyr = ServerThread().start()
+    ref = ReferenceServer()
+    yield pyr.port, ref.port
+    pyr.stop()
+    ref.stop()
+
+
+def test_hll_machine(own_servers):
+    HllMachine.ports = own_servers
+    run_state_machine_as_test(HllMachine, settings=settings(
+        max_examples=50, stateful_step_count=30, deadline=None,
+        derandomize=bool(os.environ.get("CI")),
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
