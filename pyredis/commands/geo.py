@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from .. import errors
 from ..errors import CommandError
+from ..notify import NOTIFY_GENERIC, notify
 from ..protocol import NULL_ARRAY, Raw
 from ..types import geohash
 from ..types.zset import ZSet, parse_score, score_key
@@ -358,7 +359,8 @@ def georadius_generic(client, args, src_index: int, flags: int):
         raise CommandError(errors.GEO_ANY_COUNT)
     if z is None:
         if store is not None:
-            client.db.delete(store)
+            if client.db.delete(store):
+                notify(client.db, NOTIFY_GENERIC, b"del", store)
             return 0
         return _EMPTY
     if count and sort == _SORT_NONE and not any_:
@@ -379,7 +381,8 @@ def georadius_generic(client, args, src_index: int, flags: int):
     conv = shape.conversion
     if store is not None:
         pairs = [(p[2], p[0] / conv if storedist else p[1]) for p in found[:returned]]
-        return store_result(client, store, pairs)
+        return store_result(client, store, pairs,
+                            b"geosearchstore" if search else b"georadiusstore")
     options = withdist or withhash or withcoord
     out = []
     for p in found[:returned]:

@@ -22,6 +22,7 @@ import random
 from .. import errors
 from ..blocking import block
 from ..errors import CommandError
+from ..notify import NOTIFY_GENERIC, NOTIFY_ZSET, notify
 from ..protocol import NULL_ARRAY, Raw
 from ..types.glob import compile_pattern
 from ..types.scan import cursors
@@ -66,25 +67,32 @@ def _limits(client):
     return config.zset_max_ziplist_entries, config.zset_max_ziplist_value
 
 
-def _after_removal(db, key, z) -> None:
-    """Empty sorted sets disappear, as in Redis."""
+def _after_removal(db, key, z, event: bytes) -> None:
+    """Announce a removal; empty sorted sets disappear, as in Redis."""
     if z.scores:
         db.modified(key)
+        notify(db, NOTIFY_ZSET, event, key)
     else:
+        # The event goes out first, then the deletion's.
+        notify(db, NOTIFY_ZSET, event, key)
         db.delete(key)
+        notify(db, NOTIFY_GENERIC, b"del", key)
 
 
-def store_result(client, dst, pairs) -> int:
+def store_result(client, dst, pairs, event: bytes) -> int:
     """Replace ``dst`` with a sorted set built from (member, score) pairs
     (deleting it when there are none), encoded as Redis encodes a set it
-    just built. Returns the new cardinality."""
+    just built, and announce ``event`` (or ``del``). Returns the new
+    cardinality."""
     db = client.db
     if not pairs:
-        db.delete(dst)
+        if db.delete(dst):
+            notify(db, NOTIFY_GENERIC, b"del", dst)
         return 0
     entries, value = _limits(client)
     z = ZSet.from_pairs(pairs, entries, value)
     db.set(dst, z)
+    notify(db, NOTIFY_ZSET, event, dst)
     return len(z)
 
 
@@ -166,6 +174,7 @@ def zadd_generic(client, args, flags: int, first: int = 2):
                 if score != score:
                     if added or updated:
                         db.modified(key)
+                        notify(db, NOTIFY_ZSET, b"zincr", key)
                     raise CommandError(errors.ZADD_NAN)
             if (lt and score >= cur) or (gt and score <= cur):
                 continue
@@ -184,6 +193,8 @@ def zadd_generic(client, args, flags: int, first: int = 2):
             db.set(key, z)
         else:
             db.modified(key)
+        if db.ks.notify_flags:
+            notify(db, NOTIFY_ZSET, b"zincr" if incr else b"zadd", key)
     if incr:
         return score if processed else None
     return added + updated if flags & _CH else added
@@ -210,6 +221,8 @@ def zadd(client, args):
             if entries == 0 or len(member) > max_value:
                 z.big = True
             db.set(key, z)
+            if db.ks.notify_flags:
+                notify(db, NOTIFY_ZSET, b"zadd", key)
             return 1
         if type(z) is not ZSet:
             raise _wrongtype()
@@ -221,10 +234,14 @@ def zadd(client, args):
                 if len(z.scores) > entries or len(member) > max_value:
                     z.big = True
             db.modified(key)
+            if db.ks.notify_flags:
+                notify(db, NOTIFY_ZSET, b"zadd", key)
             return 1
         if score != cur:
             z.update(member, cur, score)
             db.modified(key)
+            if db.ks.notify_flags:
+                notify(db, NOTIFY_ZSET, b"zadd", key)
         return 0
     return zadd_generic(client, args, 0)
 
@@ -396,7 +413,7 @@ def zrange_generic(client, args, first: int, store: bytes | None, kind: int | No
     z = write_zset(client.db, key) if store is not None else read_zset(client, key)
     if z is None:
         if store is not None:
-            return store_result(client, store, [])
+            return store_result(client, store, [], b"zrangestore")
         return _EMPTY
     order = z.order
     length = len(order)
@@ -427,7 +444,7 @@ def zrange_generic(client, args, first: int, store: bytes | None, kind: int | No
             hi_i = k if limit < 0 else min(k, lo_i + limit)
             entries = z.slice(lo_i, hi_i)
     if store is not None:
-        return store_result(client, store, [(m, s) for s, m in entries])
+        return store_result(client, store, [(m, s) for s, m in entries], b"zrangestore")
     if withscores:
         if client.resp == 3:
             return [[m, s] for s, m in entries]
@@ -557,8 +574,12 @@ def zrem(client, args):
             if not z.scores:
                 break
     if removed:
-        _after_removal(db, key, z)
+        _after_removal(db, key, z, b"zrem")
     return removed
+
+
+_ZREMRANGE_EVENTS = {_RANK: b"zremrangebyrank", _SCORE: b"zremrangebyscore",
+                     _LEX: b"zremrangebylex"}
 
 
 def _zremrange(client, args, kind: int):
@@ -584,7 +605,7 @@ def _zremrange(client, args, kind: int):
         i, k = z.lex_span(lrange)
     removed = z.delete_slice(i, k)
     if removed:
-        _after_removal(db, key, z)
+        _after_removal(db, key, z, _ZREMRANGE_EVENTS[kind])
     return removed
 
 
@@ -626,7 +647,7 @@ def _zpop(client, args, last: bool):
     pop = z.pop
     for _ in range(min(count or 1, len(z.scores))):
         popped.append(pop(last))
-    _after_removal(db, key, z)
+    _after_removal(db, key, z, b"zpopmax" if last else b"zpopmin")
     if count is not None and client.resp == 3:
         return [[m, s] for m, s in popped]
     out = []
@@ -650,6 +671,7 @@ def zpopmax(client, args):
 
 def _pop_server(last: bool):
     name = b"ZPOPMAX" if last else b"ZPOPMIN"
+    event = name.lower()
 
     def serve(client, key):
         db = client.db
@@ -657,7 +679,7 @@ def _pop_server(last: bool):
         if type(z) is not ZSet:
             return None
         member, score = z.pop(last)
-        _after_removal(db, key, z)
+        _after_removal(db, key, z, event)
         return [key, member, score], [[name, key]]
 
     return serve
@@ -676,7 +698,7 @@ def _bzpop(client, args, last: bool):
         if z is None:
             continue
         member, score = z.pop(last)
-        _after_removal(db, key, z)
+        _after_removal(db, key, z, b"zpopmax" if last else b"zpopmin")
         client.rewrite(b"ZPOPMAX" if last else b"ZPOPMIN", key)
         return [key, member, score]
     if client.deny_blocking:
@@ -824,9 +846,12 @@ def _aggregate(acc: float, v: float, how: int) -> float:
     return v if v > acc else acc
 
 
+_STORE_EVENTS = {_UNION: b"zunionstore", _INTER: b"zinterstore", _DIFF: b"zdiffstore"}
+
+
 def _zsetop_store(client, args, op: int):
     result, _ = zsetop(client, args, 2, op, args[1])
-    return store_result(client, args[1], list(result.items()))
+    return store_result(client, args[1], list(result.items()), _STORE_EVENTS[op])
 
 
 def _zsetop_reply(client, args, op: int):

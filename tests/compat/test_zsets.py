@@ -794,3 +794,50 @@ def test_blocked_client_served_once_per_element(srv):
     got = [w.read() for w in waiters]
     assert [g[1][1][1] for g in got] == [b"a", b"b", b"c"]
     assert p.call("ZRANGE", "z", "0", "-1") == ("*", [("$", b"d")])
+
+
+# -- keyspace notifications ------------------------------------------------------------------
+
+
+@pytest.fixture
+def events(pyr, ref):
+    from test_notifications import Events
+    e = Events(pyr, ref)
+    e.config("KEA")
+    yield e
+    e.config("")
+    e.close()
+
+
+def test_notifications(events):
+    events.run(
+        ("ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e", "6", "f"),
+        ("ZADD", "z", "1", "a"), ("ZADD", "z", "9", "a"), ("ZADD", "z", "CH", "XX", "9", "a"),
+        ("ZADD", "z", "NX", "INCR", "1", "a"), ("ZADD", "z", "INCR", "1", "a"),
+        ("ZINCRBY", "z", "1", "b"), ("ZADD", "inf", "inf", "x"), ("ZADD", "inf", "INCR", "-inf", "x"),
+        ("ZREM", "z", "nope"), ("ZREM", "z", "a"), ("ZPOPMIN", "z", "2"), ("ZPOPMAX", "z"),
+        ("ZPOPMIN", "z", "0"), ("ZREMRANGEBYSCORE", "z", "100", "200"),
+        ("ZADD", "y", "1", "a", "2", "b"), ("ZRANGESTORE", "d", "y", "0", "0"),
+        ("ZRANGESTORE", "d", "y", "5", "6"), ("ZRANGESTORE", "d", "y", "5", "6"),
+        ("ZUNIONSTORE", "u", "2", "y", "z"), ("ZINTERSTORE", "i", "2", "y", "z"),
+        ("ZDIFFSTORE", "df", "1", "y"), ("ZDIFFSTORE", "df", "2", "y", "y"),
+        ("BZPOPMIN", "y", "0"), ("BZPOPMAX", "y", "0"),
+        ("ZREMRANGEBYRANK", "z", "0", "-1"), ("ZADD", "l", "0", "a", "0", "b"),
+        ("ZREMRANGEBYLEX", "l", "-", "(b"), ("ZREMRANGEBYLEX", "l", "-", "+"),
+        ("GEOADD", "g", "13.361389", "38.115556", "Palermo", "15.087269", "37.502669", "Catania"),
+        ("GEORADIUS", "g", "15", "37", "200", "km", "STORE", "gs"),
+        ("GEORADIUS", "g", "15", "37", "1", "km", "STOREDIST", "gs"),
+        ("GEOSEARCHSTORE", "gs", "g", "FROMMEMBER", "Palermo", "BYRADIUS", "1", "km"),
+        ("GEOSEARCHSTORE", "gs", "g", "FROMMEMBER", "Palermo", "BYRADIUS", "1", "km"),
+    )
+
+
+def test_notification_of_served_blocked_pop(pyr, ref, events):
+    waiters = []
+    for port in (pyr.port, ref.port):
+        t = Target(port)
+        waiters.append((t, t.block("BZPOPMIN", "bz", "0")))
+    events.run(("ZADD", "bz", "1", "a", "2", "b"))
+    for t, w in waiters:
+        assert w.read() == ("*", [("$", b"bz"), ("$", b"a"), ("$", b"1")])
+        t.close()
