@@ -23,16 +23,28 @@ class Stats:
     __slots__ = (
         "total_connections_received", "rejected_connections",
         "net_input_bytes", "net_output_bytes", "evicted_keys", "total_error_replies",
-        "ops_samples", "_last_sample_time", "_last_sample_ops", "commands",
+        "ops_samples", "_last_sample_time", "_last_sample_ops", "commands", "error_replies",
     )
 
     def __init__(self, commands: dict) -> None:
         for f in self.__slots__:
             setattr(self, f, 0)
         self.commands = commands
+        # Error prefix ("ERR", "WRONGTYPE", ...) -> replies sent (INFO errorstats).
+        self.error_replies: dict[str, int] = {}
         self.ops_samples = [0] * 16
         self._last_sample_time = time.monotonic()
         self._last_sample_ops = self.total_commands_processed
+
+    def count_error(self, message: str) -> None:
+        """One error reply was sent (total_error_replies and errorstats)."""
+        self.total_error_replies += 1
+        prefix = message.split(" ", 1)[0]
+        counts = self.error_replies
+        if prefix in counts:
+            counts[prefix] += 1
+        elif len(counts) < 128:  # as Redis, bound the distinct prefixes tracked
+            counts[prefix] = 1
 
     @property
     def total_commands_processed(self) -> int:

@@ -64,12 +64,12 @@ def run(client, cmd, args: list) -> bytes:
     except CommandError as e:
         reply = e
         cmd.failed_calls += 1
-        client.core.stats.total_error_replies += 1
+        client.core.stats.count_error(e.args[0])
     except Exception:  # a bug must not take the server down
         log.exception("internal error in %s", cmd.name)
         reply = CommandError(f"ERR internal error while running '{cmd.name}'")
         cmd.failed_calls += 1
-        client.core.stats.total_error_replies += 1
+        client.core.stats.count_error(reply.args[0])
     cmd.usec += _perf_ns() - t0
     cmd.calls += 1
     client.last_cmd = cmd
@@ -118,7 +118,7 @@ def _observe(client, cmd, args: list) -> None:
 
 def _reject(client, message: str) -> bytes:
     core = client.core
-    core.stats.total_error_replies += 1
+    core.stats.count_error(message)
     if client.in_multi:
         client.multi_error = True
     return error_bytes(message)

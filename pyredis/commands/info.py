@@ -415,13 +415,9 @@ def _commandstats(core):
 
 @section("errorstats")
 def _errorstats(core):
-    # Filled from Stats.error_replies (error prefix -> count) once the
-    # executor counts errors by prefix; until then the section is absent
-    # rather than claiming there were none.
-    counts = getattr(core.stats, "error_replies", None)
-    if counts is None:
-        return None
-    return [f"errorstat_{prefix}:count={n}" for prefix, n in counts.items()]
+    # Redis keeps them in a radix tree: listed in prefix order.
+    return [f"errorstat_{prefix}:count={n}"
+            for prefix, n in sorted(core.stats.error_replies.items())]
 
 
 @section("cluster")

@@ -233,9 +233,7 @@ def reset_stats(core) -> None:
     stats.ops_samples = [0] * len(stats.ops_samples)
     ks = core.ks
     ks.hits = ks.misses = ks.expired_keys = 0
-    error_stats = getattr(stats, "error_replies", None)
-    if error_stats is not None:
-        error_stats.clear()
+    stats.error_replies.clear()
 
 
 @CONFIG.add("rewrite", 2, help=(

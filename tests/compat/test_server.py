@@ -780,3 +780,16 @@ def test_info_pubsub_counts(both):
     finally:
         for s in subs:
             s.close()
+
+
+def test_errorstats_count_errors_by_prefix(both):
+    both("CONFIG", "RESETSTAT")
+    both("GET")
+    both("NOSUCHCOMMAND")
+    both("SET", "s", "x")
+    both("INCR", "s")
+    both("LPUSH", "s", "x")
+    both("MULTI")
+    both("GET")
+    both("EXEC")
+    both("INFO", "errorstats")
