@@ -69,6 +69,7 @@ class ClientConnection(asyncio.Protocol):
         if sock is not None:
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                _keepalive(sock, core.config.tcp_keepalive)
             except (OSError, AttributeError):
                 pass
             fd = sock.fileno()
@@ -218,6 +219,18 @@ class ClientConnection(asyncio.Protocol):
         if self.client is not None:
             self.core.remove_client(self.client)
             self.client = None
+
+
+def _keepalive(sock, interval: int) -> None:
+    """tcp-keepalive as Redis applies it: probes after ``interval`` idle
+    seconds, then every interval/3, dropping the peer after 3 misses."""
+    if interval <= 0:
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    if hasattr(socket, "TCP_KEEPIDLE"):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, interval)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, max(1, interval // 3))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
 
 
 def _fmt_addr(addr) -> str:

@@ -326,3 +326,21 @@ def test_asyncio_client(pyr, protocol):
             await pool.disconnect()
 
     asyncio.run(main())
+
+
+def test_tcp_keepalive_is_set_on_client_sockets():
+    import socket as _s
+    from pyredis.testing import ServerThread
+    with ServerThread(tcp_keepalive=60) as srv:
+        c = _s.create_connection(("127.0.0.1", srv.port))
+        c.sendall(b"PING\r\n")
+        assert c.recv(16) == b"+PONG\r\n"
+        conn = next(iter(srv.core.clients.values()))
+        server_sock = _s.socket(fileno=_s.dup(conn.fd))
+        try:
+            assert server_sock.getsockopt(_s.SOL_SOCKET, _s.SO_KEEPALIVE) == 1
+            assert server_sock.getsockopt(_s.IPPROTO_TCP, _s.TCP_KEEPIDLE) == 60
+            assert server_sock.getsockopt(_s.IPPROTO_TCP, _s.TCP_KEEPINTVL) == 20
+        finally:
+            server_sock.close()
+            c.close()
