@@ -49,15 +49,26 @@ from __future__ import annotations
 import random
 from hashlib import sha1
 
-from ..commands.args import to_int
-
 _random = random.random
+_INT64 = range(-(1 << 63), 1 << 63)
+
+
+def is_integer(m: bytes) -> bool:
+    """Whether an intset can hold ``m``: a 64-bit integer written the one
+    way Redis prints it (string2ll: no '+', spaces or leading zeros)."""
+    if not m or not 48 <= m[-1] <= 57 or len(m) > 20:
+        return False
+    try:
+        v = int(m)
+    except ValueError:
+        return False
+    return v in _INT64 and b"%d" % v == m
 
 
 def all_integers(members) -> bool:
-    """Whether every member is a canonical 64-bit integer (intset-able)."""
+    """Whether every member is intset-able."""
     for m in members:
-        if to_int(m) is None:
+        if not is_integer(m):
             return False
     return True
 
@@ -107,11 +118,8 @@ class Set(set):
     def add_members(self, members, max_intset: int) -> int:
         """Add ``members``; returns how many were new."""
         n = len(self)
-        if self.intset:
-            for m in members:
-                if to_int(m) is None:
-                    self.intset = False
-                    break
+        if self.intset and not all_integers(members):
+            self.intset = False
         pool = self._pool
         if pool is None:
             self.update(members)
