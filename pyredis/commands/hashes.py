@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from itertools import islice
+from itertools import chain, islice
 
 from .. import errors
 from ..errors import CommandError
@@ -28,7 +28,7 @@ from ..types import longdouble
 from ..types.glob import compile_pattern
 from ..types.scan import cursors
 from .args import LLONG_MAX, LLONG_MIN, to_int
-from .lists import bulk_array, mix_digest
+from .lists import bulk_array, encode_bulks, mix_digest
 from .table import command
 
 
@@ -126,6 +126,29 @@ def _set_fields(client, args) -> int:
 
 @command("hset", -4, "write denyoom fast", (1, 1, 1), "@hash", group="hash", since="2.0.0")
 def hset(client, args):
+    if len(args) == 4:  # one field into an existing hash, inline
+        db = client.db
+        key = args[1]
+        h = db.get_for_write(key)
+        t = type(h)
+        if t is HashTable:
+            field = args[2]
+            new = field not in h
+            h[field] = args[3]
+            db.modified(key)
+            return 1 if new else 0
+        if t is dict:
+            field = args[2]
+            value = args[3]
+            config = client.core.config
+            limit = config.hash_max_ziplist_value
+            if len(field) <= limit and len(value) <= limit:
+                new = field not in h
+                h[field] = value
+                if new and len(h) > config.hash_max_ziplist_entries:
+                    db.data[key] = HashTable(h)
+                db.modified(key)
+                return 1 if new else 0
     return _set_fields(client, args)
 
 
@@ -305,8 +328,7 @@ def hvals(client, args):
 def _pairs(client, h) -> Raw:
     """Field/value pairs as a RESP3 map, or a flat array in RESP2."""
     head = b"%%%d\r\n" % len(h) if client.resp == 3 else b"*%d\r\n" % (2 * len(h))
-    return Raw(head + b"".join([b"$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(k), k, len(v), v)
-                                for k, v in h.items()]))
+    return Raw(head + encode_bulks(list(chain.from_iterable(h.items()))))
 
 
 @command("hgetall", 2, "readonly random", (1, 1, 1), "@hash", group="hash", since="2.0.0")

@@ -145,7 +145,7 @@ def test_arity(both):
 
 
 def test_binary_fields(both):
-    both("HSET", "h", "", "empty", "\x00\xff", "bin", "a\r\nb", "")
+    both("HSET", "h", "", "empty", "\x00\xff", "bin", "a\r\nb", "", "big", "v" * 3000)
     both("HGETALL", "h")
     both("HSTRLEN", "h", "")
     both("HGET", "h", "\x00\xff")

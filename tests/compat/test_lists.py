@@ -112,7 +112,8 @@ def test_arity(both):
 
 
 def test_binary_and_empty_elements(both):
-    both("RPUSH", "l", "", "\x00\xff", "a\r\nb", "1", "-1", "9223372036854775808")
+    both("RPUSH", "l", "", "\x00\xff", "a\r\nb", "1", "-1", "9223372036854775808", "z" * 1023,
+         "w" * 5000)
     both("LRANGE", "l", "0", "-1")
     both("LPOS", "l", "")
     both("LREM", "l", "0", "")
