@@ -145,8 +145,10 @@ def test_arity(both):
 
 
 def test_binary_fields(both):
-    both("HSET", "h", "", "empty", "\x00\xff", "bin", "a\r\nb", "", "big", "v" * 3000)
+    both("HSET", "h", "", "empty", "\x00\xff", "bin", "a\r\nb", "")
     both("HGETALL", "h")
+    both("HSET", "h", "big", "v" * 3000)      # (converts: no defined order any more)
+    both_pairs(both, "HGETALL", "h")
     both("HSTRLEN", "h", "")
     both("HGET", "h", "\x00\xff")
 
