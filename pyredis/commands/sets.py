@@ -277,10 +277,7 @@ def _store(client, dst, result: set, intset: bool) -> int:
     """Store a computed set at ``dst``, or delete ``dst`` if it is empty."""
     db = client.db
     if result:
-        s = Set()
-        s.update(result)
-        s.intset = intset
-        db.set(dst, s)
+        db.set(dst, Set.with_encoding(result, intset))
     else:
         db.delete(dst)
     return len(result)

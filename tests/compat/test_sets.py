@@ -566,6 +566,18 @@ def test_draws_are_uniform():
         assert 1600 < n < 2400   # expected 2000 each (8 members)
 
 
+def test_copy_keeps_the_encoding():
+    s = Set([b"1", b"2"], 512)
+    s.add_members([b"x"], 512)
+    s.remove_members([b"x"])
+    s.random_member()
+    c = s.copy()
+    assert type(c) is Set and c == s and not c.intset and c.encoding() == "hashtable"
+    c.add_members([b"3"], 512)
+    assert b"3" not in s and set(s.random_repeated(50)) == {b"1", b"2"}
+    assert Set([b"1"], 512).copy().intset
+
+
 def test_pool_survives_many_changes():
     s = Set((), 512)
     rng = random.Random(7)
