@@ -49,27 +49,23 @@ def _max_intset(client) -> int:
     return client.core.config.set_max_intset_entries
 
 
-def _ordered_reply(client, members: list) -> Raw:
-    """A RESP3 set (RESP2 array) that keeps ``members``' order: the
-    encoder's set reply has no order, so this one is encoded here."""
+def _set_reply(client, members: list) -> Raw:
+    """A RESP3 set (RESP2 array) of ``members`` in the given order (the
+    encoder's set reply has none, and this is faster for long replies)."""
     head = b"~%d\r\n" if client.resp == 3 else b"*%d\r\n"
     return Raw(head % len(members)
                + b"".join([b"$%d\r\n%b\r\n" % (len(m), m) for m in members]))
 
 
+def _listed(members, intset: bool) -> list:
+    """Members in Redis's reply order: numeric for an intset (or a result
+    Redis would build as one), else hash order, here any order."""
+    return intset_order(members) if intset else list(members)
+
+
 def _members_reply(client, s):
-    """A set reply listing a stored set, in Redis's order when it has one."""
-    if type(s) is Set and s.intset:
-        return _ordered_reply(client, intset_order(s))
-    return set(s)
-
-
-def _result_reply(client, result, intset: bool):
-    """A set reply for computed members Redis would hold as an intset
-    (numeric order) or in a hash table (any order)."""
-    if intset:
-        return _ordered_reply(client, intset_order(result))
-    return result if type(result) is set else set(result)
+    """A set reply listing a stored set."""
+    return _set_reply(client, _listed(s, type(s) is Set and s.intset))
 
 
 def _intsetable(members, max_intset: int) -> bool:
@@ -165,7 +161,7 @@ def srandmember(client, args):
     if count < 0:
         return _sampler(client, s).random_repeated(-count)
     if count >= len(s):
-        return intset_order(s) if type(s) is Set and s.intset else list(s)
+        return _listed(s, type(s) is Set and s.intset)
     return _sampler(client, s).random_distinct(count)
 
 
@@ -205,7 +201,7 @@ def _spop_count(client, db, key, raw_count):
         return _EMPTY
     size = len(s)
     if count >= size:
-        members = intset_order(s) if s.intset else list(s)
+        members = _listed(s, s.intset)
         db.delete(key)
     else:
         remaining = size - count
@@ -216,14 +212,12 @@ def _spop_count(client, db, key, raw_count):
             # Keep a random few in a set built afresh; pop the rest (in
             # the old set's order: numeric if it was an intset).
             keep = s.random_distinct(remaining)
-            members = list(s.difference(keep))
-            if s.intset:
-                members = intset_order(members)
+            members = _listed(s.difference(keep), s.intset)
             s.replace(keep, _max_intset(client))
         db.modified(key)
     client.effects = [[b"SREM", key, *members[i:i + _SREM_BATCH]]
                       for i in range(0, len(members), _SREM_BATCH)]
-    return _ordered_reply(client, members)
+    return _set_reply(client, members)
 
 
 @command("smove", 4, "write fast", (1, 2, 1), "@set", group="set", since="1.0.0")
@@ -295,7 +289,7 @@ def _inter(client, keys, dst=None):
     first = sets[0]
     result = first.intersection(*sets[1:])
     if dst is None:
-        return _result_reply(client, result, type(first) is Set and first.intset)
+        return _set_reply(client, _listed(result, type(first) is Set and first.intset))
     return _store(client, dst, result, _intsetable(result, _max_intset(client)))
 
 
@@ -304,7 +298,7 @@ def _union(client, keys, dst=None):
     result = set().union(*sets)
     intset = _intsetable(result, _max_intset(client))
     if dst is None:
-        return _result_reply(client, result, intset)
+        return _set_reply(client, _listed(result, intset))
     return _store(client, dst, result, intset)
 
 
@@ -328,7 +322,7 @@ def _diff(client, keys, dst=None):
         else:
             intset = _intsetable(first, max_intset)
     if dst is None:
-        return _result_reply(client, result, intset)
+        return _set_reply(client, _listed(result, intset))
     return _store(client, dst, result, intset)
 
 
