@@ -25,11 +25,12 @@ from .. import errors
 from ..blocking import KEEP_WAITING, block
 from ..db import now_ms
 from ..errors import CommandError
+from ..notify import NOTIFY_STREAM, notify
 from ..protocol import NULL_ARRAY, OK, ONE, ZERO, Raw, Simple
 from ..protocol.encoder import encode
+from ..types import digest as _digest
 from ..types.stream import MASK64, MAX_ID, NACK, Stream, format_id
 from .args import to_int
-from .lists import mix_digest
 from .table import command
 
 # Entries a blocked XREAD/XREADGROUP without COUNT gets at most
@@ -301,9 +302,11 @@ def xadd(client, args):
     s.append(id_, tuple(args[field_pos:]), cfg.stream_node_max_bytes,
              cfg.stream_node_max_entries)
     db.modified(key)
+    notify(db, NOTIFY_STREAM, b"xadd", key)
     effect = args
     if t.strategy is not None:
-        _trim(s, t)
+        if _trim(s, t):
+            notify(db, NOTIFY_STREAM, b"xtrim", key)
         if t.approx:
             effect = _exact_trim_effect(args, s, t)
     if effect is args:
@@ -326,6 +329,7 @@ def xtrim(client, args):
         _no_effect(client)
         return 0
     client.db.modified(args[1])
+    notify(client.db, NOTIFY_STREAM, b"xtrim", args[1])
     if t.approx:
         client.rewrite(*_exact_trim_effect(args, s, t))
     return deleted
@@ -387,6 +391,7 @@ def xdel(client, args):
             deleted += 1
     if deleted:
         client.db.modified(args[1])
+        notify(client.db, NOTIFY_STREAM, b"xdel", args[1])
     else:
         _no_effect(client)
     return deleted
@@ -403,6 +408,7 @@ def xsetid(client, args):
         raise CommandError(errors.XSETID_TOO_SMALL)
     s.last_id = id_
     _changed_quietly(client.db, args[1])
+    notify(client.db, NOTIFY_STREAM, b"xsetid", args[1])
     return OK
 
 
@@ -741,17 +747,20 @@ def xgroup(client, args):
         if s.create_group(groupname, id_) is None:
             raise CommandError(errors.BUSYGROUP)
         _changed_quietly(db, key)
+        notify(db, NOTIFY_STREAM, b"xgroup-create", key)
         return OK
     if opt == b"setid" and n == 5:
         id_ = s.last_id if args[4] == b"$" else parse_id(args[4], 0)
         group.last_id = id_
         _changed_quietly(db, key)
+        notify(db, NOTIFY_STREAM, b"xgroup-setid", key)
         return OK
     if opt == b"destroy" and n == 4:
         if group is None:
             return ZERO
         s.destroy_group(groupname)
         _changed_quietly(db, key)
+        notify(db, NOTIFY_STREAM, b"xgroup-destroy", key)
         # Readers blocked on that group get their NOGROUP error now.
         s.signal += 1
         if db.blocked and key in db.blocked:
@@ -762,11 +771,13 @@ def xgroup(client, args):
             return ZERO
         group.consumer(args[4], now_ms())
         _changed_quietly(db, key)
+        notify(db, NOTIFY_STREAM, b"xgroup-createconsumer", key)
         return ONE
     if opt == b"delconsumer" and n == 5:
         pending = group.delete_consumer(args[4])
         # Redis propagates DELCONSUMER even for a consumer it did not have.
         _changed_quietly(db, key)
+        notify(db, NOTIFY_STREAM, b"xgroup-delconsumer", key)
         return pending
     raise _subcommand_error(args)
 
@@ -1110,24 +1121,18 @@ def _xinfo_stream(args, s: Stream):
 
 # -- DEBUG DIGEST -------------------------------------------------------------------------
 
+
 def digest_stream(digest: bytes, s: Stream) -> bytes:
-    """Mix a stream into a key's running digest as Redis 6.2's
-    xorObjectDigest does for OBJ_STREAM (after the type id): each entry's ID
-    as ``ms.seq``, then its fields and values. Consumer groups are not part
-    of Redis's digest."""
+    """DEBUG DIGEST hook: mix a stream into a key's running digest as Redis
+    6.2's xorObjectDigest does for OBJ_STREAM (after the type id): each
+    entry's ID as ``ms.seq``, then its fields and values. Consumer groups
+    are not part of Redis's digest."""
+    mix = _digest.mix
     for id_, fv in s.entries():
-        digest = mix_digest(digest, b"%d.%d" % (id_ >> 64, id_ & MASK64))
+        digest = mix(digest, b"%d.%d" % (id_ >> 64, id_ & MASK64))
         for x in fv:
-            digest = mix_digest(digest, x)
+            digest = mix(digest, x)
     return digest
 
 
-def _register_digest() -> None:
-    try:
-        from ..types import digest
-    except ImportError:  # DEBUG DIGEST not there (minimal builds)
-        return
-    digest.register(Stream, 6, digest_stream)
-
-
-_register_digest()
+_digest.register(Stream, 6, digest_stream)  # OBJ_STREAM

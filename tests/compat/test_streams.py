@@ -1054,3 +1054,34 @@ def test_replaying_the_effects_rebuilds_the_streams(pyr, ref, recorder, raw_pyr)
         assert real.call(*e)[0] != "-", e
     assert _state(real) == want
     real.close()
+
+
+# -- keyspace notifications ------------------------------------------------------------------
+
+
+def test_keyspace_notifications(pyr, ref):
+    from test_notifications import Events
+
+    events = Events(pyr, ref)
+    try:
+        events.config("KEA")
+        heard = events.run(
+            ("XADD", "s", "1-1", "f", "v"), ("XADD", "s", "2-1", "f", "v"),
+            ("XADD", "s", "MAXLEN", "1", "3-1", "f", "v"), ("XADD", "s", "MAXLEN", "5", "4-1", "f", "v"),
+            ("XADD", "s", "4-0", "f", "v"), ("XADD", "s", "NOMKSTREAM", "5-1", "f", "v"),
+            ("XADD", "nokey", "NOMKSTREAM", "5-1", "f", "v"),
+            ("XTRIM", "s", "MAXLEN", "1"), ("XTRIM", "s", "MAXLEN", "1"),
+            ("XDEL", "s", "9-9"), ("XDEL", "s", "5-1"), ("XSETID", "s", "9-9"),
+            ("XGROUP", "CREATE", "s", "g", "0"), ("XGROUP", "CREATE", "s", "g", "0"),
+            ("XGROUP", "CREATE", "t", "g", "$", "MKSTREAM"), ("XGROUP", "SETID", "s", "g", "$"),
+            ("XGROUP", "CREATECONSUMER", "s", "g", "c"), ("XGROUP", "CREATECONSUMER", "s", "g", "c"),
+            ("XGROUP", "DELCONSUMER", "s", "g", "c"), ("XGROUP", "DELCONSUMER", "s", "g", "c"),
+            ("XADD", "s", "10-1", "f", "v"), ("XREADGROUP", "GROUP", "g", "d", "STREAMS", "s", ">"),
+            ("XCLAIM", "s", "g", "e", "0", "10-1"), ("XACK", "s", "g", "10-1"),
+            ("XGROUP", "DESTROY", "s", "g"), ("XGROUP", "DESTROY", "s", "g"), ("DEL", "s"))
+        assert (b"__keyevent@0__:xgroup-create", b"t") in heard
+        events.config("Et")
+        events.run(("XADD", "s", "1-1", "f", "v"), ("XTRIM", "s", "MAXLEN", "0"), ("DEL", "s"))
+    finally:
+        events.config("")
+        events.close()
