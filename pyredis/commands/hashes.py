@@ -24,11 +24,12 @@ from itertools import chain, islice
 from .. import errors
 from ..errors import CommandError
 from ..protocol import OK, ONE, ZERO, Raw
+from ..types import digest as _digest
 from ..types import longdouble
 from ..types.glob import compile_pattern
 from ..types.scan import cursors
 from .args import LLONG_MAX, LLONG_MIN, to_int
-from .lists import bulk_array, encode_bulks, mix_digest
+from .lists import bulk_array, encode_bulks
 from .table import command
 
 
@@ -424,18 +425,19 @@ def _register() -> None:
 
 _register()
 
-HASH_TYPE_ID = (4).to_bytes(4, "big")  # OBJ_HASH, as DEBUG DIGEST mixes it
-_ZERO_DIGEST = bytes(20)
-
-
 def digest_hash(digest: bytes, h) -> bytes:
-    """Mix a hash into a key's running digest as Redis 6.2's
-    xorObjectDigest does for OBJ_HASH (after the type id): each field/value
-    pair is digested alone and the SHA1 of that xored in, so the order of
-    the fields does not matter."""
-    acc = int.from_bytes(digest, "big")
+    """DEBUG DIGEST hook: mix a hash into a key's running digest as Redis
+    6.2's xorObjectDigest does for OBJ_HASH: each field/value pair is
+    digested alone and the SHA1 of that xored in, so the order of the
+    fields does not matter."""
+    mix = _digest.mix
+    zero = _digest.ZERO
     sha1 = hashlib.sha1
+    acc = int.from_bytes(digest, "big")
     for field, value in h.items():
-        pair = mix_digest(mix_digest(_ZERO_DIGEST, field), value)
-        acc ^= int.from_bytes(sha1(pair).digest(), "big")  # xorDigest hashes its input
+        acc ^= int.from_bytes(sha1(mix(mix(zero, field), value)).digest(), "big")
     return acc.to_bytes(20, "big")
+
+
+_digest.register(dict, 4, digest_hash)  # OBJ_HASH
+_digest.register(HashTable, 4, digest_hash)

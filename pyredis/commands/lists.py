@@ -21,7 +21,6 @@ dst``, ``LMOVE ...``), never as the blocking command.
 
 from __future__ import annotations
 
-import hashlib
 from collections import deque
 from itertools import islice
 
@@ -29,6 +28,7 @@ from .. import errors
 from ..blocking import block
 from ..errors import CommandError
 from ..protocol import NULL_ARRAY, OK, Raw
+from ..types import digest as _digest
 from ..types import longdouble
 from .args import LLONG_MAX, LLONG_MIN, to_int
 from .table import command
@@ -655,18 +655,14 @@ def _register() -> None:
 
 _register()
 
-LIST_TYPE_ID = (1).to_bytes(4, "big")  # OBJ_LIST, as DEBUG DIGEST mixes it
-
-
-def mix_digest(digest: bytes, data: bytes) -> bytes:
-    """Redis's mixDigest: xor SHA1(data) into ``digest``, then SHA1 the result."""
-    x = int.from_bytes(digest, "big") ^ int.from_bytes(hashlib.sha1(data).digest(), "big")
-    return hashlib.sha1(x.to_bytes(20, "big")).digest()
-
 
 def digest_list(digest: bytes, lst) -> bytes:
-    """Mix a list's elements into a key's running digest, head to tail, as
-    Redis 6.2's xorObjectDigest does for OBJ_LIST (after the type id)."""
+    """DEBUG DIGEST hook: mix a list's elements into a key's running digest,
+    head to tail, as Redis 6.2's xorObjectDigest does for OBJ_LIST."""
+    mix = _digest.mix
     for v in lst:
-        digest = mix_digest(digest, v)
+        digest = mix(digest, v)
     return digest
+
+
+_digest.register(deque, 1, digest_list)  # OBJ_LIST

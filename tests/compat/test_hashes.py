@@ -12,9 +12,9 @@ import pytest
 
 from conftest import RawClient
 from pyredis.commands import COMMANDS
-from pyredis.commands.hashes import HASH_TYPE_ID, HashTable, digest_hash
-from pyredis.commands.lists import mix_digest
+from pyredis.commands.hashes import HashTable
 from pyredis.propagate import Recorder
+from pyredis.types.digest import value_digest
 
 WRONGTYPE = ("-", b"WRONGTYPE Operation against a key holding the wrong kind of value")
 LONG = "x" * 65     # one past hash-max-ziplist-value
@@ -420,20 +420,16 @@ def test_resp3_shapes(resp3):
     assert all(x[0] == "*" and len(x[1]) == 2 for x in reply[1])
 
 
-def _digest(h) -> bytes:
-    return digest_hash(mix_digest(bytes(20), HASH_TYPE_ID), h)
-
-
 @pytest.mark.parametrize("h", [
     {b"f": b"1"}, {b"a": b"1", b"b": b"2", b"": b""}, {b"x" * 100: b"y", b"1": b"-1"},
     {f"f{i}".encode(): str(i).encode() for i in range(600)},
 ])
-def test_digest_matches_redis(raw_ref, h):
-    raw_ref.call("DEL", "h")
-    raw_ref.call("HSET", "h", *[x for kv in h.items() for x in kv])
-    reply = raw_ref.call("DEBUG", "DIGEST-VALUE", "h")
-    assert reply == ("*", [("+", _digest(h).hex().encode())])
-    assert _digest(HashTable(reversed(list(h.items())))) == _digest(h)
+def test_digest_matches_redis(both, h):
+    both("HSET", "h", *[x for kv in h.items() for x in kv])
+    reply = both("DEBUG", "DIGEST-VALUE", "h")
+    assert reply == ("*", [("+", value_digest(h, False).hex().encode())])
+    assert value_digest(HashTable(reversed(list(h.items()))), False) == value_digest(h, False)
+    both("DEBUG", "DIGEST")
 
 
 # -- effects (pyredis only) ---------------------------------------------------------------

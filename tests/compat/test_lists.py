@@ -15,8 +15,9 @@ import pytest
 
 from conftest import RawClient
 from pyredis.commands import COMMANDS
-from pyredis.commands.lists import LIST_TYPE_ID, digest_list, list_range, mix_digest
+from pyredis.commands.lists import list_range
 from pyredis.propagate import Recorder
+from pyredis.types.digest import value_digest
 
 WRONGTYPE = ("-", b"WRONGTYPE Operation against a key holding the wrong kind of value")
 
@@ -380,19 +381,18 @@ def test_resp3_shapes(resp3):
     run3(resp3, "EXEC")
 
 
-def _digest(items) -> bytes:
-    return digest_list(mix_digest(bytes(20), LIST_TYPE_ID), items)
-
-
 @pytest.mark.parametrize("items", [
     [b"a"], [b"a", b"b", b"1", b"2"], [b"", b"\x00", b"-1", b"9223372036854775808"],
     [b"x" * 100, b"y"] * 5, [str(i).encode() for i in range(300)],
 ])
-def test_digest_matches_redis(raw_ref, items):
-    raw_ref.call("DEL", "l")
-    raw_ref.call("RPUSH", "l", *items)
-    reply = raw_ref.call("DEBUG", "DIGEST-VALUE", "l")
-    assert reply == ("*", [("+", _digest(items).hex().encode())])
+def test_digest_matches_redis(both, items):
+    both("RPUSH", "l", *items)
+    reply = both("DEBUG", "DIGEST-VALUE", "l")
+    assert reply == ("*", [("+", value_digest(deque(items), False).hex().encode())])
+    both("DEBUG", "DIGEST")
+    both("EXPIRE", "l", "1000")
+    both("DEBUG", "DIGEST-VALUE", "l")
+    both("DEBUG", "DIGEST")
 
 
 # -- effects (pyredis only) -------------------------------------------------------
