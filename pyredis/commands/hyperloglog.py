@@ -13,6 +13,7 @@ from __future__ import annotations
 from .. import errors
 from ..db import STRING_TYPES
 from ..errors import WRONGTYPE, CommandError
+from ..notify import NOTIFY_STRING, notify
 from ..protocol import OK, ONE, ZERO, Simple
 from ..types import hll
 from .table import command
@@ -72,6 +73,7 @@ def pfadd(client, args):
         return ZERO
     hll.invalidate(h)
     _save(db, key, h, old)
+    notify(db, NOTIFY_STRING, b"pfadd", key)
     return ONE
 
 
@@ -134,6 +136,8 @@ def pfmerge(client, args):
         raise CommandError(errors.HLL_CORRUPT) from None
     hll.invalidate(h)
     _save(db, key, h, old)
+    # Redis sends "pfadd" for a merge too (a mass add, in its words).
+    notify(db, NOTIFY_STRING, b"pfadd", key)
     return OK
 
 

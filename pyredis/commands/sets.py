@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from .. import errors
 from ..errors import WRONGTYPE, CommandError
+from ..notify import NOTIFY_GENERIC, NOTIFY_SET, notify
 from ..protocol import ONE, ZERO, Raw
 from ..types import digest as _digest
 from ..types.glob import compile_pattern
@@ -43,6 +44,17 @@ def _set_for_write(db, key):
         db.set(key, s, keep_ttl=True)
         return s
     raise CommandError(WRONGTYPE)
+
+
+def _after_removal(db, key, s, event: bytes) -> None:
+    """Members left ``s``: send ``event``, then drop the key if it emptied
+    (with a ``del`` event), as Redis does."""
+    notify(db, NOTIFY_SET, event, key)
+    if s:
+        db.modified(key)
+    else:
+        db.delete(key)
+        notify(db, NOTIFY_GENERIC, b"del", key)
 
 
 def _max_intset(client) -> int:
@@ -83,12 +95,14 @@ def sadd(client, args):
     if s is None:
         s = Set(args[2:], client.core.config.set_max_intset_entries)
         db.set(key, s)
+        notify(db, NOTIFY_SET, b"sadd", key)
         return len(s)
     if type(s) is not Set:
         s = _set_for_write(db, key)
     added = s.add_members(args[2:], client.core.config.set_max_intset_entries)
     if added:
         db.modified(key)
+        notify(db, NOTIFY_SET, b"sadd", key)
     return added
 
 
@@ -102,10 +116,7 @@ def srem(client, args):
         return 0
     removed = s.remove_members(args[2:])
     if removed:
-        if s:
-            db.modified(key)
-        else:
-            db.delete(key)
+        _after_removal(db, key, s, b"srem")
     else:
         client.effects = []
     return removed
@@ -183,10 +194,7 @@ def spop(client, args):
         client.effects = []
         return None
     m = s.pop_random()
-    if s:
-        db.modified(key)
-    else:
-        db.delete(key)
+    _after_removal(db, key, s, b"spop")
     client.rewrite(b"SREM", key, m)
     return m
 
@@ -202,7 +210,7 @@ def _spop_count(client, db, key, raw_count):
     size = len(s)
     if count >= size:
         members = _listed(s, s.intset)
-        db.delete(key)
+        s.clear()
     else:
         remaining = size - count
         if remaining * _SPOP_MOVE_STRATEGY_MUL > count:
@@ -214,7 +222,7 @@ def _spop_count(client, db, key, raw_count):
             keep = s.random_distinct(remaining)
             members = _listed(s.difference(keep), s.intset)
             s.replace(keep, _max_intset(client))
-        db.modified(key)
+    _after_removal(db, key, s, b"spop")
     client.effects = [[b"SREM", key, *members[i:i + _SREM_BATCH]]
                       for i in range(0, len(members), _SREM_BATCH)]
     return _set_reply(client, members)
@@ -237,16 +245,16 @@ def smove(client, args):
     if not src.remove_members((member,)):
         client.effects = []
         return ZERO
-    if src:
-        db.modified(src_key)
-    else:
-        db.delete(src_key)
+    _after_removal(db, src_key, src, b"srem")
     max_intset = _max_intset(client)
     if dst is None:
         db.set(dst_key, Set((member,), max_intset))
+        added = True
     else:
-        dst.add_members((member,), max_intset)
+        added = dst.add_members((member,), max_intset)
         db.modified(dst_key)
+    if added:
+        notify(db, NOTIFY_SET, b"sadd", dst_key)
     return ONE
 
 
@@ -267,21 +275,27 @@ def _sources(client, keys, for_write: bool) -> list:
     return out
 
 
-def _store(client, dst, result: set, intset: bool) -> int:
+def _store(client, dst, result: set, intset: bool, event: bytes) -> int:
     """Store a computed set at ``dst``, or delete ``dst`` if it is empty."""
     db = client.db
     if result:
         db.set(dst, Set.with_encoding(result, intset))
+        notify(db, NOTIFY_SET, event, dst)
     else:
-        db.delete(dst)
+        _delete(db, dst)
     return len(result)
+
+
+def _delete(db, key) -> None:
+    if db.delete(key):
+        notify(db, NOTIFY_GENERIC, b"del", key)
 
 
 def _inter(client, keys, dst=None):
     sets = _sources(client, keys, dst is not None)
     if None in sets:
         if dst is not None:
-            client.db.delete(dst)
+            _delete(client.db, dst)
             return 0
         return _EMPTY
     # Redis walks the smallest set and keeps its order (numeric for an intset).
@@ -290,7 +304,8 @@ def _inter(client, keys, dst=None):
     result = first.intersection(*sets[1:])
     if dst is None:
         return _set_reply(client, _listed(result, type(first) is Set and first.intset))
-    return _store(client, dst, result, _intsetable(result, _max_intset(client)))
+    return _store(client, dst, result, _intsetable(result, _max_intset(client)),
+                  b"sinterstore")
 
 
 def _union(client, keys, dst=None):
@@ -299,7 +314,7 @@ def _union(client, keys, dst=None):
     intset = _intsetable(result, _max_intset(client))
     if dst is None:
         return _set_reply(client, _listed(result, intset))
-    return _store(client, dst, result, intset)
+    return _store(client, dst, result, intset, b"sunionstore")
 
 
 def _diff(client, keys, dst=None):
@@ -323,7 +338,7 @@ def _diff(client, keys, dst=None):
             intset = _intsetable(first, max_intset)
     if dst is None:
         return _set_reply(client, _listed(result, intset))
-    return _store(client, dst, result, intset)
+    return _store(client, dst, result, intset, b"sdiffstore")
 
 
 @command("sinter", -2, "readonly sort_for_script", (1, -1, 1), "@set", group="set",

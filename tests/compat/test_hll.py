@@ -494,3 +494,17 @@ def test_hll_machine(own_servers):
         max_examples=50, stateful_step_count=30, deadline=None,
         derandomize=bool(os.environ.get("CI")),
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+
+
+def test_keyspace_events(pyr, ref):
+    from test_notifications import Events
+    events = Events(pyr, ref)
+    try:
+        events.config("KEA")
+        heard = events.run(("PFADD", "h", "a"), ("PFADD", "h", "a"), ("PFADD", "e"),
+                           ("PFCOUNT", "h"), ("PFCOUNT", "h", "e"), ("PFMERGE", "m", "h"),
+                           ("PFMERGE", "m"), ("PFDEBUG", "TODENSE", "m"))
+        assert (b"__keyevent@0__:pfadd", b"h") in heard
+    finally:
+        events.config("")
+        events.close()

@@ -679,3 +679,34 @@ def test_debug_digest(both):
     both("EXPIRE", "h", "1000")
     both("DEBUG", "DIGEST-VALUE", "i", "h", "h2", "nokey")
     both("DEBUG", "DIGEST")
+
+
+def test_keyspace_events(pyr, ref):
+    from test_notifications import Events
+    events = Events(pyr, ref)
+    try:
+        events.config("KEA")
+        heard = events.run(
+            ("SADD", "s", "1", "2", "3"), ("SADD", "s", "1"), ("SREM", "s", "9"),
+            ("SREM", "s", "1"), ("SMOVE", "s", "t", "2"), ("SADD", "t", "3"),
+            ("SMOVE", "s", "t", "3"),             # src emptied; already in dst
+            ("SADD", "s", "a", "b", "c", "d", "e", "f"))
+        # Random pops: replies differ, events must not.
+        for args in (("SPOP", "s"), ("SPOP", "s", "0"), ("SPOP", "s", "1"), ("SPOP", "s", "3"),
+                     ("SPOP", "s", "5")):
+            events.cmd.p.call(*args)
+            events.cmd.r.call(*args)
+        heard += events.run(
+            ("EXISTS", "s"),
+            ("SADD", "u", "x"), ("SPOP", "u"), ("SPOP", "nokey"),
+            ("SADD", "a", "1", "2"), ("SADD", "b", "2", "3"),
+            ("SINTERSTORE", "d", "a", "b"), ("SUNIONSTORE", "d", "a", "b"),
+            ("SDIFFSTORE", "d", "a", "b"), ("SINTERSTORE", "d", "a", "nokey"),
+            ("SINTERSTORE", "d", "a", "nokey"), ("SUNIONSTORE", "d", "a"),
+            ("SDIFFSTORE", "d", "a", "a"), ("SREM", "a", "1", "2"))
+        assert (b"__keyevent@0__:sadd", b"s") in heard
+        events.config("Ks")
+        events.run(("SADD", "s2", "1"), ("SREM", "s2", "1"), ("SUNIONSTORE", "d2", "b"))
+    finally:
+        events.config("")
+        events.close()
