@@ -96,16 +96,32 @@ def store_result(client, dst, pairs, event: bytes) -> int:
     return len(z)
 
 
-def _with_scores(client, pairs) -> list:
-    """A WITHSCORES reply: flat member, score... in RESP2, [member, score]
-    pairs in RESP3."""
+def scored_reply(client, entries, nested: bool = True) -> Raw:
+    """(score, member) entries as a reply with scores: member, score, ...
+    flat in RESP2 (scores as %.17g bulk strings); in RESP3 scores are
+    doubles and, when ``nested``, each entry is a [member, score] pair.
+    Encoded here because these replies are long and on hot paths."""
+    fmt = format_score
+    n = len(entries)
     if client.resp == 3:
-        return [[m, s] for m, s in pairs]
-    out = []
-    for m, s in pairs:
-        out.append(m)
-        out.append(s)
-    return out
+        if nested:
+            return Raw(b"*%d\r\n" % n + b"".join(
+                [b"*2\r\n$%d\r\n%b\r\n,%b\r\n" % (len(m), m, fmt(s)) for s, m in entries]))
+        return Raw(b"*%d\r\n" % (2 * n) + b"".join(
+            [b"$%d\r\n%b\r\n,%b\r\n" % (len(m), m, fmt(s)) for s, m in entries]))
+    parts = []
+    for s, m in entries:
+        f = fmt(s)
+        parts.append(b"$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(m), m, len(f), f))
+    return Raw(b"*%d\r\n" % (2 * n) + b"".join(parts))
+
+
+def score_reply(client, score: float) -> Raw:
+    """One score: a bulk string in RESP2, a double in RESP3."""
+    f = format_score(score)
+    if client.resp == 3:
+        return Raw(b",%b\r\n" % f)
+    return Raw(b"$%d\r\n%b\r\n" % (len(f), f))
 
 
 # -- ZADD ZINCRBY -------------------------------------------------------------
@@ -268,7 +284,8 @@ def zscore(client, args):
     z = read_zset(client, args[1])
     if z is None:
         return None
-    return z.scores.get(args[2])
+    score = z.scores.get(args[2])
+    return None if score is None else score_reply(client, score)
 
 
 @command("zmscore", -3, "readonly fast", (1, 1, 1), "@sortedset", group="sorted_set",
@@ -446,13 +463,7 @@ def zrange_generic(client, args, first: int, store: bytes | None, kind: int | No
     if store is not None:
         return store_result(client, store, [(m, s) for s, m in entries], b"zrangestore")
     if withscores:
-        if client.resp == 3:
-            return [[m, s] for s, m in entries]
-        out = []
-        for s, m in entries:
-            out.append(m)
-            out.append(s)
-        return out
+        return scored_reply(client, entries)
     return _members(entries)
 
 
@@ -646,15 +657,11 @@ def _zpop(client, args, last: bool):
     popped = []
     pop = z.pop
     for _ in range(min(count or 1, len(z.scores))):
-        popped.append(pop(last))
+        m, s = pop(last)
+        popped.append((s, m))
     _after_removal(db, key, z, b"zpopmax" if last else b"zpopmin")
-    if count is not None and client.resp == 3:
-        return [[m, s] for m, s in popped]
-    out = []
-    for m, s in popped:
-        out.append(m)
-        out.append(s)
-    return out
+    # RESP3 nests pairs only when a count was given (Redis 6.2).
+    return scored_reply(client, popped, count is not None)
 
 
 @command("zpopmin", -2, "write fast", (1, 1, 1), "@sortedset", group="sorted_set",
@@ -858,13 +865,7 @@ def _zsetop_reply(client, args, op: int):
     result, withscores = zsetop(client, args, 1, op, None)
     entries = sorted((s, m) for m, s in result.items())
     if withscores:
-        if client.resp == 3:
-            return [[m, s] for s, m in entries]
-        out = []
-        for s, m in entries:
-            out.append(m)
-            out.append(s)
-        return out
+        return scored_reply(client, entries)
     return _members(entries)
 
 
@@ -943,7 +944,7 @@ def zrandmember(client, args):
     else:
         picked = [z.at(i) for i in random.sample(range(size), count)]
     if withscores:
-        return _with_scores(client, [(m, s) for s, m in picked])
+        return scored_reply(client, picked)
     return _members(picked)
 
 

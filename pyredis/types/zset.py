@@ -189,7 +189,8 @@ _pack_d = struct.Struct(">d").pack
 _unpack_q = struct.Struct(">Q").unpack
 _pack_q = struct.Struct(">Q").pack
 _SIGN = 0x8000000000000000
-_ALL = 0xFFFFFFFFFFFFFFFF
+_ZERO_KEY = b"\x80" + bytes(7)
+_FLIP = bytes(255 - i for i in range(256))
 
 
 def score_key(score: float) -> bytes:
@@ -197,15 +198,21 @@ def score_key(score: float) -> bytes:
     IEEE bits big-endian, with the sign bit set for positives and every
     bit flipped for negatives. -0.0 gets 0.0's image (Redis compares
     scores with <, so they tie and the member decides)."""
-    u = _unpack_q(_pack_d(score + 0.0))[0]
-    return _pack_q(u ^ _ALL if u & _SIGN else u | _SIGN)
+    if score > 0.0:
+        return _pack_q(_unpack_q(_pack_d(score))[0] | _SIGN)
+    if score == 0.0:
+        return _ZERO_KEY
+    return _pack_d(score).translate(_FLIP)
 
 
 def entry_key(score: float, member: bytes) -> bytes:
     """The sort key of one entry: score image then member, so that bytes
     order is Redis's (score, then memcmp of members, shorter first)."""
-    u = _unpack_q(_pack_d(score + 0.0))[0]
-    return _pack_q(u ^ _ALL if u & _SIGN else u | _SIGN) + member
+    if score > 0.0:
+        return _pack_q(_unpack_q(_pack_d(score))[0] | _SIGN) + member
+    if score == 0.0:
+        return _ZERO_KEY + member
+    return _pack_d(score).translate(_FLIP) + member
 
 
 class ZSet:
