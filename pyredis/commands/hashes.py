@@ -23,6 +23,7 @@ from itertools import chain, islice
 
 from .. import errors
 from ..errors import CommandError
+from ..notify import NOTIFY_GENERIC, NOTIFY_HASH, notify
 from ..protocol import OK, ONE, ZERO, Raw
 from ..types import digest as _digest
 from ..types import longdouble
@@ -89,15 +90,17 @@ def _too_long(args, start: int, limit: int) -> bool:
     return False
 
 
-def _store(db, key, h, old) -> None:
-    """Put ``h`` (new, converted or edited in place) at ``key`` and mark
-    the key modified."""
+def _store(db, key, h, old, event: bytes) -> None:
+    """Put ``h`` (new, converted or edited in place) at ``key``, mark the
+    key modified and send keyspace event ``event``."""
     if old is None:
         db.set(key, h)
     else:
         if h is not old:
             db.data[key] = h
         db.modified(key)
+    if db.ks.notify_flags:
+        notify(db, NOTIFY_HASH, event, key)
 
 
 def _set_fields(client, args) -> int:
@@ -121,7 +124,7 @@ def _set_fields(client, args) -> int:
             h[args[i]] = args[i + 1]
     if type(h) is dict and len(h) > config.hash_max_ziplist_entries:
         h = HashTable(h)
-    _store(db, key, h, old)
+    _store(db, key, h, old, b"hset")
     return len(h) - before
 
 
@@ -137,6 +140,8 @@ def hset(client, args):
             new = field not in h
             h[field] = args[3]
             db.modified(key)
+            if db.ks.notify_flags:
+                notify(db, NOTIFY_HASH, b"hset", key)
             return 1 if new else 0
         if t is dict:
             field = args[2]
@@ -149,6 +154,8 @@ def hset(client, args):
                 if new and len(h) > config.hash_max_ziplist_entries:
                     db.data[key] = HashTable(h)
                 db.modified(key)
+                if db.ks.notify_flags:
+                    notify(db, NOTIFY_HASH, b"hset", key)
                 return 1 if new else 0
     return _set_fields(client, args)
 
@@ -179,11 +186,11 @@ def hsetnx(client, args):
     h[field] = args[3]
     if type(h) is dict and len(h) > config.hash_max_ziplist_entries:
         h = HashTable(h)
-    _store(db, key, h, old)
+    _store(db, key, h, old, b"hset")
     return ONE
 
 
-def _set_one(db, key, h, old, field, value, config) -> None:
+def _set_one(db, key, h, old, field, value, config, event: bytes) -> None:
     """Set one field without the value-length conversion (HINCRBY and
     HINCRBYFLOAT, like Redis, only check the number of fields)."""
     if h is None:
@@ -191,7 +198,7 @@ def _set_one(db, key, h, old, field, value, config) -> None:
     h[field] = value
     if type(h) is dict and len(h) > config.hash_max_ziplist_entries:
         h = HashTable(h)
-    _store(db, key, h, old)
+    _store(db, key, h, old, event)
 
 
 @command("hincrby", 4, "write denyoom fast", (1, 1, 1), "@hash", group="hash", since="2.0.0")
@@ -213,7 +220,7 @@ def hincrby(client, args):
     value += incr
     if not LLONG_MIN <= value <= LLONG_MAX:
         raise CommandError(errors.OVERFLOW)
-    _set_one(db, key, h, h, field, b"%d" % value, client.core.config)
+    _set_one(db, key, h, h, field, b"%d" % value, client.core.config, b"hincrby")
     return value
 
 
@@ -240,7 +247,7 @@ def hincrbyfloat(client, args):
     if result is longdouble.INF:
         raise CommandError(errors.INCR_NAN)
     text = longdouble.format_human(result)
-    _set_one(db, key, h, h, field, text, client.core.config)
+    _set_one(db, key, h, h, field, text, client.core.config, b"hincrbyfloat")
     # Replicas and the AOF get the value, not the float arithmetic.
     client.rewrite(b"HSET", key, field, text)
     return text
@@ -265,6 +272,10 @@ def hdel(client, args):
             db.modified(key)
         else:
             db.delete(key)
+        if db.ks.notify_flags:
+            notify(db, NOTIFY_HASH, b"hdel", key)
+            if not h:
+                notify(db, NOTIFY_GENERIC, b"del", key)
     return deleted
 
 

@@ -27,6 +27,7 @@ from itertools import islice
 from .. import errors
 from ..blocking import block
 from ..errors import CommandError
+from ..notify import NOTIFY_GENERIC, NOTIFY_LIST, notify
 from ..protocol import NULL_ARRAY, OK, Raw
 from ..types import digest as _digest
 from ..types import longdouble
@@ -84,12 +85,23 @@ def _write_list(db, key):
     return v
 
 
-def _after_pop(db, key, lst) -> None:
-    """Empty lists disappear, as in Redis."""
+def _events(db, key, event: bytes, lst) -> None:
+    """Keyspace events of a change to the list at ``key``: ``event``, then
+    ``del`` if it emptied (callers test ``db.ks.notify_flags`` first)."""
+    notify(db, NOTIFY_LIST, event, key)
+    if not lst:
+        notify(db, NOTIFY_GENERIC, b"del", key)
+
+
+def _after_pop(db, key, lst, event: bytes) -> None:
+    """Elements left the list at ``key``; an empty list disappears, as in
+    Redis."""
     if lst:
         db.modified(key)
     else:
         db.delete(key)
+    if db.ks.notify_flags:
+        _events(db, key, event, lst)
 
 
 # -- push and pop ----------------------------------------------------------
@@ -104,14 +116,16 @@ def lpush(client, args):
         lst = deque()
         lst.extendleft(islice(args, 2, None))
         db.set(key, lst)
-        return len(lst)
-    if type(lst) is not deque:
-        raise _wrongtype()
-    if len(args) == 3:
-        lst.appendleft(args[2])
     else:
-        lst.extendleft(islice(args, 2, None))
-    db.modified(key)
+        if type(lst) is not deque:
+            raise _wrongtype()
+        if len(args) == 3:
+            lst.appendleft(args[2])
+        else:
+            lst.extendleft(islice(args, 2, None))
+        db.modified(key)
+    if db.ks.notify_flags:
+        notify(db, NOTIFY_LIST, b"lpush", key)
     return len(lst)
 
 
@@ -123,14 +137,16 @@ def rpush(client, args):
     if lst is None:
         lst = deque(islice(args, 2, None))
         db.set(key, lst)
-        return len(lst)
-    if type(lst) is not deque:
-        raise _wrongtype()
-    if len(args) == 3:
-        lst.append(args[2])
     else:
-        lst.extend(islice(args, 2, None))
-    db.modified(key)
+        if type(lst) is not deque:
+            raise _wrongtype()
+        if len(args) == 3:
+            lst.append(args[2])
+        else:
+            lst.extend(islice(args, 2, None))
+        db.modified(key)
+    if db.ks.notify_flags:
+        notify(db, NOTIFY_LIST, b"rpush", key)
     return len(lst)
 
 
@@ -145,6 +161,7 @@ def _pushx(client, args, left: bool):
     else:
         lst.extend(islice(args, 2, None))
     db.modified(key)
+    notify(db, NOTIFY_LIST, b"lpush" if left else b"rpush", key)
     return len(lst)
 
 
@@ -174,18 +191,16 @@ def _pop(client, args, left: bool):
         return None if count is None else NULL_ARRAY
     if type(lst) is not deque:
         raise _wrongtype()
+    event = b"lpop" if left else b"rpop"
     if count is None:
         v = lst.popleft() if left else lst.pop()
-        if lst:
-            db.modified(key)
-        else:
-            db.delete(key)
+        _after_pop(db, key, lst, event)
         return v
     if count == 0:
         return _EMPTY
     pop = lst.popleft if left else lst.pop
     out = [pop() for _ in range(min(count, len(lst)))]
-    _after_pop(db, key, lst)
+    _after_pop(db, key, lst, event)
     return bulk_array(out)
 
 
@@ -201,6 +216,8 @@ def lpop(client, args):
                 db.modified(key)
             else:
                 db.delete(key)
+            if db.ks.notify_flags:
+                _events(db, key, b"lpop", lst)
             return v
     return _pop(client, args, True)
 
@@ -217,6 +234,8 @@ def rpop(client, args):
                 db.modified(key)
             else:
                 db.delete(key)
+            if db.ks.notify_flags:
+                _events(db, key, b"rpop", lst)
             return v
     return _pop(client, args, False)
 
@@ -357,6 +376,7 @@ def lset(client, args):
         raise CommandError(errors.INDEX_OUT_OF_RANGE)
     lst[i] = args[3]
     db.modified(key)
+    notify(db, NOTIFY_LIST, b"lset", key)
     return OK
 
 
@@ -380,6 +400,7 @@ def linsert(client, args):
         return -1
     lst.insert(i + 1 if after else i, args[4])
     db.modified(key)
+    notify(db, NOTIFY_LIST, b"linsert", key)
     return len(lst)
 
 
@@ -410,7 +431,7 @@ def lrem(client, args):
     if removed:
         lst.clear()
         lst.extend(kept)
-        _after_pop(db, key, lst)
+        _after_pop(db, key, lst, b"lrem")
     return removed
 
 
@@ -431,7 +452,8 @@ def ltrim(client, args):
     if start < 0:
         start = 0
     if start > end or start >= n:
-        db.delete(key)
+        lst.clear()
+        _after_pop(db, key, lst, b"ltrim")
         return OK
     if end >= n:
         end = n - 1
@@ -446,7 +468,8 @@ def ltrim(client, args):
             lst.popleft()
         for _ in range(drop_right):
             lst.pop()
-    db.modified(key)
+    # (even when nothing was trimmed, as Redis signals the key)
+    _after_pop(db, key, lst, b"ltrim")
     return OK
 
 
@@ -467,12 +490,16 @@ def _move(db, src, dst, lst, from_left: bool, to_left: bool):
     """Pop from ``lst`` (the list at ``src``) and push onto ``dst``, whose
     type the caller checked. Returns the moved element."""
     v = lst.popleft() if from_left else lst.pop()
+    pop_event = b"lpop" if from_left else b"rpop"
     if dst == src:
         if to_left:
             lst.appendleft(v)
         else:
             lst.append(v)
         db.modified(src)
+        if db.ks.notify_flags:
+            notify(db, NOTIFY_LIST, b"lpush" if to_left else b"rpush", dst)
+            notify(db, NOTIFY_LIST, pop_event, src)
         return v
     target = db.get_for_write(dst)
     if target is None:
@@ -483,7 +510,9 @@ def _move(db, src, dst, lst, from_left: bool, to_left: bool):
         else:
             target.append(v)
         db.modified(dst)
-    _after_pop(db, src, lst)
+    # Redis reports the push on the destination before the pop on the source.
+    notify(db, NOTIFY_LIST, b"lpush" if to_left else b"rpush", dst)
+    _after_pop(db, src, lst, pop_event)
     return v
 
 
@@ -546,6 +575,7 @@ def parse_timeout(raw: bytes) -> float:
 
 def _pop_server(left: bool):
     name = b"LPOP" if left else b"RPOP"
+    event = b"lpop" if left else b"rpop"
 
     def serve(client, key):
         db = client.db
@@ -553,7 +583,7 @@ def _pop_server(left: bool):
         if type(lst) is not deque:
             return None
         v = lst.popleft() if left else lst.pop()
-        _after_pop(db, key, lst)
+        _after_pop(db, key, lst, event)
         return [key, v], [[name, key]]
 
     return serve
@@ -574,7 +604,7 @@ def _bpop(client, args, left: bool):
         if type(lst) is not deque:
             raise _wrongtype()
         v = lst.popleft() if left else lst.pop()
-        _after_pop(db, key, lst)
+        _after_pop(db, key, lst, b"lpop" if left else b"rpop")
         client.rewrite(b"LPOP" if left else b"RPOP", key)
         return [key, v]
     if client.deny_blocking:

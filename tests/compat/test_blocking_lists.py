@@ -443,3 +443,49 @@ def test_no_effects_from_timeouts_or_refused_serves(recorded):
     assert settled(rec, 2) == [(0, [b"SET", b"y", b"s"]), (0, [b"RPUSH", b"x", b"v"])]
     time.sleep(0.05)
     assert len(rec.effects) == 2
+
+
+# -- keyspace events of served clients -----------------------------------------------
+
+
+def _events_until_end(sub: RawClient) -> list:
+    out = []
+    while True:
+        msg = sub.read()
+        assert msg[0] in "*>", msg
+        kind, _pattern, channel, payload = (x[1] for x in msg[1])
+        assert kind == b"pmessage"
+        event = channel.split(b":", 1)[1]
+        if event == b"end":
+            return out
+        out.append((event, payload))
+
+
+def test_keyspace_events_of_served_clients(srv):
+    admin = srv.client()
+    assert admin.call("CONFIG", "SET", "notify-keyspace-events", "KEA") == ("+", b"OK")
+    try:
+        sub = srv.client()
+        assert sub.call("PSUBSCRIBE", "__keyevent@0__:*")[0] == "*"
+        a = srv.block("BRPOPLPUSH", "x", "y", "0")
+        b = srv.block("BLPOP", "y", "x", "0")
+        c = srv.block("BRPOP", "x", "0")
+        p = srv.client()
+        p.call("RPUSH", "x", "1", "2", "3")
+        assert a.read() == ("$", b"3")
+        # b waits on x too, after a: x serves it before y becomes ready.
+        assert b.read() == ("*", [("$", b"x"), ("$", b"1")])
+        assert c.read() == ("*", [("$", b"x"), ("$", b"2")])
+        w = srv.block("BRPOPLPUSH", "z", "y", "0")
+        p.call("LPUSH", "z", "4")
+        assert w.read() == ("$", b"4")
+        assert p.call("BLPOP", "y", "0") == ("*", [("$", b"y"), ("$", b"4")])
+        p.call("PUBLISH", "__keyevent@0__:end", "-")
+        assert _events_until_end(sub) == [
+            (b"rpush", b"x"), (b"lpush", b"y"), (b"rpop", b"x"), (b"lpop", b"x"),
+            (b"rpop", b"x"), (b"del", b"x"),
+            (b"lpush", b"z"), (b"lpush", b"y"), (b"rpop", b"z"), (b"del", b"z"),
+            (b"lpop", b"y"),
+        ]
+    finally:
+        admin.call("CONFIG", "SET", "notify-keyspace-events", "")
