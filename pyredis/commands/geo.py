@@ -400,28 +400,29 @@ def georadius_generic(client, args, src_index: int, flags: int):
     return out
 
 
-def _radius_keys(args: list, base: int) -> list:
-    """The source key and any STORE/STOREDIST target of a GEORADIUS call."""
-    keys = [args[1]]
-    i = base
+def _radius_keys(args: list) -> list:
+    """The source key and the STORE/STOREDIST target of a GEORADIUS call
+    (the last one given wins, as in Redis; it scans from the 6th argument
+    for both GEORADIUS and GEORADIUSBYMEMBER)."""
+    store = None
+    i = 5
     n = len(args)
     while i < n:
-        opt = args[i].lower()
-        if opt in (b"store", b"storedist") and i + 1 < n:
-            keys.append(args[i + 1])
+        if args[i].lower() in (b"store", b"storedist") and i + 1 < n:
+            store = args[i + 1]
             i += 1
         i += 1
-    return keys
+    return [args[1]] if store is None else [args[1], store]
 
 
 @command("georadius", -6, "write denyoom movablekeys", (1, 1, 1), "@geo", group="geo",
-         since="3.2.0", keys_fn=lambda args: _radius_keys(args, 6))
+         since="3.2.0", keys_fn=_radius_keys)
 def georadius(client, args):
     return georadius_generic(client, args, 1, _COORDS)
 
 
 @command("georadiusbymember", -5, "write denyoom movablekeys", (1, 1, 1), "@geo",
-         group="geo", since="3.2.0", keys_fn=lambda args: _radius_keys(args, 5))
+         group="geo", since="3.2.0", keys_fn=_radius_keys)
 def georadiusbymember(client, args):
     return georadius_generic(client, args, 1, _MEMBER)
 

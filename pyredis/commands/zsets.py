@@ -18,6 +18,7 @@ was served propagates as the ZPOPMIN/ZPOPMAX that happened.
 from __future__ import annotations
 
 import random
+import re
 
 from .. import errors
 from ..blocking import block
@@ -731,15 +732,28 @@ _UNION, _INTER, _DIFF = 0, 1, 2
 _SUM, _MIN, _MAX = 0, 1, 2
 
 
+def _atoi(b: bytes) -> int:
+    """C's atoi: optional space and sign, then the leading digits (0 if none)."""
+    m = _ATOI.match(b)
+    return int(m.group(1) or b"0") if m else 0
+
+
+_ATOI = re.compile(rb"[ \t\n\v\f\r]*([+-]?[0-9]+)?")
+
+
 def _numkeys_keys(args: list, index: int) -> list:
-    n = to_int(args[index]) if len(args) > index else None
-    if n is None or n < 1:
+    """The source keys after a numkeys argument, none when numkeys is out
+    of range (Redis's getkeys functions read it with atoi)."""
+    n = _atoi(args[index]) if len(args) > index else 0
+    if n < 1 or n > len(args) - index - 1:
         return []
     return args[index + 1:index + 1 + n]
 
 
 def _store_keys(args: list) -> list:
-    return [args[1]] + _numkeys_keys(args, 2)
+    # Sources first, then the destination, as Redis lists them.
+    sources = _numkeys_keys(args, 2)
+    return sources + [args[1]] if sources else []
 
 
 def _plain_keys(args: list) -> list:

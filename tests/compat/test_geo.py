@@ -45,7 +45,12 @@ def test_command_info_rows(both):
 
 def test_command_getkeys(both):
     both("COMMAND", "GETKEYS", "GEORADIUS", "g", "1", "2", "3", "km", "STORE", "d")
+    both("COMMAND", "GETKEYS", "GEORADIUS", "g", "1", "2", "3", "km", "STORE", "d", "STOREDIST", "e")
+    both("COMMAND", "GETKEYS", "GEORADIUS", "g", "1", "2", "3", "km")
+    both("COMMAND", "GETKEYS", "GEORADIUS", "g", "1", "2", "3", "km", "STORE")
     both("COMMAND", "GETKEYS", "GEORADIUSBYMEMBER", "g", "m", "3", "km", "STOREDIST", "d")
+    both("COMMAND", "GETKEYS", "GEORADIUSBYMEMBER", "g", "m", "store", "km", "store", "d")
+    both("COMMAND", "GETKEYS", "GEORADIUS_RO", "g", "1", "2", "3", "km")
     both("COMMAND", "GETKEYS", "GEOSEARCHSTORE", "d", "g", "FROMMEMBER", "m", "BYRADIUS", "1", "m")
 
 

@@ -49,6 +49,16 @@ def test_command_info_rows(both):
         both("COMMAND", "INFO", name)
 
 
+def test_command_getkeys(both):
+    for args in (("ZUNIONSTORE", "d", "2", "a", "b", "WEIGHTS", "1", "2"), ("ZUNIONSTORE", "d", "0", "a"),
+                 ("ZUNIONSTORE", "d", "5", "a"), ("ZUNIONSTORE", "d", "x", "a"),
+                 ("ZUNIONSTORE", "d", " 1x", "a"), ("ZINTERSTORE", "d", "1", "a"),
+                 ("ZDIFFSTORE", "d", "2", "a", "b"), ("ZUNION", "2", "a", "b"), ("ZUNION", "3", "a", "b"),
+                 ("ZINTER", "1", "a", "WITHSCORES"), ("ZDIFF", "1", "a"), ("ZRANGESTORE", "d", "s", "0", "1"),
+                 ("BZPOPMIN", "a", "b", "0"), ("ZADD", "k", "1", "m")):
+        both("COMMAND", "GETKEYS", *args)
+
+
 def test_arity(both):
     for args in (("ZADD", "k", "1"), ("ZINCRBY", "k", "1"), ("ZCARD",), ("ZCOUNT", "k", "1"),
                  ("ZSCORE", "k"), ("ZMSCORE", "k"), ("ZRANK", "k", "a", "b"), ("ZRANGE", "k", "0"),
