@@ -209,7 +209,9 @@ def _spop_count(client, db, key, raw_count):
         return _EMPTY
     size = len(s)
     if count >= size:
-        members = _listed(s, s.intset)
+        # Redis answers with SUNION's reply: numeric whenever the members
+        # would make an intset, whatever this set's encoding.
+        members = _listed(s, s.intset or _intsetable(s, _max_intset(client)))
         s.clear()
     else:
         remaining = size - count

@@ -329,6 +329,11 @@ def test_spop_whole_intset_is_ordered(both):
     both("SADD", "s", "5", "-1", "3")
     both("SPOP", "s", "3")
     both("EXISTS", "s")
+    # integers in a hashtable come out in numeric order too (SUNION's reply)
+    both("SADD", "h", "30", "1", "2", "3", "x", "10", "20", "-5", "100", "7", "8", "9")
+    both("SREM", "h", "x")
+    both_unordered(both, "SRANDMEMBER", "h", "100")
+    both("SPOP", "h", "100")
 
 
 def test_spop_then_sadd_keeps_draws_right(raw_pyr):
