@@ -438,29 +438,34 @@ def zrange_generic(client, args, first: int, store: bytes | None, kind: int | No
     if kind == _RANK:
         span = _rank_slice(length, start, end)
         if span is None:
-            entries = []
+            lo_i = hi_i = 0
         else:
             start, end = span
-            if rev:
-                entries = z.slice(length - 1 - end, length - start)
-                entries.reverse()
-            else:
-                entries = z.slice(start, end + 1)
+            lo_i, hi_i = (length - 1 - end, length - start) if rev else (start, end + 1)
     elif offset < 0 or (offset > 0 and offset >= length):
-        entries = []
+        lo_i = hi_i = 0
     elif kind == _LEX:
-        entries = _lex_walk(z, lrange, rev, offset, limit)
+        lo_i = hi_i = None
     else:
         i, k = z.score_span(*srange)
         if rev:
-            top = k - offset
-            bottom = i if limit < 0 else max(i, top - limit)
-            entries = z.slice(bottom, top)
-            entries.reverse()
+            hi_i = k - offset
+            lo_i = i if limit < 0 else max(i, hi_i - limit)
         else:
             lo_i = i + offset
             hi_i = k if limit < 0 else min(k, lo_i + limit)
-            entries = z.slice(lo_i, hi_i)
+    if lo_i is None:
+        entries = _lex_walk(z, lrange, rev, offset, limit)
+    elif store is None and not withscores:
+        # Members only: no score lookups.
+        members = z.member_slice(lo_i, hi_i)
+        if rev:
+            members.reverse()
+        return _bulks(members)
+    else:
+        entries = z.slice(lo_i, hi_i)
+        if rev:
+            entries.reverse()
     if store is not None:
         return store_result(client, store, [(m, s) for s, m in entries], b"zrangestore")
     if withscores:
@@ -517,6 +522,12 @@ def _lex_walk(z: ZSet, r: LexRange, rev: bool, offset: int, limit: int) -> list:
         limit -= 1
         k += 1
     return out
+
+
+def _bulks(items) -> Raw:
+    """A RESP array of bulk strings (the same in RESP2 and RESP3)."""
+    return Raw(b"*%d\r\n" % len(items)
+               + b"".join([b"$%d\r\n%b\r\n" % (len(m), m) for m in items]))
 
 
 def _members(entries) -> Raw:

@@ -336,6 +336,12 @@ class ZSet:
             out.append((scores[m], m))
         return out
 
+    def member_slice(self, start: int, stop: int) -> list:
+        """The members at ranks [start, stop)."""
+        if start >= stop:
+            return []
+        return [k[8:] for k in self.order[start:stop]]
+
     def rank(self, member: bytes) -> int | None:
         score = self.scores.get(member)
         if score is None:
