@@ -29,7 +29,7 @@ from ..notify import NOTIFY_STREAM, notify
 from ..protocol import NULL_ARRAY, OK, ONE, ZERO, Raw, Simple
 from ..protocol.encoder import encode
 from ..types import digest as _digest
-from ..types.stream import MASK64, MAX_ID, NACK, Stream, format_id
+from ..types.stream import MASK64, MAX_ID, NACK, Stream, decode_fields, format_id
 from .args import to_int
 from .table import command
 
@@ -145,8 +145,9 @@ def _parse_range(start_arg: bytes, end_arg: bytes):
     return start, end
 
 
-def _entries_reply(entries) -> list:
-    return [[format_id(i), list(fv)] for i, fv in entries]
+def _entries_reply(entries) -> Raw:
+    """[[id, [field, value, ...]], ...]: the stream keeps each entry encoded."""
+    return Raw(b"*%d\r\n" % len(entries) + b"".join([e for _i, e in entries]))
 
 
 def _parse_ll(a: bytes, error: str = errors.NOT_INTEGER) -> int:
@@ -183,11 +184,11 @@ def _parse_trim(client, args: list, xadd: bool) -> _TrimArgs:
     limit_given = False
     i = 2
     while i < n:
-        more = n - 1 - i
         a = args[i]
-        opt = a.lower()
         if xadd and a == b"*":
             break
+        more = n - 1 - i
+        opt = a.lower()
         if opt == b"maxlen" and more:
             if t.strategy is not None:
                 raise CommandError(errors.MAXLEN_AND_MINID)
@@ -494,14 +495,14 @@ def _deliver_history(s: Stream, consumer, start: int, count: int, now: int) -> l
     for id_ in consumer.pel.irange(minimum=start):
         if count and len(out) >= count:
             break
-        fv = s.get(id_)
-        if fv is None:
+        enc = s.get(id_)
+        if enc is None:
             out.append([format_id(id_), NULL_ARRAY])
         else:
             nack = consumer.pel[id_]
             nack.delivery_time = now
             nack.delivery_count += 1
-            out.append([format_id(id_), list(fv)])
+            out.append(Raw(enc))
     return out
 
 
@@ -876,8 +877,8 @@ def _claim(group, consumer, id_: int, nack, delivery_time: int, retrycount: int,
 def _claimed_reply(s: Stream, id_: int, justid: bool):
     if justid:
         return format_id(id_)
-    fv = s.get(id_)
-    return None if fv is None else [format_id(id_), list(fv)]
+    enc = s.get(id_)
+    return None if enc is None else Raw(enc)
 
 
 @command("xclaim", -6, "write random fast", (1, 1, 1), "@stream", group="stream",
@@ -1040,7 +1041,7 @@ _XINFO_HELP = [Simple(line) for line in (
 
 
 def _entry_or_none(e):
-    return None if e is None else [format_id(e[0]), list(e[1])]
+    return None if e is None else Raw(e[1])
 
 
 @command("xinfo", -2, "readonly random", (2, 2, 1), "@stream", group="stream",
@@ -1128,9 +1129,9 @@ def digest_stream(digest: bytes, s: Stream) -> bytes:
     entry's ID as ``ms.seq``, then its fields and values. Consumer groups
     are not part of Redis's digest."""
     mix = _digest.mix
-    for id_, fv in s.entries():
+    for id_, enc in s.entries():
         digest = mix(digest, b"%d.%d" % (id_ >> 64, id_ & MASK64))
-        for x in fv:
+        for x in decode_fields(enc):
             digest = mix(digest, x)
     return digest
 

@@ -6,7 +6,10 @@ Python int ``ms << 64 | seq``, so IDs compare and sort as plain ints.
 
 Entries live in *nodes*, the way Redis keeps them in listpacks hung on a
 radix tree: a node is opened by its first entry (its *master* ID, the rax
-key) and takes further entries until it is full. Redis decides "full" from
+key) and takes further entries until it is full. Each entry is kept as the
+RESP a reply sends for it, ``[id, [field, value, ...]]``: one object per
+entry, and a range reply is a concatenation; :func:`decode_fields` gives
+the fields and values back. Redis decides "full" from
 the listpack's byte size (``stream-node-max-bytes``) and its entry count,
 deleted entries included (``stream-node-max-entries``), and trims with
 ``~`` only whole nodes; so that ``XLEN`` after an approximate trim, and
@@ -125,14 +128,42 @@ def _delta(a: int, b: int) -> int:
     return d - (1 << 64) if d >> 63 else d
 
 
+# -- entry values -------------------------------------------------------------
+
+
+def encode_entry(id_: int, fv) -> bytes:
+    """An entry as replies carry it, [id, [field, value, ...]], in RESP
+    (the same in RESP2 and RESP3)."""
+    idb = b"%d-%d" % (id_ >> 64, id_ & MASK64)
+    return (b"*2\r\n$%d\r\n%b\r\n*%d\r\n" % (len(idb), idb, len(fv))
+            + b"".join([b"$%d\r\n%b\r\n" % (len(x), x) for x in fv]))
+
+
+def decode_fields(enc: bytes) -> list:
+    """The fields and values of an entry kept by :func:`encode_entry`."""
+    pos = enc.index(b"\r\n", 4) + 2           # past "*2" and the ID's length
+    pos = enc.index(b"\r\n", pos) + 2         # past the ID
+    nl = enc.index(b"\r\n", pos)
+    n = int(enc[pos + 1:nl])
+    pos = nl + 2
+    out = []
+    for _ in range(n):
+        nl = enc.index(b"\r\n", pos)
+        ln = int(enc[pos + 1:nl])
+        pos = nl + 2
+        out.append(enc[pos:pos + ln])
+        pos += ln + 2
+    return out
+
+
 # -- nodes --------------------------------------------------------------------
 
 
 class _Node:
     """One macro node: a listpack in Redis.
 
-    ``ids`` holds every entry appended (sorted), ``values`` the flat
-    field/value tuple of each, or None once deleted. ``base`` is the
+    ``ids`` holds every entry appended (sorted), ``values`` each one
+    encoded (:func:`encode_entry`), or None once deleted. ``base`` is the
     listpack size without the two counters of the master entry (live and
     deleted entries), whose encoded size changes as they do."""
 
@@ -148,7 +179,7 @@ class _Node:
         # Header and end byte, the master entry's field count, fields and
         # terminating 0.
         self.base = (_LP_EMPTY + _int_size(len(fields))
-                     + sum(_elem_size(f) for f in fields) + 2)
+                     + sum(map(_elem_size, fields)) + 2)
 
     def nbytes(self) -> int:
         return self.base + _int_size(self.live) + _int_size(self.deleted)
@@ -161,23 +192,34 @@ class _Node:
                 + _int_size(_delta(id_ & MASK64, master & MASK64)))
         nfields = len(fv) // 2
         if fv[0::2] == self.fields:
-            size += sum(_elem_size(v) for v in fv[1::2])
+            size += sum(map(_elem_size, fv[1::2]))
             lp_count = nfields + 3
         else:
-            size += _int_size(nfields) + sum(_elem_size(x) for x in fv)
+            size += _int_size(nfields) + sum(map(_elem_size, fv))
             lp_count = 2 * nfields + 4
         return size + _int_size(lp_count)
 
     def add(self, id_: int, fv: tuple) -> None:
         self.base += self.entry_size(id_, fv)
         self.ids.append(id_)
-        self.values.append(fv)
+        self.values.append(encode_entry(id_, fv))
         self.live += 1
 
     def last_id(self) -> int:
         """The ID of the last entry appended, deleted or not (what Redis's
         MINID trim reads at the end of the listpack)."""
         return self.ids[-1]
+
+    def copy(self) -> "_Node":
+        n = _Node.__new__(_Node)
+        n.master = self.master
+        n.fields = self.fields
+        n.ids = list(self.ids)
+        n.values = list(self.values)
+        n.live = self.live
+        n.deleted = self.deleted
+        n.base = self.base
+        return n
 
 
 # -- consumer groups ----------------------------------------------------------
@@ -303,7 +345,7 @@ class Stream:
             limit = max_bytes if 0 < max_bytes <= LISTPACK_MAX_SIZE else LISTPACK_MAX_SIZE
             # Redis checks the node's size plus the raw lengths of the new
             # fields and values before appending.
-            if node.nbytes() + sum(len(x) for x in fv) >= limit:
+            if node.nbytes() + sum(map(len, fv)) >= limit:
                 node = None
             elif max_entries and node.live + node.deleted >= max_entries:
                 node = None
@@ -326,7 +368,7 @@ class Stream:
         return i if i > 0 else 0
 
     def get(self, id_: int):
-        """The field/value tuple of a live entry, or None."""
+        """A live entry, encoded, or None."""
         if not self.nodes:
             return None
         node = self.nodes[self._node_index(id_)]
@@ -336,7 +378,7 @@ class Stream:
         return None
 
     def range(self, start: int, end: int, count: int = 0, rev: bool = False) -> list:
-        """Live entries with start <= id <= end as ``(id, fv)`` pairs, in
+        """Live entries with start <= id <= end as ``(id, encoded entry)``, in
         order (reversed if ``rev``), at most ``count`` of them (0: all)."""
         out = []
         if start > end or not self.nodes:
@@ -523,11 +565,32 @@ class Stream:
         return n
 
     def entries(self):
-        """Every live entry in order, as ``(id, fv)``."""
+        """Every live entry in order, as ``(id, encoded entry)``."""
         for node in self.nodes:
             for id_, v in zip(node.ids, node.values):
                 if v is not None:
                     yield id_, v
+
+    def copy(self) -> "Stream":
+        """An independent copy with the same nodes, groups, PELs and
+        consumers (Redis's streamDup, used by COPY)."""
+        new = Stream()
+        new.nodes = [n.copy() for n in self.nodes]
+        new.masters = list(self.masters)
+        new.length = self.length
+        new.last_id = self.last_id
+        new._rax_nodes = self._rax_nodes
+        if self.groups is not None:
+            new.groups = {}
+            for name, g in self.groups.items():
+                ng = new.groups[name] = Group(name, g.last_id)
+                for cname, c in g.consumers.items():
+                    ng.consumers[cname] = Consumer(cname, c.seen_time)
+                for id_, nack in g.pel.items():
+                    owner = ng.consumers[nack.consumer.name]
+                    nn = ng.pel[id_] = NACK(owner, nack.delivery_time, nack.delivery_count)
+                    owner.pel[id_] = nn
+        return new
 
     # -- groups -------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import random
 import pytest
 
 from pyredis.types.stream import (MASK64, MAX_ID, NACK, Group, Stream, _elem_size, _int_size,
-                                  format_id, make_id)
+                                  decode_fields, format_id, make_id)
 
 
 def ids(entries) -> list:
@@ -131,7 +131,7 @@ def test_ranges_cross_nodes_and_skip_tombstones():
     assert ids(s.range(make_id(9, 0), make_id(12, 0))) == []
     assert ids(s.range(make_id(9, 0), make_id(9, 0), rev=True)) == []
     assert s.range(make_id(5, 0), make_id(4, 0)) == []
-    assert s.get(make_id(9, 0)) is None and s.get(make_id(8, 0)) == (b"f", b"v")
+    assert s.get(make_id(9, 0)) is None and decode_fields(s.get(make_id(8, 0))) == [b"f", b"v"]
     assert s.first_entry()[0] == make_id(1, 0) and s.last_entry()[0] == make_id(20, 0)
 
 
@@ -261,3 +261,35 @@ def test_group_bookkeeping():
     assert [x.name for x in s.sorted_groups()] == [b"a", b"g"]
     assert s.destroy_group(b"g") and not s.destroy_group(b"g")
     assert isinstance(s.group(b"a"), Group)
+
+
+def test_copy_is_independent():
+    s = filled(7, max_entries=3)
+    s.delete(make_id(2, 0))
+    g = s.create_group(b"g", make_id(3, 0))
+    c, _ = g.consumer(b"c", 50)
+    nack = g.pel[make_id(1, 0)] = NACK(c, 60, 3)
+    c.pel[make_id(1, 0)] = nack
+    t = s.copy()
+    assert [n.ids for n in t.nodes] == [n.ids for n in s.nodes] and t.masters == s.masters
+    assert (len(t), t.last_id, t.rax_nodes()) == (len(s), s.last_id, s.rax_nodes())
+    tg = t.group(b"g")
+    assert tg.last_id == make_id(3, 0) and tg.consumers[b"c"].seen_time == 50
+    tn = tg.pel[make_id(1, 0)]
+    assert (tn.consumer is tg.consumers[b"c"], tn.delivery_time, tn.delivery_count) == (True, 60, 3)
+    assert tg.consumers[b"c"].pel[make_id(1, 0)] is tn
+    t.delete(make_id(1, 0))
+    t.append(make_id(9, 0), (b"f", b"v"), 4096, 3)
+    tg.ack(make_id(1, 0))
+    assert ids(s.entries()) == [b"1-0", b"3-0", b"4-0", b"5-0", b"6-0", b"7-0"]
+    assert make_id(1, 0) in g.pel and make_id(1, 0) in c.pel
+    assert Stream().copy().groups is None
+
+
+@pytest.mark.parametrize("fv", [(b"f", b"v"), (b"", b""), (b"a\r\nb", b"\x00" * 300, b"k", b"12")])
+def test_fields_are_kept_encoded(fv):
+    s = Stream()
+    s.append(make_id(1, 0), fv, 4096, 100)
+    enc = s.get(make_id(1, 0))
+    assert enc.startswith(b"*2\r\n$3\r\n1-0\r\n*%d\r\n" % len(fv))
+    assert decode_fields(enc) == list(fv)
