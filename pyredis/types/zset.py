@@ -21,6 +21,11 @@ a ziplist in one reply, and lex ranges over members of *different* scores
 follow the ziplist's linear scan (the result Redis gives there is defined
 by its scan, not by an order).
 
+Other parts (RDB loading, DEBUG RELOAD, replication) build a set with
+``ZSet.from_pairs(pairs, entries, value)``, which picks the encoding Redis
+gives a set it loads, and read one back with :meth:`ZSet.items` (members
+and scores in order) and ``big``.
+
 Scores and range bounds are parsed the way Redis's C code reads them
 (``strtod``): :func:`parse_score` is getDoubleFromObject (whole string,
 no leading space, hex floats and ``inf`` allowed, overflow refused),
