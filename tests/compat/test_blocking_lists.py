@@ -511,3 +511,24 @@ def test_waiter_of_another_type_does_not_hold_up_the_list(srv, request):
         if srv.blocked():
             c.call("RPUSH", "k", "b")
             assert w.read() == ("*", [("$", b"k"), ("$", b"b")])
+
+
+def test_rename_move_and_swapdb_wake_waiters(srv):
+    c = srv.client()
+    w = srv.block("BLPOP", "k", "0")
+    c.call("RPUSH", "src", "a", "b")
+    assert c.call("RENAME", "src", "k") == ("+", b"OK")
+    assert w.read() == ("*", [("$", b"k"), ("$", b"a")])
+    assert c.call("LRANGE", "k", "0", "-1") == ("*", [("$", b"b")])
+    c.call("DEL", "k")
+    w = srv.block("BRPOP", "k", "0")
+    c.call("SELECT", "1")
+    c.call("RPUSH", "k", "from-db1")
+    assert c.call("MOVE", "k", "0") == (":", 1)
+    assert w.read() == ("*", [("$", b"k"), ("$", b"from-db1")])
+    c.call("RPUSH", "k", "swapped")
+    w = srv.block("BLPOP", "k", "0")
+    assert c.call("SWAPDB", "0", "1") == ("+", b"OK")
+    assert w.read() == ("*", [("$", b"k"), ("$", b"swapped")])
+    c.call("SELECT", "0")
+    c.call("SWAPDB", "0", "1")
