@@ -243,9 +243,9 @@ def _parse_trim(client, args: list, xadd: bool) -> _TrimArgs:
         if not t.approx:
             raise CommandError(errors.LIMIT_WITHOUT_APPROX)
     elif t.approx:
+        # At most 100 nodes' worth per call; 6.2 has no floor or cap, so
+        # stream-node-max-entries 0 means no limit.
         t.limit = 100 * client.core.config.stream_node_max_entries
-        if t.limit <= 0:
-            t.limit = 10000
     else:
         t.limit = 0
     return t

@@ -410,6 +410,23 @@ def test_approx_trim_limit(both):
     both("XLEN", "s")
 
 
+def test_approx_trim_without_entry_limit(both):
+    """stream-node-max-entries 0 leaves ``~`` without a default LIMIT (no
+    floor in 6.2): one-entry nodes, more than 10000 of them, all go."""
+    from conftest import encode_command
+
+    both("CONFIG", "SET", "stream-node-max-entries", "0")
+    both("CONFIG", "SET", "stream-node-max-bytes", "1")
+    n = 10100
+    batch = b"".join(encode_command(["XADD", "s", f"{i}-0", "f", "v"]) for i in range(1, n + 1))
+    for c in (both.r, both.p):
+        c.send_raw(batch)
+        for _ in range(n):
+            assert c.read()[0] == "$"
+    both("XINFO", "STREAM", "s")
+    assert both("XTRIM", "s", "MAXLEN", "~", "0") == (":", n)
+
+
 # -- XREAD -----------------------------------------------------------------------------------
 
 
