@@ -6,10 +6,7 @@ Python int ``ms << 64 | seq``, so IDs compare and sort as plain ints.
 
 Entries live in *nodes*, the way Redis keeps them in listpacks hung on a
 radix tree: a node is opened by its first entry (its *master* ID, the rax
-key) and takes further entries until it is full. Each entry is kept as the
-RESP a reply sends for it, ``[id, [field, value, ...]]``: one object per
-entry, and a range reply is a concatenation; :func:`decode_fields` gives
-the fields and values back. Redis decides "full" from
+key) and takes further entries until it is full. Redis decides "full" from
 the listpack's byte size (``stream-node-max-bytes``) and its entry count,
 deleted entries included (``stream-node-max-entries``), and trims with
 ``~`` only whole nodes; so that ``XLEN`` after an approximate trim, and
@@ -18,6 +15,10 @@ Redis 6.2, this module keeps the same node boundaries and computes each
 node's listpack size exactly (:func:`_elem_size` follows listpack's
 encodings) without building the bytes. Deleted entries stay in their node as
 tombstones (``None`` values) until the node goes, as in Redis.
+
+Each entry is kept as the RESP a reply sends for it, ``[id, [field, value,
+...]]`` (:func:`encode_entry`): one object per entry, and a range reply is
+a concatenation; :func:`decode_fields` gives the fields and values back.
 
 Complexity (n entries, N = n / node size nodes):
 
