@@ -12,8 +12,9 @@ How it works, as in Redis (blocked.c):
   script, which see one atomic step) the executor calls
   :func:`serve_ready_keys`: for each ready key, the clients blocked on it
   are tried first-blocked first (Redis's fairness). ``serve`` does the pop
-  and returns ``(reply, effects)`` or ``None`` when there is still nothing
-  for this client (then it stays blocked, in its place).
+  and returns ``(reply, effects)``, or ``None`` (:data:`KEEP_WAITING`) when
+  there is nothing for this client: it stays blocked in its place and the
+  next client is tried.
 * Effects of a served client are the pop that happened (``RPOP k``, ...)
   and leave through the funnel, after the effect of the command that
   pushed.
@@ -33,10 +34,10 @@ from .protocol.encoder import Raw, encode
 # A handler's return value meaning "blocked, nothing to send yet".
 BLOCKED = Raw(b"")
 
-# A serve function's answer meaning "nothing for this client, but later
-# clients blocked on the key may still be served": stream readers each wait
-# for IDs past their own, so one reader's miss says nothing of the next.
-KEEP_WAITING = object()
+# A serve function's answer meaning "nothing for this client": it stays
+# blocked and the next client blocked on the key is tried (stream readers
+# each wait for IDs past their own; a BZPOPMIN waiter finds a list).
+KEEP_WAITING = None
 
 
 class BlockState:
@@ -128,9 +129,8 @@ def serve_ready_keys(core) -> None:
                 finally:
                     client.db = saved
                 if result is None:
-                    # Nothing for this client; later ones would find nothing either.
-                    break
-                if result is KEEP_WAITING:
+                    # Nothing for this client (empty, or a type its command
+                    # does not pop); the next waiter may still be served.
                     continue
                 reply, effects = result
                 unblock(client)

@@ -39,8 +39,8 @@ _LIMIT_CLASS = {"normal": "normal", "pubsub": "pubsub", "replica": "slave"}
 
 
 class ClientConnection(asyncio.Protocol):
-    __slots__ = ("server", "core", "transport", "client", "reader", "_backlog", "_pending",
-                 "_soft_since")
+    __slots__ = ("server", "core", "transport", "client", "reader", "_backlog", "_backlog_bytes",
+                 "_pending", "_soft_since")
 
     def __init__(self, server: "Server") -> None:
         self.server = server
@@ -49,6 +49,7 @@ class ClientConnection(asyncio.Protocol):
         self.client = None
         self.reader = None
         self._backlog = None
+        self._backlog_bytes = 0
         # The replies of the batch being run, while one runs (see _send).
         self._pending = None
         # When the output backlog went over the soft limit (0: it is not).
@@ -97,7 +98,14 @@ class ClientConnection(asyncio.Protocol):
         client.last_interaction = time.monotonic()
         if reqs:
             if self._backlog is not None:
+                # Blocked: keep reading (a disconnect must be seen) but hold
+                # the requests, within the query buffer limit.
                 self._backlog.extend(reqs)
+                self._backlog_bytes += len(data)
+                if self._backlog_bytes > core.config.client_query_buffer_limit:
+                    log.warning("Closing client %s: blocked client reached max query "
+                                "buffer length", client.addr)
+                    self.transport.close()
                 return
             self._run(reqs)
             # Before AUTH the reader hands out one request at a time.
@@ -145,7 +153,7 @@ class ClientConnection(asyncio.Protocol):
     def _block(self, rest: list) -> None:
         """The client blocked: later requests wait until it is served."""
         self._backlog = rest
-        self.transport.pause_reading()
+        self._backlog_bytes = 0
 
     def _unblocked(self) -> None:
         # Served from inside another client's command: run our backlog on
@@ -157,7 +165,6 @@ class ClientConnection(asyncio.Protocol):
         backlog, self._backlog = self._backlog, None
         if self.client is None or self.transport.is_closing():
             return
-        self.transport.resume_reading()
         if backlog:
             self._run(backlog)
         if self.client is not None and self.client.closing:

@@ -25,12 +25,12 @@ from .. import errors
 from ..errors import CommandError
 from ..notify import NOTIFY_GENERIC, NOTIFY_HASH, notify
 from ..protocol import OK, ONE, ZERO, Raw
+from ..protocol.encoder import bulk_array, encode_bulks
 from ..types import digest as _digest
 from ..types import longdouble
 from ..types.glob import compile_pattern
 from ..types.scan import cursors
 from .args import LLONG_MAX, LLONG_MIN, to_int
-from .lists import bulk_array, encode_bulks
 from .table import command
 
 

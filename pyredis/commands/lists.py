@@ -29,6 +29,7 @@ from ..blocking import block
 from ..errors import CommandError
 from ..notify import NOTIFY_GENERIC, NOTIFY_LIST, notify
 from ..protocol import NULL_ARRAY, OK, Raw
+from ..protocol.encoder import bulk_array
 from ..types import digest as _digest
 from ..types import longdouble
 from .args import LLONG_MAX, LLONG_MIN, to_int
@@ -46,28 +47,6 @@ def _int(b: bytes) -> int:
     if v is None:
         raise CommandError(errors.NOT_INTEGER)
     return v
-
-
-# Bulk string headers for short elements, so long replies are built by C
-# iterators without formatting a number per element.
-_HEADERS = [b"$%d\r\n" % i for i in range(1024)]
-_header = _HEADERS.__getitem__
-
-
-def encode_bulks(items: list) -> bytes:
-    """Each element of ``items`` (bytes) as a RESP bulk string, concatenated."""
-    if not items:
-        return b""
-    try:
-        return b"\r\n".join(map(b"".join, zip(map(_header, map(len, items)), items))) + b"\r\n"
-    except IndexError:  # an element of 1024 bytes or more
-        return b"".join([b"$%d\r\n%b\r\n" % (len(x), x) for x in items])
-
-
-def bulk_array(items: list) -> Raw:
-    """A list of bytes as a RESP array of bulk strings (the same in RESP2 and
-    RESP3), several times faster than the generic encoder for long replies."""
-    return Raw(b"*%d\r\n" % len(items) + encode_bulks(items))
 
 
 def _read_list(client, key):

@@ -85,19 +85,27 @@ def error_bytes(message: str) -> bytes:
 
 
 # "$<n>\r\n" for the lengths most values have, so arrays of bulks (LRANGE,
-# MGET, SMEMBERS...) are encoded with list lookups and C-level joins instead
-# of one format operation per element.
+# MGET, SMEMBERS...) are built by C iterators from list lookups instead of
+# one format operation per element.
 _BULK_HEADERS = [b"$%d\r\n" % n for n in range(4096)]
+_bulk_header = _BULK_HEADERS.__getitem__
 _ONLY_BYTES = {bytes}
 
 
-def _bulk_array(v) -> bytes:
-    """The elements of an array whose items are all ``bytes``."""
+def encode_bulks(items) -> bytes:
+    """Each element of ``items`` (all ``bytes``) as a bulk string, concatenated."""
+    if not items:
+        return b""
     try:
-        headers = [_BULK_HEADERS[n] for n in map(len, v)]
-    except IndexError:
-        return b"".join([b"$%d\r\n%b\r\n" % (len(x), x) for x in v])
-    return b"\r\n".join(map(b"".join, zip(headers, v))) + b"\r\n"
+        return b"\r\n".join(map(b"".join, zip(map(_bulk_header, map(len, items)), items))) + b"\r\n"
+    except IndexError:  # an element of 4096 bytes or more
+        return b"".join([b"$%d\r\n%b\r\n" % (len(x), x) for x in items])
+
+
+def bulk_array(items) -> Raw:
+    """A list of ``bytes`` as an array of bulks, encoded now: handlers with
+    long replies return this to skip the generic encoder's type checks."""
+    return Raw(b"*%d\r\n" % len(items) + encode_bulks(items))
 
 
 def _bulk(v) -> bytes:
@@ -127,7 +135,7 @@ def _encode_into(v, out: list, resp3: bool) -> None:
     elif t is list or t is tuple:
         out.append(b"*%d\r\n" % len(v))
         if len(v) > 2 and set(map(type, v)) == _ONLY_BYTES:
-            out.append(_bulk_array(v))
+            out.append(encode_bulks(v))
         else:
             for x in v:
                 _encode_into(x, out, resp3)

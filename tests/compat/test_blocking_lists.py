@@ -268,10 +268,6 @@ def test_pipelined_commands_run_after_the_client_is_served(srv):
 
 
 def test_disconnect_while_blocked(srv, request):
-    if srv.name == "pyredis":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "the server shell pauses reading from a blocked client, so it does not see "
-            "it leave: the next push serves the closed connection and the element is lost")))
     w = srv.block("BLPOP", "k", "0")
     w.close()
     pusher = srv.client()
@@ -492,10 +488,6 @@ def test_keyspace_events_of_served_clients(srv):
 
 
 def test_waiter_of_another_type_does_not_hold_up_the_list(srv, request):
-    if srv.name == "pyredis":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "blocking.serve_ready_keys stops at the first waiter its serve function "
-            "refuses (here a BZPOPMIN waiter on a list) instead of skipping it as Redis does")))
     z = srv.block("BZPOPMIN", "k", "0")
     w = srv.block("BLPOP", "k", "0")
     c = srv.client()
