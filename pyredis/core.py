@@ -104,6 +104,11 @@ class Core:
         self.after_call = None
         # True when the executor must run _observe (MONITOR, after_call).
         self.observed = False
+        # Called by the server shell before any bytes go to a client (the
+        # AOF writes, and under appendfsync always fsyncs, its buffer), or None.
+        self.before_reply = None
+        # The append-only file (persistence.aof.Aof), once the shell starts it.
+        self.aof = None
 
     def set_gate(self, gate) -> None:
         self.gate = gate
@@ -149,3 +154,5 @@ class Core:
         """Periodic work, called ``hz`` times a second: active expiry, stats."""
         self.ks.active_expire()
         self.stats.sample_ops()
+        if self.aof is not None:
+            self.aof.cron()

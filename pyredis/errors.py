@@ -257,3 +257,10 @@ def sanitize(message: str) -> str:
     if "\r" in message or "\n" in message:
         return message.replace("\r", " ").replace("\n", " ")
     return message
+
+# -- append-only file
+AOF_REWRITE_IN_PROGRESS = "ERR Background append only file rewriting already in progress"
+AOF_REWRITE_FAILED = "ERR Can't execute an AOF background rewriting. Please check the server logs for more information."
+
+# -- SORT
+SORT_NOT_DOUBLE = "ERR One or more scores can't be converted into double"

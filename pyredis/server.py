@@ -177,7 +177,12 @@ class ClientConnection(asyncio.Protocol):
             self._write(data)
 
     def _write(self, data: bytes) -> None:
-        self.core.stats.net_output_bytes += len(data)
+        core = self.core
+        if core.before_reply is not None:
+            # The AOF reaches the OS (and the disk under appendfsync always)
+            # before any reply that depends on it.
+            core.before_reply()
+        core.stats.net_output_bytes += len(data)
         transport = self.transport
         transport.write(data)
         # Usually the kernel took it all and the backlog is empty.
@@ -264,6 +269,7 @@ class Server:
         loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         cfg = self.config
+        _load_persistence(self.core)
         hosts = cfg.bind.split() or ["127.0.0.1"]
         for host in hosts:
             srv = await loop.create_server(
@@ -313,6 +319,8 @@ class Server:
     async def stop(self) -> None:
         if self._tick_handle is not None:
             self._tick_handle.cancel()
+        if self.core.aof is not None:
+            self.core.aof.stop()
         for srv in self._servers:
             srv.close()
         for c in list(self.core.clients.values()):
@@ -323,6 +331,17 @@ class Server:
             except (asyncio.TimeoutError, Exception):
                 pass
         self._servers = []
+
+
+def _load_persistence(core: Core) -> None:
+    """Load the dataset from disk before listening (the AOF when
+    appendonly is yes) and start the AOF."""
+    from .persistence.aof import AofLoadError, startup
+    try:
+        startup(core)
+    except AofLoadError as e:
+        log.warning("%s", e)
+        raise SystemExit(1) from None
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:

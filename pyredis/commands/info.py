@@ -312,14 +312,13 @@ def _persistence(core):
         ("rdb_last_bgsave_status", "ok"),
         ("rdb_last_bgsave_time_sec", -1),
         ("rdb_current_bgsave_time_sec", -1),
-        ("aof_enabled", 0),
-        ("aof_rewrite_in_progress", 0),
-        ("aof_rewrite_scheduled", 0),
-        ("aof_last_rewrite_time_sec", -1),
-        ("aof_current_rewrite_time_sec", -1),
-        ("aof_last_bgrewrite_status", "ok"),
-        ("aof_last_write_status", "ok"),
-    ]
+    ] + _aof_fields(core)
+
+
+def _aof_fields(core) -> list:
+    """The aof_* fields (persistence.aof owns them)."""
+    from ..persistence.aof import aof_of
+    return aof_of(core).info()
 
 
 def _pubsub_counts(core) -> tuple[int, int]:
