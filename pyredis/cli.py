@@ -208,5 +208,89 @@ def main() -> None:
 main.add_command(server_main, name="server")
 
 
+def _read_with_progress(path: str, label: str) -> bytes:
+    """The whole file, read in chunks behind a progress bar (on a terminal)."""
+    size = os.path.getsize(path)
+    parts = []
+    with open(path, "rb") as f, click.progressbar(length=size, label=label,
+                                                  file=sys.stderr) as bar:
+        while True:
+            chunk = f.read(1 << 22)
+            if not chunk:
+                break
+            parts.append(chunk)
+            bar.update(len(chunk))
+    return b"".join(parts)
+
+
+@main.command("check-aof")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--fix", is_flag=True, help="Truncate the file after its last whole request.")
+@click.option("--yes", "-y", is_flag=True, help="With --fix: do not ask for confirmation.")
+def check_aof_main(path: str, fix: bool, yes: bool) -> None:
+    """Verify an append-only file, as redis-check-aof does: report the
+    offset up to which it is valid (ok_up_to) and the first problem after
+    it. Exit status 0 when the file is valid (or was fixed), 1 otherwise."""
+    from .persistence.aof import check_data
+    data = _read_with_progress(path, "Reading the AOF")
+    with click.progressbar(length=len(data), label="Checking", file=sys.stderr) as bar:
+        done = [0]
+
+        def progress(offset: int) -> None:
+            bar.update(offset - done[0])
+            done[0] = offset
+
+        res = check_data(data, progress)
+        bar.update(len(data) - done[0])
+    if res.error is not None:
+        click.echo("0x%16x: %s" % (res.at, res.error))
+    line = data.count(b"\n", 0, res.at) + 1
+    click.echo(f"AOF analyzed: size={res.size}, ok_up_to={res.ok_up_to}, "
+               f"ok_up_to_line={line}, diff={res.diff}")
+    if res.ok:
+        click.echo("AOF is valid")
+        return
+    if not fix:
+        click.echo("AOF is not valid. Use the --fix option to try fixing it.")
+        sys.exit(1)
+    click.echo(f"This will shrink the AOF from {res.size} bytes, with {res.diff} bytes, "
+               f"to {res.ok_up_to} bytes")
+    if not yes and not click.confirm("Continue?", default=False):
+        click.echo("Aborted")
+        sys.exit(1)
+    os.truncate(path, res.ok_up_to)
+    click.echo("Successfully truncated AOF")
+
+
+@main.command("check-rdb")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def check_rdb_main(path: str) -> None:
+    """Verify an RDB file (or the RDB preamble of an AOF): every record and
+    the checksum. Reports the first bad offset; exit status 1 then."""
+    from .persistence import rdb
+    data = _read_with_progress(path, "Reading the RDB")
+    with click.progressbar(length=len(data), label="Checking", file=sys.stderr) as bar:
+        done = [0]
+
+        def progress(pos: int, total: int, keys: int) -> None:
+            bar.update(pos - done[0])
+            done[0] = pos
+
+        try:
+            snap = rdb.parse(data, progress=progress, skip_expired=False)
+        except rdb.RDBError as e:
+            click.echo(f"--- RDB ERROR DETECTED ---\n[offset {e.offset}] {e}")
+            click.echo("[additional info] While doing: read-object-value")
+            sys.exit(1)
+        bar.update(len(data) - done[0])
+    click.echo(f"[offset 0] Checking RDB file {path}")
+    click.echo(f"[offset 9] RDB version {snap.version}")
+    for name, value in snap.aux.items():
+        click.echo(f"[info] AUX FIELD {name.decode('utf-8', 'replace')} = "
+                   f"'{value.decode('utf-8', 'replace')}'")
+    click.echo(f"[info] {snap.keys} keys read")
+    click.echo("\\o/ RDB looks OK! \\o/")
+
+
 if __name__ == "__main__":
     server_main()

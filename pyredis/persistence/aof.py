@@ -71,9 +71,11 @@ class AofFormatError(Exception):
     """Bytes that are not a request (``offset`` is where the request that
     holds them starts)."""
 
-    def __init__(self, offset: int, reason: str) -> None:
+    def __init__(self, offset: int, reason: str, at: int | None = None) -> None:
         super().__init__(reason)
         self.offset = offset
+        # Where the bad bytes are (the start of their line).
+        self.at = offset if at is None else at
 
 
 class AofTruncated(Exception):
@@ -95,13 +97,13 @@ def read_requests(data, pos: int = 0):
         if nl < 0:
             raise AofTruncated(start)
         if data[pos] != 42:  # '*'
-            raise AofFormatError(start, "Bad file format reading the append only file")
+            raise AofFormatError(start, "Expected prefix '*', got: '%c'" % data[pos])
         try:
             argc = int(data[pos + 1:nl])
         except ValueError:
-            raise AofFormatError(start, "Bad file format reading the append only file") from None
+            argc = 0
         if argc < 1:
-            raise AofFormatError(start, "Bad file format reading the append only file")
+            raise AofFormatError(start, "Invalid argument count", start)
         pos = nl + 2
         args = []
         for _ in range(argc):
@@ -109,18 +111,18 @@ def read_requests(data, pos: int = 0):
             if nl < 0:
                 raise AofTruncated(start)
             if data[pos] != 36:  # '$'
-                raise AofFormatError(start, "Bad file format reading the append only file")
+                raise AofFormatError(start, "Expected prefix '$', got: '%c'" % data[pos], pos)
             try:
                 ln = int(data[pos + 1:nl])
             except ValueError:
-                raise AofFormatError(start, "Bad file format reading the append only file") from None
+                ln = -1
             if ln < 0:
-                raise AofFormatError(start, "Bad file format reading the append only file")
+                raise AofFormatError(start, "Invalid bulk length", pos)
             pos = nl + 2
             if pos + ln + 2 > n:
                 raise AofTruncated(start)
             if data[pos + ln:pos + ln + 2] != b"\r\n":
-                raise AofFormatError(start, "Bad file format reading the append only file")
+                raise AofFormatError(start, "Expected \\r\\n after a bulk string", pos + ln)
             args.append(bytes(data[pos:pos + ln]))
             pos += ln + 2
         yield args, start, pos
@@ -135,20 +137,32 @@ def _rdb_module():
     return rdb
 
 
-def preamble_length(data, rdb=None) -> int:
-    """How many bytes of ``data`` an RDB preamble takes (0 without one).
-    Raises AofFormatError if the preamble cannot be read."""
+def parse_preamble(data, config=None):
+    """``(snapshot, length)`` of the RDB image ``data`` starts with, or
+    ``(None, 0)`` without one. Raises AofFormatError if it cannot be read."""
     if data[:5] != b"REDIS":
-        return 0
-    rdb = rdb or _rdb_module()
-    measure = getattr(rdb, "rdb_length", None) if rdb else None
-    if measure is None:
+        return None, 0
+    rdb = _rdb_module()
+    if rdb is None:
         raise AofFormatError(0, "the AOF starts with an RDB preamble, which this "
                                 "pyredis cannot read (no RDB reader)")
+    limits = rdb.Limits(config)
     try:
-        return measure(data)
-    except Exception as e:
-        raise AofFormatError(0, f"Bad RDB preamble: {e}") from None
+        return rdb.parse(data, limits), len(data)
+    except rdb.RDBError as e:
+        # The usual case: the AOF tail follows the image.
+        if not str(e).startswith("trailing data") or not e.offset:
+            raise AofFormatError(0, f"Bad RDB preamble: {e}", e.offset or 0) from None
+        n = e.offset
+    try:
+        return rdb.parse(bytes(data[:n]), limits), n
+    except rdb.RDBError as e:  # pragma: no cover - it parsed once
+        raise AofFormatError(0, f"Bad RDB preamble: {e}", e.offset or 0) from None
+
+
+def preamble_length(data) -> int:
+    """How many bytes of ``data`` an RDB preamble takes (0 without one)."""
+    return parse_preamble(data)[1]
 
 
 class CheckResult:
@@ -157,8 +171,11 @@ class CheckResult:
     block), ``diff = size - ok_up_to`` and ``error`` (None when the file
     is valid, else the reason at ``ok_up_to``)."""
 
-    def __init__(self, size: int, ok_up_to: int, error: str | None, truncated: bool) -> None:
+    def __init__(self, size: int, ok_up_to: int, error: str | None, truncated: bool,
+                 at: int | None = None) -> None:
         self.size = size
+        # Where reading stopped (the end for a truncated file).
+        self.at = (size if truncated else ok_up_to) if at is None else at
         self.ok_up_to = ok_up_to
         self.diff = size - ok_up_to
         self.error = error
@@ -186,11 +203,11 @@ def check_data(data, progress=None) -> CheckResult:
             name = args[0].lower()
             if name == b"multi":
                 if in_multi:
-                    return CheckResult(size, multi_start, "Unexpected MULTI", False)
+                    return CheckResult(size, multi_start, "Unexpected MULTI", False, end)
                 in_multi, multi_start = True, start
             elif name == b"exec":
                 if not in_multi:
-                    return CheckResult(size, start, "Unexpected EXEC", False)
+                    return CheckResult(size, start, "Unexpected EXEC", False, end)
                 in_multi = False
             if not in_multi:
                 ok_up_to = end
@@ -201,7 +218,7 @@ def check_data(data, progress=None) -> CheckResult:
         return CheckResult(size, multi_start if in_multi else e.offset,
                            "Reached EOF before reading a whole request", True)
     except AofFormatError as e:
-        return CheckResult(size, multi_start if in_multi else e.offset, str(e), False)
+        return CheckResult(size, multi_start if in_multi else e.offset, str(e), False, e.at)
     if in_multi:
         return CheckResult(size, multi_start, "Reached EOF before reading EXEC for MULTI", True)
     return CheckResult(size, ok_up_to, None, False)
@@ -232,10 +249,10 @@ def load_file(core, path: str) -> int:
     client.update_slowpath()
     table = core.table
     try:
-        pos = preamble_length(data)
-        if pos:
-            _rdb_module().load_preamble(core, data[:pos])
-        good = pos
+        snap, pos = parse_preamble(data, core.config)
+        if snap is not None:
+            log.info("Reading RDB preamble from AOF file...")
+            _rdb_module().install(snap, core.ks)
         good_before_multi = pos
         try:
             for args, start, end in read_requests(data, pos):
@@ -248,7 +265,6 @@ def load_file(core, path: str) -> int:
                     good_before_multi = start
                 call(client, args)
                 count += 1
-                good = end
             if client.in_multi:
                 log.warning("Revert incomplete MULTI/EXEC transaction in AOF file")
                 raise AofTruncated(good_before_multi)
@@ -349,9 +365,8 @@ def write_dataset(core, write, preamble: bool) -> None:
     """The whole dataset, as an RDB preamble or as commands, through
     ``write(bytes)``."""
     rdb = _rdb_module() if preamble else None
-    dump = getattr(rdb, "dump_preamble", None) if rdb else None
-    if dump is not None:
-        write(dump(core))
+    if rdb is not None:
+        rdb.dump(core, _Stream(write), preamble=True)
         return
     from ..db import now_ms
     now = now_ms()
@@ -367,6 +382,13 @@ def write_dataset(core, write, preamble: bool) -> None:
             rewrite_key(key, value, write)
             if when is not None:
                 write(encode_request([b"PEXPIREAT", key, b"%d" % when]))
+
+
+class _Stream:
+    """A file-like face (``write``) on a write callable."""
+
+    def __init__(self, write) -> None:
+        self.write = write
 
 
 class _FileWriter:
