@@ -264,3 +264,19 @@ AOF_REWRITE_FAILED = "ERR Can't execute an AOF background rewriting. Please chec
 
 # -- SORT
 SORT_NOT_DOUBLE = "ERR One or more scores can't be converted into double"
+
+# -- RDB persistence (SAVE, BGSAVE, DUMP/RESTORE, DEBUG RELOAD)
+BGSAVE_IN_PROGRESS = "ERR Background save already in progress"
+BUSYKEY = "BUSYKEY Target key name already exists."
+DUMP_PAYLOAD_INVALID = "ERR DUMP payload version or checksum are wrong"
+BAD_DATA_FORMAT = "ERR Bad data format"
+INVALID_TTL = "ERR Invalid TTL value, must be >= 0"
+INVALID_IDLETIME = "ERR Invalid IDLETIME value, must be >= 0"
+INVALID_FREQ = "ERR Invalid FREQ value, must be >= 0 and <= 255"
+DEBUG_RELOAD_OPTIONS = "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options."
+RDB_LOAD_FAILED = "ERR Error trying to load the RDB dump"
+MISCONF = ("MISCONF Redis is configured to save RDB snapshots, but it is currently not able to "
+           "persist on disk. Commands that may modify the data set are disabled, because this "
+           "instance is configured to report errors during writes if RDB snapshotting fails "
+           "(stop-writes-on-bgsave-error option). Please check the Redis logs for details about "
+           "the RDB error.")

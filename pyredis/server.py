@@ -283,6 +283,7 @@ class Server:
         self.core.call_later = loop.call_later
         self._schedule_tick()
         log.info("Server initialized")
+        await _load_snapshot(self.core)
         log.info("Ready to accept connections")
 
     def _schedule_tick(self) -> None:
@@ -341,6 +342,17 @@ def _load_persistence(core: Core) -> None:
         startup(core)
     except AofLoadError as e:
         log.warning("%s", e)
+        raise SystemExit(1) from None
+
+
+async def _load_snapshot(core: Core) -> None:
+    """Once listening: with the AOF off, load the dump file (clients are
+    answered -LOADING meanwhile); a damaged file stops the server."""
+    from .persistence.rdb import RDBError
+    from .persistence.snapshot import startup
+    try:
+        await startup(core)
+    except RDBError:
         raise SystemExit(1) from None
 
 

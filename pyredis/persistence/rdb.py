@@ -949,22 +949,25 @@ class Snapshot:
         self.aux: dict[bytes, bytes] = {}
         self.version = 0
         self.keys = 0
+        self.end = 0
 
 
 def parse(data, limits: Limits | None = None, progress=None, skip_expired: bool = True,
-          check_crc: bool = True) -> Snapshot:
+          check_crc: bool = True, trailing: bool = False) -> Snapshot:
     """Parse a whole RDB in ``data`` (bytes-like). ``progress(pos, total,
     keys)`` is called every few thousand keys."""
-    for step in iter_parse(data, limits, skip_expired, check_crc):
+    for step in iter_parse(data, limits, skip_expired, check_crc, trailing):
         if progress is not None:
             progress(*step)
     return step  # noqa: the last item is the Snapshot
 
 
 def iter_parse(data, limits: Limits | None = None, skip_expired: bool = True,
-               check_crc: bool = True):
+               check_crc: bool = True, trailing: bool = False):
     """Parse step by step: yields (pos, total, keys) every few thousand keys
-    and finally the :class:`Snapshot`."""
+    and finally the :class:`Snapshot`. With ``trailing``, data after the
+    RDB is allowed (an AOF's tail after its preamble); ``Snapshot.end`` is
+    where the RDB ends."""
     buf = data if isinstance(data, (bytes, bytearray)) else bytes(data)
     total = len(buf)
     if total < 9 or buf[:5] != b"REDIS":
@@ -1031,9 +1034,10 @@ def iter_parse(data, limits: Limits | None = None, skip_expired: bool = True,
                 raise RDBError(
                     f"wrong RDB checksum: expected {stored:016x}, got {actual:016x}", end)
         p.pos = end + 8
-    if p.pos != total:
+    if p.pos != total and not trailing:
         raise RDBError("trailing data after the end of the RDB", p.pos)
     snap.keys = keys
+    snap.end = p.pos
     yield snap
 
 
@@ -1093,3 +1097,26 @@ def load_payload(payload, config=None):
     if crc64(body) != int.from_bytes(payload[-8:], "little"):
         raise RDBError("payload checksum mismatch")
     return load_value(memoryview(body)[:-2].tobytes(), config)
+
+
+# -- the AOF's RDB preamble ------------------------------------------------------------
+
+
+def dump_preamble(core) -> bytes:
+    """The dataset as an AOF preamble (aof-preamble:1)."""
+    import io
+    buf = io.BytesIO()
+    dump(core, buf, preamble=True)
+    return buf.getvalue()
+
+
+def rdb_length(data) -> int:
+    """How many bytes at the start of ``data`` one RDB takes (RDBError if
+    it cannot be read)."""
+    return parse(data, trailing=True).end
+
+
+def load_preamble(core, data) -> int:
+    """Load an AOF's RDB preamble into ``core``'s keyspace."""
+    snap = parse(data, Limits(core.config))
+    return install(snap, core.ks)
