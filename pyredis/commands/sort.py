@@ -21,8 +21,8 @@ storing the result as a list (STORE). Redis 6.2 semantics:
   order, where Redis leaves them unspecified.
 * Without sorting (``BY nosort``) a list or sorted set keeps its own order,
   reversed by DESC, and LIMIT takes a range of it; a set keeps its
-  iteration order, except that with STORE it is sorted ALPHA so that the
-  stored list is deterministic.
+  iteration order, except that with STORE or in a script it is sorted
+  ALPHA so that the result is deterministic.
 * Sorting a sorted set converts it to the skiplist encoding for good, as
   Redis 6.2 does (OBJECT ENCODING shows it).
 * STORE writes a list (clearing the destination's TTL) and answers its
@@ -193,8 +193,9 @@ def sort(client, args):
     elif t is not deque and t is not ZSet and not isinstance(v, set):
         raise CommandError(errors.WRONGTYPE)
     is_set = t is not deque and t is not ZSet
-    if is_set and dontsort and write:
-        # A stored set is sorted so that replicas store the same list.
+    if is_set and dontsort and (write or client.kind == "lua"):
+        # A stored set (or one a script reads) is sorted so that replicas
+        # store (or the script computes) the same thing.
         dontsort = False
         alpha = True
         by = None

@@ -107,6 +107,15 @@ def test_containers(both):
         both("DEL", "l")
 
 
+def test_unsorted_set_in_a_script_is_sorted(both):
+    if both.p.call("EVAL", "return 1", "0")[0] == "-":
+        pytest.skip("no scripting")
+    both("SADD", "hs", "pear", "apple", "fig", "kiwi", "date", "10", "9")
+    both("EVAL", "return redis.call('sort', KEYS[1], 'by', 'nosort')", "1", "hs")
+    both("EVAL", "return redis.call('sort', KEYS[1], 'by', 'nosort', 'desc', 'limit', '1', '3')",
+         "1", "hs")
+
+
 def test_zset_becomes_skiplist(both):
     both("ZADD", "z", "1", "a", "2", "b")
     both("OBJECT", "ENCODING", "z")
