@@ -81,9 +81,11 @@ class AofFormatError(Exception):
 class AofTruncated(Exception):
     """The data ends inside a request starting at ``offset``."""
 
-    def __init__(self, offset: int) -> None:
+    def __init__(self, offset: int, at: int) -> None:
         super().__init__("truncated")
         self.offset = offset
+        # Where reading stopped: the start of an unfinished line, or the end.
+        self.at = at
 
 
 def read_requests(data, pos: int = 0):
@@ -95,7 +97,7 @@ def read_requests(data, pos: int = 0):
         start = pos
         nl = data.find(b"\r\n", pos)
         if nl < 0:
-            raise AofTruncated(start)
+            raise AofTruncated(start, pos)
         if data[pos] != 42:  # '*'
             raise AofFormatError(start, "Expected prefix '*', got: '%c'" % data[pos])
         try:
@@ -109,7 +111,7 @@ def read_requests(data, pos: int = 0):
         for _ in range(argc):
             nl = data.find(b"\r\n", pos)
             if nl < 0:
-                raise AofTruncated(start)
+                raise AofTruncated(start, pos)
             if data[pos] != 36:  # '$'
                 raise AofFormatError(start, "Expected prefix '$', got: '%c'" % data[pos], pos)
             try:
@@ -120,7 +122,7 @@ def read_requests(data, pos: int = 0):
                 raise AofFormatError(start, "Invalid bulk length", pos)
             pos = nl + 2
             if pos + ln + 2 > n:
-                raise AofTruncated(start)
+                raise AofTruncated(start, n)
             if data[pos + ln:pos + ln + 2] != b"\r\n":
                 raise AofFormatError(start, "Expected \\r\\n after a bulk string", pos + ln)
             args.append(bytes(data[pos:pos + ln]))
@@ -147,6 +149,13 @@ def parse_preamble(data, config=None):
         raise AofFormatError(0, "the AOF starts with an RDB preamble, which this "
                                 "pyredis cannot read (no RDB reader)")
     limits = rdb.Limits(config)
+    try:
+        snap = rdb.parse(data, limits, trailing=True)
+        return snap, snap.end
+    except TypeError:
+        pass  # a reader without ``trailing``: find the end from its error
+    except rdb.RDBError as e:
+        raise AofFormatError(0, f"Bad RDB preamble: {e}", e.offset or 0) from None
     try:
         return rdb.parse(data, limits), len(data)
     except rdb.RDBError as e:
@@ -216,7 +225,7 @@ def check_data(data, progress=None) -> CheckResult:
                 progress(end)
     except AofTruncated as e:
         return CheckResult(size, multi_start if in_multi else e.offset,
-                           "Reached EOF before reading a whole request", True)
+                           "Reached EOF before reading a whole request", True, e.at)
     except AofFormatError as e:
         return CheckResult(size, multi_start if in_multi else e.offset, str(e), False, e.at)
     if in_multi:
@@ -267,7 +276,7 @@ def load_file(core, path: str) -> int:
                 count += 1
             if client.in_multi:
                 log.warning("Revert incomplete MULTI/EXEC transaction in AOF file")
-                raise AofTruncated(good_before_multi)
+                raise AofTruncated(good_before_multi, len(data))
         except AofTruncated as e:
             valid = good_before_multi if client.in_multi else e.offset
             if not core.config.aof_load_truncated:
