@@ -381,3 +381,22 @@ def test_sort_without_store_does_not_propagate_expiry_as_sort(pyr, raw_pyr, reco
     del recorder.effects[:]
     assert c.call("SORT", "l", "BY", "w_*") == ("*", [("$", b"1"), ("$", b"2")])
     assert recorder.effects == [(0, [b"DEL", b"w_1"])]
+
+
+def _hits_misses(c):
+    info = c.call("INFO", "stats")[1].decode()
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    return int(fields["keyspace_hits"]), int(fields["keyspace_misses"])
+
+
+def test_lookups_count_hits_and_misses(both):
+    # Without STORE every lookup is a read (hits and misses counted); with
+    # STORE every lookup is a write lookup, which counts nothing.
+    both("RPUSH", "l", "1", "2", "3")
+    both("SET", "w_1", "5")
+    both("HSET", "h_2", "f", "1")
+    for args in (["BY", "w_*", "GET", "#", "GET", "h_*->f"], ["GET", "nostar"],
+                 ["BY", "w_*", "GET", "h_*->f", "STORE", "d"], ["BY", "nosort"]):
+        both("CONFIG", "RESETSTAT")
+        both("SORT", "l", *args)
+        assert _hits_misses(both.p) == _hits_misses(both.r), args
