@@ -60,6 +60,8 @@ T_STREAM_LISTPACKS_2 = 19
 T_SET_LISTPACK = 20
 T_STREAM_LISTPACKS_3 = 21
 
+_VALUE_TYPES = frozenset(range(0, 22)) - {8}
+
 # Opcodes.
 OP_FUNCTION2 = 245
 OP_FUNCTION = 246
@@ -748,11 +750,10 @@ def _ziplist(blob: bytes, at: int) -> list:
         p = 10
         out = []
         while True:
-            prev = blob[p]
-            p += 5 if prev == 254 else 1
-            e = blob[p]
-            if e == 0xFF:
+            if blob[p] == 0xFF:
                 break
+            p += 5 if blob[p] == 254 else 1
+            e = blob[p]
             kind = e >> 6
             if kind == 0:
                 ln = e & 0x3F
@@ -1015,6 +1016,8 @@ def iter_parse(data, limits: Limits | None = None, skip_expired: bool = True,
             break
         if op in (OP_MODULE_AUX, OP_FUNCTION, OP_FUNCTION2):
             p.fail("module data and functions are not supported", op_at)
+        if op not in _VALUE_TYPES:
+            p.fail(f"unknown value type {op}", op_at)
         key = p.string()
         value = p.value(op)
         if expire is None or not skip_expired or expire >= now:
