@@ -280,3 +280,23 @@ MISCONF = ("MISCONF Redis is configured to save RDB snapshots, but it is current
            "instance is configured to report errors during writes if RDB snapshotting fails "
            "(stop-writes-on-bgsave-error option). Please check the Redis logs for details about "
            "the RDB error.")
+
+
+# Scripting (EVAL, EVALSHA, SCRIPT).
+NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
+EVAL_NUMKEYS_NEGATIVE = "ERR Number of keys can't be negative"
+EVAL_NUMKEYS_TOO_BIG = "ERR Number of keys can't be greater than number of args"
+LUA_COMPILE = "ERR Error compiling script (new function): {}"
+LUA_RUNTIME = "ERR Error running script (call to f_{}): {}"
+BUSY_SCRIPT = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+NOTBUSY = "NOTBUSY No scripts in execution right now."
+UNKILLABLE = ("UNKILLABLE Sorry the script already executed write commands against the dataset. "
+              "You can either wait the script termination or kill the server in a hard way using "
+              "the SHUTDOWN NOSAVE command.")
+LUA_WRITE_AFTER_RANDOM = ("Write commands not allowed after non deterministic commands. Call "
+                          "redis.replicate_commands() at the start of your script in order to "
+                          "switch to single commands replication mode.")
+SCRIPT_FLUSH_MODE = "ERR SCRIPT FLUSH only support SYNC|ASYNC option"
+SCRIPT_DEBUG_MODE = "ERR Use SCRIPT DEBUG YES/SYNC/NO"
+# Not Redis: pyredis has no Lua debugger (SCRIPT DEBUG YES/SYNC).
+SCRIPT_NO_DEBUGGER = "ERR the Lua debugger is not supported by this server"

@@ -1,0 +1,330 @@
+"""EVAL/EVALSHA/SCRIPT against the reference: Lua <-> RESP conversions both
+ways, error texts, the sandbox, KEYS/ARGV, the script cache; and, on
+pyredis alone, the effects a script propagates, BLPOP waiters served after
+a script, and the slow-script machinery (BUSY, SCRIPT KILL, UNKILLABLE)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from pyredis.core import Core
+from pyredis.executor import call
+from pyredis.propagate import Recorder
+
+from conftest import RawClient
+
+
+def ev(both, script, *args, keys=()):
+    return both("EVAL", script, str(len(keys)), *keys, *args)
+
+
+# -- Lua -> RESP ----------------------------------------------------------------
+
+@pytest.mark.parametrize("script", [
+    "return 1", "return -7", "return 3.99", "return -3.99", "return 1e20", "return -1e20",
+    "return 0/0", "return 'str'", "return ''", "return true", "return false", "return nil",
+    "return {}", "return {1, 2, 3.7, 'a', nil, 5}", "return {1, {2, {3, 'x'}}, {ok='st'}}",
+    "return {ok='fine'}", "return {err='My error'}", "return {err='x\\r\\ny'}",
+    "return {ok='a', err='b'}", "return {err=1}", "return {ok=1}", "return {a=1}",
+    "return {1, false, 3}", "return {true, false}", "return {1, {err='inner'}, 2}",
+    "return {ok='l1\\nl2'}", "return redis.status_reply('S')", "return redis.error_reply('E x')",
+    "return redis.error_reply()", "return redis.status_reply(1)", "return print",
+    "return {double=1.5}", "return {map={a=1}}",
+])
+def test_lua_to_resp(both, script):
+    ev(both, script)
+
+
+def test_lua_to_resp3(both):
+    both.p.call("HELLO", "3")
+    both.r.call("HELLO", "3")
+    for s in ("return true", "return false", "return nil", "return {1, false}",
+              "redis.setresp(3) return true", "redis.setresp(3) return false",
+              "return {double=2.5}"):
+        ev(both, s)
+
+
+# -- RESP -> Lua ------------------------------------------------------------------
+
+@pytest.mark.parametrize("script", [
+    "return redis.call('ping')",
+    "return type(redis.call('ping'))",
+    "return redis.call('ping')['ok']",
+    "return tostring(redis.call('get', 'nokey'))",
+    "return redis.call('get', 'nokey') == false",
+    "return redis.call('incr', 'n')",
+    "return type(redis.call('incr', 'n2'))",
+    "return redis.call('hgetall', 'nokey')",
+    "return #redis.call('lrange', 'nolist', 0, -1)",
+    "return redis.pcall('incr', 'str')",
+    "return redis.pcall('incr', 'str')['err']",
+    "return type(redis.pcall('incr', 'str'))",
+    "local t = redis.call('lrange', 'l', 0, -1) return {#t, t[1], t[3]}",
+    "return redis.call('set', 'a', 1.5)",
+    "redis.call('set', 'a', 0.1) return redis.call('get', 'a')",
+    "redis.call('set', 'a', 12) return redis.call('get', 'a')",
+    "return redis.call('exists', 'l', 'nokey')",
+    "return redis.call('xrange', 'nostream', '-', '+')",
+])
+def test_resp_to_lua(both, script):
+    both("SET", "str", "abc")
+    both("RPUSH", "l", "a", "b", "c")
+    ev(both, script)
+
+
+def test_resp3_to_lua(both):
+    both("HSET", "h", "f", "v")
+    for s in ("redis.setresp(3) local r = redis.call('hgetall', 'h') return r['map']['f']",
+              "redis.setresp(3) return type(redis.call('get', 'nokey'))",
+              "redis.setresp(3) return redis.call('hgetall', 'h')"):
+        ev(both, s)
+
+
+def test_all_types_written_and_read(both):
+    script = """
+    redis.call('set', KEYS[1], ARGV[1])
+    redis.call('rpush', KEYS[2], 'a', 'b')
+    redis.call('hset', KEYS[3], 'f', 'v')
+    redis.call('sadd', KEYS[4], 'm')
+    redis.call('zadd', KEYS[5], 1.5, 'z')
+    redis.call('xadd', KEYS[6], '1-1', 'f', 'v')
+    return {redis.call('get', KEYS[1]), redis.call('lrange', KEYS[2], 0, -1),
+            redis.call('hgetall', KEYS[3]), redis.call('smembers', KEYS[4]),
+            redis.call('zrange', KEYS[5], 0, -1, 'withscores'),
+            redis.call('xrange', KEYS[6], '-', '+'),
+            redis.call('type', KEYS[6])}
+    """
+    ev(both, script, "val", keys=("s", "l", "h", "set", "z", "x"))
+    for k, t in (("s", "get"), ("l", "lrange"), ("h", "hgetall")):
+        both(t.upper(), k, *(("0", "-1") if t == "lrange" else ()))
+
+
+def test_keys_and_argv(both):
+    ev(both, "return {KEYS[1], KEYS[2], ARGV[1], ARGV[2], #KEYS, #ARGV}", "a1", "a2",
+       keys=("k1", "k2"))
+    ev(both, "return {#KEYS, #ARGV}")
+    both("EVAL", "return ARGV", "0", "x", "", "z")
+
+
+# -- errors -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("script", [
+    "return redis.call('nosuch')", "return redis.call()", "return redis.pcall()",
+    "return redis.call('get')", "return redis.call('incr', 'str')",
+    "return redis.call('multi')", "return redis.call('blpop', 'l', 0)",
+    "return redis.call('set', 'a', {})", "return redis.call('set', 'a', nil)",
+    "return redis.pcall('nosuch')", "return redis.pcall('set', 'k', 'v', 'x')",
+    "local r = redis.call('nosuch') return r",
+    "return x", "x = 1", "rawset(_G, 'x', 1)", "string.x = 1", "redis.x = 1",
+    "setmetatable(_G, nil)", "error('boom')", "error({err='boom'})", "error('boom', 0)",
+    "return error_reply_typo()", "retur 1", "return 'unfinished", "return redis.sha1hex()",
+    "return redis.log()", "local t = nil; return t.x",
+    "local ok, e = pcall(redis.call, 'nosuch') return e",
+    "local ok, e = pcall(redis.call, 'incr', 'str') return e",
+    "local ok, e = pcall(error, 'x') return e",
+])
+def test_errors(both, script):
+    both("SET", "str", "abc")
+    ev(both, script)
+
+
+def test_numkeys_errors(both):
+    both("EVAL", "return 1", "-1")
+    both("EVAL", "return 1", "2", "a")
+    both("EVAL", "return 1", "x")
+    both("EVALSHA", "return 1", "x")
+    both("EVAL", "return 1")
+
+
+# -- the sandbox -------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["os", "io", "require", "loadfile", "dofile", "debug",
+                                  "package", "module", "python"])
+def test_sandbox_has_no_host_access(both, name):
+    ev(both, f"return {name}")
+    ev(both, f"return type(rawget(_G, '{name}'))")
+
+
+@pytest.mark.parametrize("script", [
+    "return type(loadstring)", "return loadstring('return 5')()",
+    "return pcall(loadstring('return os'))",
+    "return getmetatable('').__index == string", "return ('ab'):upper()",
+    "return type(getfenv(0).os)", "return type(getfenv(print).os)",
+    "local t = {} t.x = 1 return t.x",
+    "return {math.random(100), math.random(100), math.floor(math.random() * 1000)}",
+    "math.randomseed(7) return {math.random(1000), math.random(5, 9)}",
+    "return redis.sha1hex('')", "return redis.sha1hex(12)", "return redis.sha1hex('abc')",
+    "return {redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING}",
+    "return redis.log(redis.LOG_WARNING, 'from a script')",
+    "return redis.replicate_commands()", "return redis.set_repl(redis.REPL_ALL)",
+    "return cjson.encode({1, 2, {a=1}})", "return cjson.encode({a='x/y', c=true})",
+    "return cjson.encode({})", "return cjson.decode('[1,2.5,\"x\",null]')[4] == cjson.null",
+    "return cjson.decode('{\"a\":[1,2]}').a[2]",
+    "return bit.tohex(bit.band(0xff, 0x0f0f))", "return bit.bor(1, 2, 4)",
+    "return bit.bxor(5, 3)", "return bit.bnot(0)", "return bit.lshift(1, 31)",
+    "return bit.rshift(-1, 28)", "return bit.arshift(-256, 4)", "return bit.tohex(-1, -4)",
+    "return bit.tobit(2^32 + 5)",
+])
+def test_sandbox_functions(both, script):
+    ev(both, script)
+
+
+# -- the script cache ----------------------------------------------------------------
+
+def test_evalsha_and_script_commands(both):
+    sha = both("SCRIPT", "LOAD", "return ARGV[1]")[1].decode()
+    both("EVALSHA", sha, "0", "hello")
+    both("EVALSHA", sha.upper(), "0", "hello")
+    both("SCRIPT", "EXISTS", sha, sha.upper(), "f" * 40, "short")
+    both("EVALSHA", "f" * 40, "0")
+    both("EVALSHA", "abc", "0")
+    both("EVAL", "return 'cached'", "0")
+    both("EVALSHA", "ef18bd7c4a6d4ef5d2f5c6c9ed8c2e6a4c4a7b1e", "0")
+    both("SCRIPT", "FLUSH")
+    both("EVALSHA", sha, "0", "hello")
+    both("SCRIPT", "FLUSH", "ASYNC")
+    both("SCRIPT", "FLUSH", "SYNC")
+    both("SCRIPT", "FLUSH", "bad")
+    both("SCRIPT", "LOAD", "retur 1")
+    both("SCRIPT", "KILL")
+    both("SCRIPT", "HELP")
+    both("SCRIPT", "nosuch")
+    both("SCRIPT", "DEBUG", "NO")
+    both("SCRIPT", "DEBUG", "maybe")
+    both("SCRIPT")
+    both("COMMAND", "INFO", "eval", "evalsha", "script")
+    both("COMMAND", "GETKEYS", "EVAL", "return 1", "2", "a", "b", "c")
+
+
+def test_eval_caches_the_script(both):
+    both("EVAL", "return 42", "0")
+    both("EVALSHA", "1e0fd4f5fc6d4a5d0b8da3d2d0ef1c8c7d2c0b6f", "0")
+    both("SCRIPT", "EXISTS", "1e0fd4f5fc6d4a5d0b8da3d2d0ef1c8c7d2c0b6f")
+
+
+def test_select_inside_script_does_not_move_the_caller(both):
+    ev(both, "redis.call('select', 1) redis.call('set', 'k', 'in1') return redis.call('get', 'k')")
+    both("GET", "k")
+    both("SELECT", "1")
+    both("GET", "k")
+    both("SELECT", "0")
+
+
+def test_eval_in_multi(both):
+    both("MULTI")
+    both("EVAL", "return redis.call('incr', 'c')", "0")
+    both("EVAL", "return redis.call('incr', 'c')", "0")
+    both("EXEC")
+
+
+# -- pyredis only: effects, waiters, slow scripts ------------------------------------
+
+@pytest.fixture
+def recorder(pyr):
+    rec = Recorder()
+    done = threading.Event()
+    pyr.call_soon(lambda: (pyr.core.funnel.subscribe(rec), done.set()))
+    assert done.wait(5)
+    yield rec
+    done.clear()
+    pyr.call_soon(lambda: (pyr.core.funnel.unsubscribe(rec), done.set()))
+    assert done.wait(5)
+
+
+def test_script_propagates_its_writes_as_one_unit(raw_pyr, recorder):
+    raw_pyr.call("EVAL", "redis.call('set', KEYS[1], 'v') redis.call('incr', KEYS[2]) "
+                 "redis.call('get', KEYS[1]) return 1", "2", "k", "n")
+    raw_pyr.call("EVAL", "return redis.call('get', 'k')", "0")
+    raw_pyr.call("EVAL", "redis.call('expire', 'k', 100) return 1", "0")
+    raw_pyr.call("PING")
+    eff = recorder.effects
+    assert eff[:4] == [("MULTI",), (0, [b"set", b"k", b"v"]), (0, [b"incr", b"n"]), ("EXEC",)]
+    # A read-only script propagates nothing; EXPIRE leaves as PEXPIREAT.
+    assert eff[4] == ("MULTI",) and eff[5][1][0].upper() == b"PEXPIREAT" and eff[6] == ("EXEC",)
+    assert len(eff) == 7
+    assert not any(e[1][0].upper() in (b"EVAL", b"EVALSHA") for e in eff if len(e) == 2)
+
+
+def test_set_repl_none_propagates_nothing(raw_pyr, recorder):
+    raw_pyr.call("EVAL", "redis.replicate_commands() redis.set_repl(redis.REPL_NONE) "
+                 "redis.call('set', 'a', '1') redis.set_repl(redis.REPL_ALL) "
+                 "redis.call('set', 'b', '2') return 1", "0")
+    assert recorder.effects == [("MULTI",), (0, [b"set", b"b", b"2"]), ("EXEC",)]
+
+
+def test_script_push_serves_blpop_waiter_after_the_script(pyr, raw_pyr):
+    waiter = RawClient(pyr.port)
+    try:
+        waiter.call("DEL", "q")
+        from conftest import encode_command
+        waiter.send_raw(encode_command(("BLPOP", "q", "5")))
+        import time
+        deadline = time.monotonic() + 5
+        while pyr.core.blocked_clients == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # The waiter is served after the script: it sees the final list.
+        assert raw_pyr.call("EVAL", "redis.call('rpush', 'q', 'a', 'b') "
+                            "return redis.call('llen', 'q')", "0") == (":", 2)
+        assert waiter.read() == ("*", [("$", b"q"), ("$", b"a")])
+        assert raw_pyr.call("LRANGE", "q", "0", "-1") == ("*", [("$", b"b")])
+    finally:
+        waiter.close()
+
+
+def _core(limit_ms=20):
+    core = Core()
+    core.config.lua_time_limit = limit_ms
+    return core, core.new_client(), core.new_client()
+
+
+def test_slow_script_gets_busy_then_killed():
+    core, runner, other = _core()
+    seen = []
+
+    def pump(caller):
+        assert caller is runner
+        if not seen:
+            seen.append(call(other, [b"GET", b"x"]))
+            seen.append(call(other, [b"PING"]))
+            seen.append(call(other, [b"SHUTDOWN", b"SAVE"]))
+            seen.append(call(other, [b"SCRIPT", b"KILL"]))
+
+    core.process_events_while_blocked = pump
+    reply = call(runner, [b"EVAL", b"local i = 0 while true do i = i + 1 end", b"0"])
+    busy = b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n"
+    assert seen == [busy, busy, busy, b"+OK\r\n"]
+    assert reply.startswith(b"-ERR Error running script (call to f_")
+    assert reply.endswith(b": @user_script:1: Script killed by user with SCRIPT KILL...\r\n")
+    # Afterwards everything runs again, and there is nothing to kill.
+    assert call(other, [b"PING"]) == b"+PONG\r\n"
+    assert call(other, [b"SCRIPT", b"KILL"]) == b"-NOTBUSY No scripts in execution right now.\r\n"
+
+
+def test_slow_script_that_wrote_is_unkillable():
+    core, runner, other = _core()
+    seen = []
+    state = {"n": 0}
+
+    def pump(caller):
+        state["n"] += 1
+        if state["n"] == 1:
+            seen.append(call(other, [b"SCRIPT", b"KILL"]))
+        elif state["n"] > 3:
+            # Stop the test script: the kill flag is what ends it.
+            core.lua_engine.kill_requested = True
+
+    core.process_events_while_blocked = pump
+    reply = call(runner, [b"EVAL", b"redis.call('set', 'w', '1') while true do end", b"0"])
+    assert seen[0].startswith(b"-UNKILLABLE Sorry the script already executed write commands")
+    assert b"Script killed by user" in reply
+    assert call(other, [b"GET", b"w"]) == b"$1\r\n1\r\n"
+
+
+def test_fast_script_never_busy():
+    core, runner, other = _core(limit_ms=5000)
+    core.process_events_while_blocked = lambda caller: pytest.fail("pumped")
+    assert call(runner, [b"EVAL", b"local i = 0 for j = 1, 300000 do i = i + j end return i",
+                         b"0"]) == b":45000150000\r\n"
+    assert core.gate is None
