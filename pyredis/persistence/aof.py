@@ -401,12 +401,15 @@ class _Stream:
 
 
 class _FileWriter:
-    """Buffered writes to a file descriptor in big chunks."""
+    """Buffered writes to a file descriptor in big chunks, fsynced every
+    32 MB when ``incremental`` (aof-rewrite-incremental-fsync)."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, incremental: bool = False) -> None:
         self.fd = fd
         self.parts: list = []
         self.size = 0
+        self.incremental = incremental
+        self.unsynced = 0
 
     def __call__(self, data: bytes) -> None:
         self.parts.append(data)
@@ -417,8 +420,12 @@ class _FileWriter:
     def flush(self) -> None:
         if self.parts:
             _write_all(self.fd, b"".join(self.parts))
+            self.unsynced += self.size
             self.parts = []
             self.size = 0
+            if self.incremental and self.unsynced >= 32 << 20:
+                os.fsync(self.fd)
+                self.unsynced = 0
 
 
 def _write_all(fd: int, data) -> None:
@@ -432,7 +439,7 @@ def rewrite_to(core, path: str, preamble: bool) -> None:
     """Write the dataset to ``path`` (fsynced)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        w = _FileWriter(fd)
+        w = _FileWriter(fd, core.config.aof_rewrite_incremental_fsync)
         write_dataset(core, w, preamble)
         w.flush()
         os.fsync(fd)
@@ -519,17 +526,22 @@ class Aof:
         buf.clear()
         self.last_write_status = "ok"
         self.current_size += len(data)
-        if self.config.appendfsync == "always":
+        if self.config.appendfsync == "always" and not self._fsync_paused():
             os.fsync(self.fd)
             self.fsync_count += 1
         else:
             self.unsynced = True
 
+    def _fsync_paused(self) -> bool:
+        # no-appendfsync-on-rewrite: leave the disk to the rewriting child.
+        return bool(self.child) and self.config.no_appendfsync_on_rewrite
+
     def _fsync_loop(self) -> None:
         """everysec: fsync once a second when something was written."""
         stop = self._stop
         while not stop.wait(1.0):
-            if self.unsynced and self.config.appendfsync == "everysec":
+            if (self.unsynced and self.config.appendfsync == "everysec"
+                    and not self._fsync_paused()):
                 self.unsynced = False
                 with self.lock:
                     if self.fd >= 0:
