@@ -19,6 +19,7 @@ import click
 
 from . import REDIS_VERSION, __version__
 from .config import OPTIONS, Config, ConfigFileError, IncludeError
+from .protocol.inline import quote
 
 _LEVEL_CHARS = {logging.DEBUG: ".", logging.INFO: "*", logging.WARNING: "#", logging.ERROR: "#"}
 _LOGLEVELS = {"debug": logging.DEBUG, "verbose": logging.DEBUG, "notice": logging.INFO,
@@ -46,32 +47,6 @@ def setup_logging(config: Config) -> None:
     config.on_change("loglevel", lambda v: log.setLevel(_LOGLEVELS.get(v, logging.INFO)))
 
 
-def _repr_arg(arg: str) -> str:
-    """sdscatrepr: a double-quoted token with C escapes, as redis-server
-    quotes the values of its command-line options."""
-    out = ['"']
-    for b in arg.encode("utf-8", "surrogateescape"):
-        c = chr(b)
-        if c in '\\"':
-            out.append("\\" + c)
-        elif c == "\n":
-            out.append("\\n")
-        elif c == "\r":
-            out.append("\\r")
-        elif c == "\t":
-            out.append("\\t")
-        elif c == "\a":
-            out.append("\\a")
-        elif c == "\b":
-            out.append("\\b")
-        elif 32 <= b < 127:
-            out.append(c)
-        else:
-            out.append("\\x%02x" % b)
-    out.append('"')
-    return "".join(out)
-
-
 def flags_to_config_text(argv: list[str]) -> str:
     """``--port 6380 --save "" --bind a b`` -> config lines, as redis-server
     turns its command line into configuration text."""
@@ -80,7 +55,7 @@ def flags_to_config_text(argv: list[str]) -> str:
         if arg.startswith("--"):
             lines.append(arg[2:])
         elif lines:
-            lines[-1] += " " + _repr_arg(arg)
+            lines[-1] += " " + quote(arg.encode("utf-8", "surrogateescape"))
         else:
             raise click.UsageError(f"unexpected argument {arg!r} (options look like --port 6380)")
     return "\n".join(lines)

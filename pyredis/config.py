@@ -33,7 +33,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .protocol.inline import split_args
+from .protocol.inline import quote as quote_bytes, split_args
 
 
 class ConfigError(Exception):
@@ -317,7 +317,7 @@ OPTIONS: dict[str, Option] = _opts(
            doc="Close clients idle this many seconds (0: never)."),
     Option("tcp-keepalive", "int", 300, True, 0, _INT_MAX,
            doc="TCP keepalive interval in seconds for new connections (0: off)."),
-    Option("protected-mode", "bool", True, True, effect=False,
+    Option("protected-mode", "bool", True, True,
            doc="Refuse non-loopback clients when no password is set."),
     Option("maxclients", "int", 10000, True, 1, _UINT_MAX, doc="Most clients connected at once."),
     Option("requirepass", "string", "", doc="Password clients must AUTH with (empty: none)."),
@@ -429,17 +429,17 @@ OPTIONS: dict[str, Option] = _opts(
     Option("aof-rewrite-incremental-fsync", "bool", True, True,
            doc="fsync the AOF rewrite every 32 MB."),
     # -- memory
-    Option("maxmemory", "memory", 0, True, 0, _LL_MAX, effect=False,
+    Option("maxmemory", "memory", 0, True, 0, _LL_MAX,
            doc="Memory limit for the dataset (0: none)."),
-    Option("maxmemory-policy", "enum", "noeviction", True, choices=_POLICIES, effect=False,
+    Option("maxmemory-policy", "enum", "noeviction", True, choices=_POLICIES,
            doc="What to evict at maxmemory."),
-    Option("maxmemory-samples", "int", 5, True, 1, _INT_MAX, effect=False,
+    Option("maxmemory-samples", "int", 5, True, 1, _INT_MAX,
            doc="Keys sampled per eviction."),
-    Option("maxmemory-eviction-tenacity", "int", 10, True, 0, 100, effect=False,
+    Option("maxmemory-eviction-tenacity", "int", 10, True, 0, 100,
            doc="Eviction effort per command."),
-    Option("lfu-log-factor", "int", 10, True, 0, _INT_MAX, effect=False,
+    Option("lfu-log-factor", "int", 10, True, 0, _INT_MAX,
            doc="LFU counter logarithm factor."),
-    Option("lfu-decay-time", "int", 1, True, 0, _INT_MAX, effect=False,
+    Option("lfu-decay-time", "int", 1, True, 0, _INT_MAX,
            doc="LFU counter decay (minutes)."),
     Option("active-expire-effort", "int", 1, True, 1, 10, effect=False,
            doc="Active expiry effort."),
@@ -496,11 +496,11 @@ OPTIONS: dict[str, Option] = _opts(
            doc="Script time before BUSY replies (ms)."),
     Option("lua-replicate-commands", "bool", True, True, effect=False,
            doc="Replicate scripts by their effects."),
-    Option("slowlog-log-slower-than", "int", 10000, True, -1, _LL_MAX, effect=False,
+    Option("slowlog-log-slower-than", "int", 10000, True, -1, _LL_MAX,
            doc="Log commands slower than this many microseconds."),
-    Option("slowlog-max-len", "int", 128, True, 0, _LL_MAX, effect=False,
+    Option("slowlog-max-len", "int", 128, True, 0, _LL_MAX,
            doc="Slow log length."),
-    Option("latency-monitor-threshold", "int", 0, True, 0, _LL_MAX, effect=False,
+    Option("latency-monitor-threshold", "int", 0, True, 0, _LL_MAX,
            doc="Latency monitor threshold (ms)."),
     # -- replication (implemented by the replication layer)
     Option("replicaof", "special", "", False, parser=_parse_replicaof, nargs=None,
@@ -888,28 +888,7 @@ def quote(text: str) -> str:
     else double-quoted with Redis's escapes."""
     if text and all(33 <= ord(c) < 127 and c not in "\"'\\" for c in text):
         return text
-    out = ['"']
-    for c in text:
-        o = ord(c)
-        if c in "\\\"":
-            out.append("\\" + c)
-        elif c == "\n":
-            out.append("\\n")
-        elif c == "\r":
-            out.append("\\r")
-        elif c == "\t":
-            out.append("\\t")
-        elif c == "\a":
-            out.append("\\a")
-        elif c == "\b":
-            out.append("\\b")
-        elif 32 <= o < 127:
-            out.append(c)
-        else:
-            for b in c.encode("utf-8", "surrogateescape"):
-                out.append("\\x%02x" % b)
-    out.append('"')
-    return "".join(out)
+    return quote_bytes(text.encode("utf-8", "surrogateescape"))
 
 
 class ConfigFileError(Exception):

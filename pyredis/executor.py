@@ -4,11 +4,12 @@ The order follows Redis's processCommand/call:
 lookup -> arity -> gates decided by the command's flags (auth, MULTI
 queueing, pub/sub context; server-wide: read-only member, maxmemory,
 loading) -> handler -> effects into the funnel -> stats, slow log, MONITOR
--> encode for the client's protocol.
+-> encode for the client's protocol. The slow log and latency monitor cost
+one comparison of the run time against ``core.slow_ns``.
 
 The gates are skipped with one attribute test unless something needs them
 (``client.slowpath``, which also reflects server-wide gates), and the
-observers (MONITOR, slow log, error stats) likewise (``core.observed``),
+observers (MONITOR, the after-call hook) likewise (``core.observed``),
 because this function is the hot path for every command.
 """
 
@@ -21,9 +22,14 @@ from . import errors
 from .blocking import serve_ready_keys
 from .errors import CommandError
 from .protocol.encoder import QUEUED, Raw, encode, error_bytes
+from .protocol.inline import quote
 
 log = logging.getLogger("pyredis")
 _perf_ns = time.perf_counter_ns
+
+# A gate's answer meaning "hold this command until the client is released"
+# (CLIENT PAUSE): the shell keeps the request and runs it again later.
+HELD = Raw(b"")
 
 # Commands that run rather than queue inside MULTI.
 _MULTI_IMMEDIATE = frozenset(("exec", "discard", "multi", "watch", "quit", "reset"))
@@ -70,10 +76,13 @@ def run(client, cmd, args: list) -> bytes:
         reply = CommandError(f"ERR internal error while running '{cmd.name}'")
         cmd.failed_calls += 1
         client.core.stats.count_error(reply.args[0])
-    cmd.usec += _perf_ns() - t0
+    ns = _perf_ns() - t0
+    cmd.usec += ns
     cmd.calls += 1
     client.last_cmd = cmd
     core = client.core
+    if ns >= core.slow_ns:
+        core.on_slow(client, cmd, args, ns)
     if ks.dirty != dirty and core.funnel.sinks and (cmd.is_write or client.effects is not None):
         # A read-only command can change the dataset only by expiring keys,
         # whose DELs the keyspace already sent: its argv is not an effect.
@@ -108,7 +117,7 @@ def _propagate(client, args: list) -> None:
 
 
 def _observe(client, cmd, args: list) -> None:
-    """MONITOR and the after-call hook (slow log)."""
+    """MONITOR and the after-call hook (eviction.py's key bookkeeping)."""
     core = client.core
     if core.monitors and not cmd.skip_monitor and "admin" not in cmd.flags:
         _feed_monitors(client, args)
@@ -132,6 +141,8 @@ def _gates(client, cmd, args):
     if core.gate is not None:
         refused = core.gate(client, cmd, args)
         if refused is not None:
+            if refused is HELD:
+                return refused
             cmd.rejected_calls += 1
             return _reject(client, refused)
     if (client.channels or client.patterns) and client.resp == 2 and not cmd.allowed_in_pubsub:
@@ -145,33 +156,8 @@ def _gates(client, cmd, args):
 def _feed_monitors(client, args: list) -> None:
     """MONITOR output, as redis-cli --monitor prints it."""
     now = time.time()
-    parts = []
-    for a in args:
-        parts.append('"' + _monitor_repr(a) + '"')
+    parts = [quote(a) for a in args]
     line = "+%.6f [%d %s] %s\r\n" % (now, client.db.id, client.addr or "lua", " ".join(parts))
     data = line.encode()
     for m in list(client.core.monitors):
         m.send(data)
-
-
-def _monitor_repr(a: bytes) -> str:
-    """sdscatrepr: printable ASCII as is, escapes for the rest."""
-    out = []
-    for ch in a:
-        if ch == 92 or ch == 34:
-            out.append("\\" + chr(ch))
-        elif ch == 10:
-            out.append("\\n")
-        elif ch == 13:
-            out.append("\\r")
-        elif ch == 9:
-            out.append("\\t")
-        elif ch == 7:
-            out.append("\\a")
-        elif ch == 8:
-            out.append("\\b")
-        elif 32 <= ch < 127:
-            out.append(chr(ch))
-        else:
-            out.append("\\x%02x" % ch)
-    return "".join(out)

@@ -1,7 +1,8 @@
 """Shell-like argument splitting, as Redis's sdssplitargs does it.
 
 Used for inline commands (what telnet and ``redis-cli`` in some modes send)
-and for the lines of a ``redis.conf`` file.
+and for the lines of a ``redis.conf`` file. :func:`quote` is the inverse,
+Redis's sdscatrepr: MONITOR lines, config files and command lines use it.
 
 Rules: arguments are separated by whitespace; ``"..."`` understands the
 escapes ``\\n \\r \\t \\b \\a`` and ``\\xHH`` (lower-case ``x`` only), any other
@@ -88,3 +89,23 @@ def split_args(line: bytes) -> list[bytes] | None:
                     cur.append(c)
             i += 1
         out.append(bytes(cur))
+
+
+_REPR_ESCAPES = {92: "\\\\", 34: '\\"', 10: "\\n", 13: "\\r", 9: "\\t", 7: "\\a", 8: "\\b"}
+
+
+def quote(arg: bytes) -> str:
+    """``arg`` double-quoted with C escapes, as Redis's sdscatrepr writes it
+    (printable ASCII as is, ``\\n``-style escapes, ``\\xHH`` for the rest);
+    :func:`split_args` reads it back."""
+    out = ['"']
+    for b in arg:
+        e = _REPR_ESCAPES.get(b)
+        if e is not None:
+            out.append(e)
+        elif 32 <= b < 127:
+            out.append(chr(b))
+        else:
+            out.append("\\x%02x" % b)
+    out.append('"')
+    return "".join(out)
