@@ -286,10 +286,14 @@ def bench_once(benchmark: str, server: Server, test: str, clients: int, pipeline
 # -- the comparison ---------------------------------------------------------
 
 
-def requests_for(pipeline: int, base: int) -> int:
+def requests_for(pipeline: int, base: int, test: str = "") -> int:
     """-n for a pipeline depth: deeper pipelines run faster, so they get more
-    requests to last about as long (P16 gets 8x)."""
-    return base * max(1, pipeline // 2)
+    requests to last about as long (P16 gets 8x). An LRANGE_<n> request
+    costs about n/25 small ones, so those tests get that much fewer."""
+    n = base * max(1, pipeline // 2)
+    if lrange_command(test) is not None:
+        n = max(1, n * 25 // max(25, int(test[7:])))
+    return n
 
 
 def _median(values: list) -> float | None:
@@ -377,8 +381,8 @@ def run_comparison(opts) -> dict:
         total = len(pipelines) * len(tests) * opts.repeat * len(order)
         done = 0
         for pipeline in pipelines:
-            n = requests_for(pipeline, opts.requests)
             for test in tests:
+                n = requests_for(pipeline, opts.requests, test)
                 runs: dict[str, list[dict]] = {name: [] for name in order}
                 for _ in range(opts.repeat):
                     for name in order:
@@ -489,7 +493,7 @@ def render(report: dict) -> str:
             f"machine: {m['nproc']} cores ({m.get('cpu_model') or 'unknown CPU'}), "
             f"Python {m['python']}, {m.get('redis_benchmark') or 'redis-benchmark'}\n"
             f"redis-benchmark -c {s['clients']} -r {s['keyspace']}, -n {s['requests_p1']} at -P 1 "
-            f"(x P/2 deeper), {s['repeat']} repeat(s), median shown\n"
+            f"(x P/2 deeper, x 25/n for LRANGE_n), {s['repeat']} repeat(s), median shown\n"
             f"note: {report['note']}\n")
     errors = []
     for e in report["results"]:
@@ -577,7 +581,7 @@ def run_profile(opts) -> None:
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1.0)
         for pipeline in pipelines:
-            n = requests_for(pipeline, opts.requests)
+            n = requests_for(pipeline, opts.requests, test)
             r = bench_once(benchmark, server, test, opts.clients, pipeline, n, opts.keyspace)
             rows = measured_rows(r["rows"])
             rps = None if r["error"] or not rows else dict(r["rows"])[rows[0]]

@@ -50,3 +50,11 @@ def test_lrange_is_sent_alone_and_targets():
     assert target_for("LPOP", 1) == 0.75 and target_for("ZADD", 16) == 0.5
     assert target_for("LRANGE_100 (first 100 elements)", 16) == 0.3
     assert target_for("SPOP", 1) is None
+
+
+def test_requests_scale_with_depth_and_range_length():
+    from bench.run import requests_for
+    assert requests_for(1, 100000, "set") == 100000
+    assert requests_for(16, 100000, "set") == 800000
+    assert requests_for(16, 100000, "lrange_100") == 200000
+    assert requests_for(1, 100000, "lrange_600") == 100000 * 25 // 600
