@@ -588,7 +588,9 @@ class Engine:
         if name in _BUSY_ALLOWED:
             pass
         elif name == "shutdown" and len(args) == 2 and args[1][:1] in (b"n", b"N"):
-            pass
+            # Redis exits from inside the script; here the script stops at
+            # its next hook and the shell then shuts down.
+            self.kill_requested = True
         elif name == "script" and len(args) == 2 and args[1][:1] in (b"k", b"K"):
             pass
         else:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import select
 import signal
 import socket
 import time
@@ -281,6 +282,7 @@ class Server:
                 cfg.port = srv.sockets[0].getsockname()[1]
         self.port = self.core.port = cfg.port
         self.core.call_later = loop.call_later
+        self.core.process_events_while_blocked = self._process_events_while_blocked
         self._schedule_tick()
         log.info("Server initialized")
         await _load_snapshot(self.core)
@@ -308,6 +310,36 @@ class Server:
             if (c.last_interaction < deadline and c.kind == "normal" and c.blocked is None
                     and not c.channels and not c.patterns):
                 c.kill()
+
+    def _process_events_while_blocked(self, busy_client) -> None:
+        """Serve other clients while a script runs past lua-time-limit
+        (Redis's processEventsWhileBlocked). The loop is blocked inside the
+        script, so this reads what other clients' sockets already hold,
+        without waiting, and runs it as the loop would; the scripting
+        engine's gate answers BUSY to all but SCRIPT KILL, SHUTDOWN NOSAVE
+        and a few connection commands. The script's own client is not read
+        (Redis protects it), and no new connection is accepted meanwhile."""
+        conns = {}
+        for c in list(self.core.clients.values()):
+            if c is busy_client or c.fd < 0:
+                continue
+            conn = getattr(c.send, "__self__", None)
+            if (isinstance(conn, ClientConnection) and conn.transport is not None
+                    and not conn.transport.is_closing()):
+                conns[c.fd] = conn
+        if not conns:
+            return
+        try:
+            ready, _, _ = select.select(list(conns), [], [], 0)
+        except (OSError, ValueError):
+            return
+        for fd in ready:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # nothing after all, or reset: the loop sees it later
+                continue
+            if data:  # at EOF the loop reports the disconnect once it runs
+                conns[fd].data_received(data)
 
     def request_shutdown(self) -> None:
         if self._stopped is not None:

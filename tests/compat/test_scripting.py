@@ -6,6 +6,7 @@ a script, and the slow-script machinery (BUSY, SCRIPT KILL, UNKILLABLE)."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -13,7 +14,7 @@ from pyredis.core import Core
 from pyredis.executor import call
 from pyredis.propagate import Recorder
 
-from conftest import RawClient
+from conftest import RawClient, encode_command
 
 
 def ev(both, script, *args, keys=()):
@@ -271,6 +272,35 @@ def test_script_push_serves_blpop_waiter_after_the_script(pyr, raw_pyr):
         assert raw_pyr.call("LRANGE", "q", "0", "-1") == ("*", [("$", b"b")])
     finally:
         waiter.close()
+
+
+BUSY = b"BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+
+
+@pytest.mark.parametrize("target", ["ref", "pyr"])
+def test_busy_and_script_kill_over_the_wire(pyr, ref, target):
+    port = pyr.port if target == "pyr" else ref.port
+    admin = RawClient(port)
+    runner = RawClient(port)
+    other = RawClient(port)
+    try:
+        admin.call("CONFIG", "SET", "lua-time-limit", "100")
+        runner.send_raw(encode_command(("EVAL", "local i = 0 while true do i = i + 1 end", "0")))
+        time.sleep(0.4)
+        assert other.call("GET", "x") == ("-", BUSY)
+        assert other.call("MULTI") == ("+", b"OK")
+        assert other.call("DISCARD") == ("+", b"OK")
+        assert other.call("SCRIPT", "FLUSH") == ("-", BUSY)
+        assert other.call("SCRIPT", "KILL") == ("+", b"OK")
+        kind, text = runner.read()
+        assert kind == "-" and text.startswith(b"ERR Error running script (call to f_")
+        assert text.endswith(b": @user_script:1: Script killed by user with SCRIPT KILL...")
+        assert other.call("PING") == ("+", b"PONG")
+        assert runner.call("SCRIPT", "KILL") == ("-", b"NOTBUSY No scripts in execution right now.")
+    finally:
+        admin.call("CONFIG", "SET", "lua-time-limit", "5000")
+        for c in (admin, runner, other):
+            c.close()
 
 
 def _core(limit_ms=20):
