@@ -99,6 +99,16 @@ class Database:
             raise CommandError(WRONGTYPE)
         return v
 
+    def get_typed_for_write(self, key, types):
+        """Like :meth:`get_for_write` but raises WRONGTYPE unless the value
+        is one of ``types``."""
+        if key in self.expires and self._expire_if_needed(key):
+            return None
+        v = self.data.get(key)
+        if v is not None and not isinstance(v, types):
+            raise CommandError(WRONGTYPE)
+        return v
+
     def get_for_write(self, key):
         """The live value for a write (no hit/miss accounting)."""
         if key in self.expires and self._expire_if_needed(key):

@@ -23,7 +23,7 @@ from ..types import geohash
 from ..types.zset import ZSet, parse_score, score_key
 from .args import to_int
 from .table import command
-from .zsets import read_zset, store_result, zadd_generic
+from .zsets import store_result, zadd_generic
 
 _EMPTY = Raw(b"*0\r\n")
 
@@ -109,7 +109,7 @@ def geodist(client, args):
         to_meter = _unit(args[4])
     elif len(args) > 5:
         raise CommandError(errors.SYNTAX)
-    z = read_zset(client, args[1])
+    z = client.db.get_typed(args[1], ZSet)
     if z is None:
         return None
     s1 = z.scores.get(args[2])
@@ -123,7 +123,7 @@ def geodist(client, args):
 
 @command("geohash", -2, "readonly", (1, 1, 1), "@geo", group="geo", since="3.2.0")
 def geohash_(client, args):
-    z = read_zset(client, args[1])
+    z = client.db.get_typed(args[1], ZSet)
     if z is None:
         return [None] * (len(args) - 2)
     get = z.scores.get
@@ -136,7 +136,7 @@ def geohash_(client, args):
 
 @command("geopos", -2, "readonly", (1, 1, 1), "@geo", group="geo", since="3.2.0")
 def geopos(client, args):
-    z = read_zset(client, args[1])
+    z = client.db.get_typed(args[1], ZSet)
     if z is None:
         return [NULL_ARRAY] * (len(args) - 2)
     get = z.scores.get
@@ -273,7 +273,7 @@ def _cmp_desc(a, b) -> int:
 def georadius_generic(client, args, src_index: int, flags: int):
     """GEORADIUS, GEORADIUSBYMEMBER, their _RO forms, GEOSEARCH and
     GEOSEARCHSTORE (Redis's georadiusGeneric)."""
-    z = read_zset(client, args[src_index])
+    z = client.db.get_typed(args[src_index], ZSet)
     shape = _Shape()
     store = None
     storedist = False

@@ -46,27 +46,7 @@ _EMPTY = Raw(b"*0\r\n")
 _EMPTY_MAP3 = Raw(b"%0\r\n")
 
 
-def _wrongtype() -> CommandError:
-    return CommandError(errors.WRONGTYPE)
 
-
-def _read_hash(client, key):
-    """The hash at ``key`` for a read, None if missing; WRONGTYPE otherwise."""
-    h = client.db.get(key)
-    if h is not None:
-        t = type(h)
-        if t is not dict and t is not HashTable:
-            raise _wrongtype()
-    return h
-
-
-def _write_hash(db, key):
-    h = db.get_for_write(key)
-    if h is not None:
-        t = type(h)
-        if t is not dict and t is not HashTable:
-            raise _wrongtype()
-    return h
 
 
 def fit_hash(h: dict, config) -> dict:
@@ -110,7 +90,7 @@ def _set_fields(client, args) -> int:
         raise CommandError(errors.wrong_arity(args[0].lower().decode("ascii", "replace")))
     db = client.db
     key = args[1]
-    old = h = _write_hash(db, key)
+    old = h = db.get_typed_for_write(key, dict)
     if h is None:
         h = {}
     config = client.core.config
@@ -170,7 +150,7 @@ def hmset(client, args):
 def hsetnx(client, args):
     db = client.db
     key = args[1]
-    old = h = _write_hash(db, key)
+    old = h = db.get_typed_for_write(key, dict)
     if h is None:
         h = {}
     config = client.core.config
@@ -209,7 +189,7 @@ def hincrby(client, args):
     db = client.db
     key = args[1]
     field = args[2]
-    h = _write_hash(db, key)
+    h = db.get_typed_for_write(key, dict)
     value = 0
     if h is not None:
         cur = h.get(field)
@@ -235,7 +215,7 @@ def hincrbyfloat(client, args):
     db = client.db
     key = args[1]
     field = args[2]
-    h = _write_hash(db, key)
+    h = db.get_typed_for_write(key, dict)
     value = (0, 0)
     if h is not None:
         cur = h.get(field)
@@ -257,7 +237,7 @@ def hincrbyfloat(client, args):
 def hdel(client, args):
     db = client.db
     key = args[1]
-    h = _write_hash(db, key)
+    h = db.get_typed_for_write(key, dict)
     if h is None:
         return 0
     deleted = 0
@@ -289,13 +269,13 @@ def hget(client, args):
         return None
     t = type(h)
     if t is not dict and t is not HashTable:
-        raise _wrongtype()
+        raise CommandError(errors.WRONGTYPE)
     return h.get(args[2])
 
 
 @command("hmget", -3, "readonly fast", (1, 1, 1), "@hash", group="hash", since="2.0.0")
 def hmget(client, args):
-    h = _read_hash(client, args[1])
+    h = client.db.get_typed(args[1], dict)
     if h is None:
         return [None] * (len(args) - 2)
     get = h.get
@@ -304,13 +284,13 @@ def hmget(client, args):
 
 @command("hlen", 2, "readonly fast", (1, 1, 1), "@hash", group="hash", since="2.0.0")
 def hlen(client, args):
-    h = _read_hash(client, args[1])
+    h = client.db.get_typed(args[1], dict)
     return 0 if h is None else len(h)
 
 
 @command("hstrlen", 3, "readonly fast", (1, 1, 1), "@hash", group="hash", since="3.2.0")
 def hstrlen(client, args):
-    h = _read_hash(client, args[1])
+    h = client.db.get_typed(args[1], dict)
     if h is None:
         return 0
     v = h.get(args[2])
@@ -319,21 +299,21 @@ def hstrlen(client, args):
 
 @command("hexists", 3, "readonly fast", (1, 1, 1), "@hash", group="hash", since="2.0.0")
 def hexists(client, args):
-    h = _read_hash(client, args[1])
+    h = client.db.get_typed(args[1], dict)
     return ONE if h is not None and args[2] in h else ZERO
 
 
 @command("hkeys", 2, "readonly sort_for_script", (1, 1, 1), "@hash", group="hash",
          since="2.0.0")
 def hkeys(client, args):
-    h = _read_hash(client, args[1])
+    h = client.db.get_typed(args[1], dict)
     return _EMPTY if h is None else bulk_array(list(h))
 
 
 @command("hvals", 2, "readonly sort_for_script", (1, 1, 1), "@hash", group="hash",
          since="2.0.0")
 def hvals(client, args):
-    h = _read_hash(client, args[1])
+    h = client.db.get_typed(args[1], dict)
     return _EMPTY if h is None else bulk_array(list(h.values()))
 
 
@@ -345,7 +325,7 @@ def _pairs(client, h) -> Raw:
 
 @command("hgetall", 2, "readonly random", (1, 1, 1), "@hash", group="hash", since="2.0.0")
 def hgetall(client, args):
-    h = _read_hash(client, args[1])
+    h = client.db.get_typed(args[1], dict)
     if h is None:
         return _EMPTY_MAP3 if client.resp == 3 else _EMPTY
     return _pairs(client, h)
@@ -356,7 +336,7 @@ def hscan(client, args):
     from .keys import parse_scan_cursor, scan_options
     cursor = parse_scan_cursor(args[2])
     key = args[1]
-    h = _read_hash(client, key)
+    h = client.db.get_typed(key, dict)
     if h is None:
         return [b"0", []]
     count, pattern, _ = scan_options(args, 3, False)
@@ -385,7 +365,7 @@ _HALF_LONG = LLONG_MAX // 2
 def hrandfield(client, args):
     n = len(args)
     if n == 2:
-        h = _read_hash(client, args[1])
+        h = client.db.get_typed(args[1], dict)
         if h is None:
             return None
         return next(islice(h, random.randrange(len(h)), None))
@@ -399,7 +379,7 @@ def hrandfield(client, args):
     withvalues = n == 4
     if withvalues and not -_HALF_LONG <= count <= _HALF_LONG:
         raise CommandError(errors.VALUE_OUT_OF_RANGE)
-    h = _read_hash(client, args[1])
+    h = client.db.get_typed(args[1], dict)
     if h is None or count == 0:
         return _EMPTY
     size = len(h)

@@ -32,36 +32,14 @@ from ..protocol import NULL_ARRAY, OK, Raw
 from ..protocol.encoder import bulk_array
 from ..types import digest as _digest
 from ..types import longdouble
-from .args import LLONG_MAX, LLONG_MIN, to_int
+from .args import LLONG_MAX, LLONG_MIN, parse_int, to_int
 from .table import command
 
 _EMPTY = Raw(b"*0\r\n")
 
 
-def _wrongtype() -> CommandError:
-    return CommandError(errors.WRONGTYPE)
 
 
-def _int(b: bytes) -> int:
-    v = to_int(b)
-    if v is None:
-        raise CommandError(errors.NOT_INTEGER)
-    return v
-
-
-def _read_list(client, key):
-    """The list at ``key`` for a read, None if missing; WRONGTYPE otherwise."""
-    v = client.db.get(key)
-    if v is not None and type(v) is not deque:
-        raise _wrongtype()
-    return v
-
-
-def _write_list(db, key):
-    v = db.get_for_write(key)
-    if v is not None and type(v) is not deque:
-        raise _wrongtype()
-    return v
 
 
 def _events(db, key, event: bytes, lst) -> None:
@@ -97,7 +75,7 @@ def lpush(client, args):
         db.set(key, lst)
     else:
         if type(lst) is not deque:
-            raise _wrongtype()
+            raise CommandError(errors.WRONGTYPE)
         if len(args) == 3:
             lst.appendleft(args[2])
         else:
@@ -118,7 +96,7 @@ def rpush(client, args):
         db.set(key, lst)
     else:
         if type(lst) is not deque:
-            raise _wrongtype()
+            raise CommandError(errors.WRONGTYPE)
         if len(args) == 3:
             lst.append(args[2])
         else:
@@ -132,7 +110,7 @@ def rpush(client, args):
 def _pushx(client, args, left: bool):
     db = client.db
     key = args[1]
-    lst = _write_list(db, key)
+    lst = db.get_typed_for_write(key, deque)
     if lst is None:
         return 0
     if left:
@@ -169,7 +147,7 @@ def _pop(client, args, left: bool):
     if lst is None:
         return None if count is None else NULL_ARRAY
     if type(lst) is not deque:
-        raise _wrongtype()
+        raise CommandError(errors.WRONGTYPE)
     event = b"lpop" if left else b"rpop"
     if count is None:
         v = lst.popleft() if left else lst.pop()
@@ -224,16 +202,16 @@ def rpop(client, args):
 
 @command("llen", 2, "readonly fast", (1, 1, 1), "@list", group="list", since="1.0.0")
 def llen(client, args):
-    lst = _read_list(client, args[1])
+    lst = client.db.get_typed(args[1], deque)
     return 0 if lst is None else len(lst)
 
 
 @command("lindex", 3, "readonly", (1, 1, 1), "@list", group="list", since="1.0.0")
 def lindex(client, args):
-    lst = _read_list(client, args[1])
+    lst = client.db.get_typed(args[1], deque)
     if lst is None:
         return None
-    i = _int(args[2])
+    i = parse_int(args[2])
     n = len(lst)
     if i < 0:
         i += n
@@ -267,9 +245,9 @@ def list_range(lst: deque, start: int, end: int) -> list:
 
 @command("lrange", 4, "readonly", (1, 1, 1), "@list", group="list", since="1.0.0")
 def lrange(client, args):
-    start = _int(args[2])
-    end = _int(args[3])
-    lst = _read_list(client, args[1])
+    start = parse_int(args[2])
+    end = parse_int(args[3])
+    lst = client.db.get_typed(args[1], deque)
     if lst is None:
         return _EMPTY
     return bulk_array(list_range(lst, start, end))
@@ -288,7 +266,7 @@ def lpos(client, args):
             raise CommandError(errors.SYNTAX)
         val = args[i + 1]
         if opt == b"rank":
-            rank = _int(val)
+            rank = parse_int(val)
             if rank == 0:
                 raise CommandError(errors.LPOS_RANK_ZERO)
         elif opt == b"count":
@@ -302,7 +280,7 @@ def lpos(client, args):
         else:
             raise CommandError(errors.SYNTAX)
         i += 2
-    lst = _read_list(client, args[1])
+    lst = client.db.get_typed(args[1], deque)
     if lst is None:
         return _EMPTY if count is not None else None
     element = args[2]
@@ -344,10 +322,10 @@ def lpos(client, args):
 def lset(client, args):
     db = client.db
     key = args[1]
-    lst = _write_list(db, key)
+    lst = db.get_typed_for_write(key, deque)
     if lst is None:
         raise CommandError(errors.NO_SUCH_KEY)
-    i = _int(args[2])
+    i = parse_int(args[2])
     n = len(lst)
     if i < 0:
         i += n
@@ -370,7 +348,7 @@ def linsert(client, args):
         raise CommandError(errors.SYNTAX)
     db = client.db
     key = args[1]
-    lst = _write_list(db, key)
+    lst = db.get_typed_for_write(key, deque)
     if lst is None:
         return 0
     try:
@@ -385,10 +363,10 @@ def linsert(client, args):
 
 @command("lrem", 4, "write", (1, 1, 1), "@list", group="list", since="1.0.0")
 def lrem(client, args):
-    count = _int(args[2])
+    count = parse_int(args[2])
     db = client.db
     key = args[1]
-    lst = _write_list(db, key)
+    lst = db.get_typed_for_write(key, deque)
     if lst is None:
         return 0
     element = args[3]
@@ -416,11 +394,11 @@ def lrem(client, args):
 
 @command("ltrim", 4, "write", (1, 1, 1), "@list", group="list", since="1.0.0")
 def ltrim(client, args):
-    start = _int(args[2])
-    end = _int(args[3])
+    start = parse_int(args[2])
+    end = parse_int(args[3])
     db = client.db
     key = args[1]
-    lst = _write_list(db, key)
+    lst = db.get_typed_for_write(key, deque)
     if lst is None:
         return OK
     n = len(lst)
@@ -499,10 +477,10 @@ def _move_now(client, args, from_left: bool, to_left: bool):
     """RPOPLPUSH/LMOVE, and the non-blocking path of their blocking forms."""
     db = client.db
     src, dst = args[1], args[2]
-    lst = _write_list(db, src)
+    lst = db.get_typed_for_write(src, deque)
     if lst is None:
         return None
-    _write_list(db, dst)
+    db.get_typed_for_write(dst, deque)
     return _move(db, src, dst, lst, from_left, to_left)
 
 
@@ -581,7 +559,7 @@ def _bpop(client, args, left: bool):
         if lst is None:
             continue
         if type(lst) is not deque:
-            raise _wrongtype()
+            raise CommandError(errors.WRONGTYPE)
         v = lst.popleft() if left else lst.pop()
         _after_pop(db, key, lst, b"lpop" if left else b"rpop")
         client.rewrite(b"LPOP" if left else b"RPOP", key)
@@ -622,9 +600,9 @@ def _move_server(dst: bytes, from_left: bool, to_left: bool, effect_tail: list):
 def _bmove(client, args, from_left: bool, to_left: bool, timeout: float, effect: list):
     db = client.db
     src, dst = args[1], args[2]
-    lst = _write_list(db, src)
+    lst = db.get_typed_for_write(src, deque)
     if lst is not None:
-        _write_list(db, dst)
+        db.get_typed_for_write(dst, deque)
         v = _move(db, src, dst, lst, from_left, to_left)
         client.rewrite(effect[0], src, dst, *effect[1:])
         return v

@@ -38,23 +38,7 @@ from .table import command
 _BLOCKED_DEFAULT_COUNT = 1000
 
 
-def _wrongtype() -> CommandError:
-    return CommandError(errors.WRONGTYPE)
 
-
-def _read_stream(client, key):
-    """The stream at ``key`` for a read (hit/miss counted), None if missing."""
-    s = client.db.get(key)
-    if s is not None and type(s) is not Stream:
-        raise _wrongtype()
-    return s
-
-
-def _write_stream(client, key):
-    s = client.db.get_for_write(key)
-    if s is not None and type(s) is not Stream:
-        raise _wrongtype()
-    return s
 
 
 def _changed_quietly(db, key) -> None:
@@ -284,7 +268,7 @@ def xadd(client, args):
         raise CommandError(errors.XADD_ID_ZERO)
     db = client.db
     key = args[1]
-    s = _write_stream(client, key)
+    s = client.db.get_typed_for_write(key, Stream)
     if s is None:
         if t.nomkstream:
             _no_effect(client)
@@ -321,7 +305,7 @@ def xadd(client, args):
 @command("xtrim", -4, "write random", (1, 1, 1), "@stream", group="stream", since="5.0.0")
 def xtrim(client, args):
     t = _parse_trim(client, args, False)
-    s = _write_stream(client, args[1])
+    s = client.db.get_typed_for_write(args[1], Stream)
     if s is None:
         _no_effect(client)
         return 0
@@ -341,7 +325,7 @@ def xtrim(client, args):
 
 @command("xlen", 2, "readonly fast", (1, 1, 1), "@stream", group="stream", since="5.0.0")
 def xlen(client, args):
-    s = _read_stream(client, args[1])
+    s = client.db.get_typed(args[1], Stream)
     return 0 if s is None else s.length
 
 
@@ -361,7 +345,7 @@ def _xrange(client, args, rev: bool):
             j += 2
         else:
             raise CommandError(errors.SYNTAX)
-    s = _read_stream(client, args[1])
+    s = client.db.get_typed(args[1], Stream)
     if s is None:
         return []
     if count == 0:
@@ -381,7 +365,7 @@ def xrevrange(client, args):
 
 @command("xdel", -3, "write fast", (1, 1, 1), "@stream", group="stream", since="5.0.0")
 def xdel(client, args):
-    s = _write_stream(client, args[1])
+    s = client.db.get_typed_for_write(args[1], Stream)
     if s is None:
         _no_effect(client)
         return 0
@@ -401,7 +385,7 @@ def xdel(client, args):
 @command("xsetid", 3, "write denyoom fast", (1, 1, 1), "@stream", group="stream",
          since="5.0.0")
 def xsetid(client, args):
-    s = _write_stream(client, args[1])
+    s = client.db.get_typed_for_write(args[1], Stream)
     if s is None:
         raise CommandError(errors.NO_SUCH_KEY)
     id_ = parse_id(args[2], 0, strict=True)
@@ -608,7 +592,7 @@ def _xread(client, args, xreadgroup: bool):
     for key, a in zip(keys, args[streams_arg + nstreams:]):
         s = db.get(key)
         if s is not None and type(s) is not Stream:
-            raise _wrongtype()
+            raise CommandError(errors.WRONGTYPE)
         if groupname is not None:
             group = s.group(groupname) if s is not None else None
             if group is None:
@@ -726,7 +710,7 @@ def xgroup(client, args):
     s = group = None
     key = args[2] if n >= 3 else None
     if n >= 4:
-        s = _write_stream(client, key)
+        s = client.db.get_typed_for_write(key, Stream)
         groupname = args[3]
         if not mkstream:
             if s is None:
@@ -788,7 +772,7 @@ def xgroup(client, args):
 
 @command("xack", -4, "write random fast", (1, 1, 1), "@stream", group="stream", since="5.0.0")
 def xack(client, args):
-    s = _write_stream(client, args[1])
+    s = client.db.get_typed_for_write(args[1], Stream)
     group = s.group(args[2]) if s is not None else None
     if group is None:
         _no_effect(client)
@@ -826,7 +810,7 @@ def xpending(client, args):
         start, end = _parse_range(args[idx], args[idx + 1])
         if idx + 3 < n:
             consumer_name = args[idx + 3]
-    s = _read_stream(client, args[1])
+    s = client.db.get_typed(args[1], Stream)
     group = s.group(args[2]) if s is not None else None
     if group is None:
         raise CommandError(errors.nogroup_key(args[1], args[2]))
@@ -885,7 +869,7 @@ def _claimed_reply(s: Stream, id_: int, justid: bool):
          since="5.0.0")
 def xclaim(client, args):
     key, groupname = args[1], args[2]
-    s = _write_stream(client, key)
+    s = client.db.get_typed_for_write(key, Stream)
     group = s.group(groupname) if s is not None else None
     if group is None:
         raise CommandError(errors.nogroup_key(key, groupname))
@@ -992,7 +976,7 @@ def xautoclaim(client, args):
         else:
             raise CommandError(errors.SYNTAX)
         j += 1
-    s = _write_stream(client, key)
+    s = client.db.get_typed_for_write(key, Stream)
     group = s.group(groupname) if s is not None else None
     if group is None:
         raise CommandError(errors.nogroup_key(key, groupname))
@@ -1054,7 +1038,7 @@ def xinfo(client, args):
     if n < 3:
         raise _subcommand_error(args)
     key = args[2]
-    s = _read_stream(client, key)
+    s = client.db.get_typed(key, Stream)
     if s is None:
         raise CommandError(errors.NO_SUCH_KEY)
     if opt == b"consumers" and n == 4:

@@ -30,37 +30,15 @@ from ..types.scan import cursors
 from ..types.zset import (LexRange, ZSet, format_score, parse_lex_bound, parse_range_bound,
                           parse_score)
 from ..types.zset import digest as _zset_digest
-from .args import LLONG_MAX, to_int
+from .args import LLONG_MAX, parse_int
 from .lists import parse_timeout
 from .table import command
 
 _EMPTY = Raw(b"*0\r\n")
 
 
-def _wrongtype() -> CommandError:
-    return CommandError(errors.WRONGTYPE)
 
 
-def _int(b: bytes) -> int:
-    v = to_int(b)
-    if v is None:
-        raise CommandError(errors.NOT_INTEGER)
-    return v
-
-
-def read_zset(client, key):
-    """The sorted set at ``key`` for a read, None if missing; WRONGTYPE otherwise."""
-    v = client.db.get(key)
-    if v is not None and type(v) is not ZSet:
-        raise _wrongtype()
-    return v
-
-
-def write_zset(db, key):
-    v = db.get_for_write(key)
-    if v is not None and type(v) is not ZSet:
-        raise _wrongtype()
-    return v
 
 
 def _limits(client):
@@ -174,7 +152,7 @@ def zadd_generic(client, args, flags: int, first: int = 2):
         z = ZSet()
         created = True
     elif type(z) is not ZSet:
-        raise _wrongtype()
+        raise CommandError(errors.WRONGTYPE)
     entries, max_value = _limits(client)
     zscores = z.scores
     added = updated = processed = 0
@@ -242,7 +220,7 @@ def zadd(client, args):
                 notify(db, NOTIFY_ZSET, b"zadd", key)
             return 1
         if type(z) is not ZSet:
-            raise _wrongtype()
+            raise CommandError(errors.WRONGTYPE)
         cur = z.scores.get(member)
         if cur is None:
             z.insert(member, score)
@@ -275,14 +253,14 @@ def zincrby(client, args):
 @command("zcard", 2, "readonly fast", (1, 1, 1), "@sortedset", group="sorted_set",
          since="1.2.0")
 def zcard(client, args):
-    z = read_zset(client, args[1])
+    z = client.db.get_typed(args[1], ZSet)
     return 0 if z is None else len(z.scores)
 
 
 @command("zscore", 3, "readonly fast", (1, 1, 1), "@sortedset", group="sorted_set",
          since="1.2.0")
 def zscore(client, args):
-    z = read_zset(client, args[1])
+    z = client.db.get_typed(args[1], ZSet)
     if z is None:
         return None
     score = z.scores.get(args[2])
@@ -292,7 +270,7 @@ def zscore(client, args):
 @command("zmscore", -3, "readonly fast", (1, 1, 1), "@sortedset", group="sorted_set",
          since="6.2.0")
 def zmscore(client, args):
-    z = read_zset(client, args[1])
+    z = client.db.get_typed(args[1], ZSet)
     if z is None:
         return [None] * (len(args) - 2)
     get = z.scores.get
@@ -300,7 +278,7 @@ def zmscore(client, args):
 
 
 def _rank(client, args, rev: bool):
-    z = read_zset(client, args[1])
+    z = client.db.get_typed(args[1], ZSet)
     if z is None:
         return None
     r = z.rank(args[2])
@@ -359,7 +337,7 @@ def _rank_slice(length: int, start: int, end: int):
          since="2.0.0")
 def zcount(client, args):
     rng = parse_score_range(args[2], args[3])
-    z = read_zset(client, args[1])
+    z = client.db.get_typed(args[1], ZSet)
     if z is None:
         return 0
     i, j = z.score_span(*rng)
@@ -370,7 +348,7 @@ def zcount(client, args):
          since="2.8.9")
 def zlexcount(client, args):
     rng = parse_lex_range(args[2], args[3])
-    z = read_zset(client, args[1])
+    z = client.db.get_typed(args[1], ZSet)
     if z is None:
         return 0
     i, j = z.lex_span(rng)
@@ -398,8 +376,8 @@ def zrange_generic(client, args, first: int, store: bytes | None, kind: int | No
         if store is None and opt == b"withscores":
             withscores = True
         elif opt == b"limit" and left >= 2:
-            offset = _int(args[j + 1])
-            limit = _int(args[j + 2])
+            offset = parse_int(args[j + 1])
+            limit = parse_int(args[j + 2])
             j += 2
         elif rev is None and opt == b"rev":
             rev = True
@@ -422,13 +400,13 @@ def zrange_generic(client, args, first: int, store: bytes | None, kind: int | No
     if rev and kind != _RANK:
         lo, hi = hi, lo
     if kind == _RANK:
-        start, end = _int(lo), _int(hi)
+        start, end = parse_int(lo), parse_int(hi)
     elif kind == _SCORE:
         srange = parse_score_range(lo, hi)
     else:
         lrange = parse_lex_range(lo, hi)
     key = args[first]
-    z = write_zset(client.db, key) if store is not None else read_zset(client, key)
+    z = client.db.get_typed_for_write(key, ZSet) if store is not None else client.db.get_typed(key, ZSet)
     if z is None:
         if store is not None:
             return store_result(client, store, [], b"zrangestore")
@@ -586,7 +564,7 @@ def zrangestore(client, args):
 def zrem(client, args):
     db = client.db
     key = args[1]
-    z = write_zset(db, key)
+    z = db.get_typed_for_write(key, ZSet)
     if z is None:
         return 0
     removed = 0
@@ -607,14 +585,14 @@ _ZREMRANGE_EVENTS = {_RANK: b"zremrangebyrank", _SCORE: b"zremrangebyscore",
 
 def _zremrange(client, args, kind: int):
     if kind == _RANK:
-        start, end = _int(args[2]), _int(args[3])
+        start, end = parse_int(args[2]), parse_int(args[3])
     elif kind == _SCORE:
         srange = parse_score_range(args[2], args[3])
     else:
         lrange = parse_lex_range(args[2], args[3])
     db = client.db
     key = args[1]
-    z = write_zset(db, key)
+    z = db.get_typed_for_write(key, ZSet)
     if z is None:
         return 0
     if kind == _RANK:
@@ -658,12 +636,12 @@ def _zpop(client, args, last: bool):
     if len(args) > 3:
         raise CommandError(errors.SYNTAX)
     if len(args) == 3:
-        count = _int(args[2])
+        count = parse_int(args[2])
         if count <= 0:
             return _EMPTY
     db = client.db
     key = args[1]
-    z = write_zset(db, key)
+    z = db.get_typed_for_write(key, ZSet)
     if z is None:
         return _EMPTY
     popped = []
@@ -713,7 +691,7 @@ def _bzpop(client, args, last: bool):
     db = client.db
     keys = args[1:-1]
     for key in keys:
-        z = write_zset(db, key)
+        z = db.get_typed_for_write(key, ZSet)
         if z is None:
             continue
         member, score = z.pop(last)
@@ -785,7 +763,7 @@ def zsetop(client, args, numkeys_index: int, op: int, dst: bytes | None):
     """ZUNION/ZINTER/ZDIFF and their STORE forms (zunionInterDiffGenericCommand).
     Returns the result as (member, score) pairs (in no particular order)
     and whether WITHSCORES was asked."""
-    setnum = _int(args[numkeys_index])
+    setnum = parse_int(args[numkeys_index])
     if setnum < 1:
         name = args[0].lower().decode("utf-8", "replace")
         raise CommandError(errors.zsetop_no_keys(name))
@@ -799,7 +777,7 @@ def zsetop(client, args, numkeys_index: int, op: int, dst: bytes | None):
     for _ in range(setnum):
         v = get(args[j])
         if v is not None and type(v) is not ZSet and not isinstance(v, (set, frozenset)):
-            raise _wrongtype()
+            raise CommandError(errors.WRONGTYPE)
         sources.append(v)
         j += 1
     weights = [1.0] * setnum
@@ -940,11 +918,11 @@ _HALF_LONG = LLONG_MAX // 2
 def zrandmember(client, args):
     n = len(args)
     if n == 2:
-        z = read_zset(client, args[1])
+        z = client.db.get_typed(args[1], ZSet)
         if z is None:
             return None
         return z.order[random.randrange(len(z.order))][8:]
-    count = _int(args[2])
+    count = parse_int(args[2])
     if count < -LLONG_MAX:
         raise CommandError(errors.out_of_range(-LLONG_MAX, LLONG_MAX))
     withscores = False
@@ -954,7 +932,7 @@ def zrandmember(client, args):
         withscores = True
         if count < -_HALF_LONG or count > _HALF_LONG:
             raise CommandError(errors.VALUE_OUT_OF_RANGE)
-    z = read_zset(client, args[1])
+    z = client.db.get_typed(args[1], ZSet)
     if z is None or count == 0:
         return _EMPTY
     order = z.order
@@ -979,7 +957,7 @@ def zscan(client, args):
     from .keys import parse_scan_cursor, scan_options
     cursor = parse_scan_cursor(args[2])
     key = args[1]
-    z = read_zset(client, key)
+    z = client.db.get_typed(key, ZSet)
     if z is None:
         return [b"0", []]
     count, pattern, _ = scan_options(args, 3, False)
