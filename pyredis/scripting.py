@@ -92,7 +92,11 @@ def format_lua_number(n) -> bytes:
 # change; lines stay where they are.
 
 _LONG_BRACKET = re.compile(rb"\[(=*)\[")
-_API_CALL = re.compile(rb"return(\s+)redis\s*\.\s*[A-Za-z_]\w*\s*\(")
+# The API functions written in Lua that return one value (a parenthesised
+# return would cut a multi-value one).
+_API_CALL = re.compile(rb"return(\s+)(?:(?:redis|cjson|bit)\s*\.\s*[A-Za-z_]\w*|math\s*\.\s*"
+                       rb"random(?:seed)?|setmetatable|getmetatable|rawset|rawget|getfenv|"
+                       rb"setfenv)\s*\(")
 _STATEMENT_END = re.compile(rb"\s*(;|end\b|else\b|elseif\b|until\b|$)")
 
 
@@ -125,9 +129,9 @@ def _skip_string_or_comment(body: bytes, i: int) -> int:
 
 
 def untail_api_calls(body: bytes) -> bytes:
-    """``body`` with every ``return redis.x(...)`` that ends its block
-    written ``return (redis.x(...))``."""
-    if b"return" not in body or b"redis" not in body:
+    """``body`` with every ``return redis.x(...)`` (and the other API
+    functions above) that ends its block written ``return (redis.x(...))``."""
+    if b"return" not in body:
         return body
     out = []
     i = last = 0
@@ -363,6 +367,7 @@ redis.log = function(...)
   if n < 2 then error('redis.log() requires two arguments or more.', 0) end
   local level = ...
   if type(level) ~= 'number' then error('First argument must be a number (log level).', 0) end
+  if level < 0 or level > 3 then error('Invalid debug level.', 0) end
   local parts = {}
   for i = 2, n do
     local a = select(i, ...)
@@ -629,7 +634,12 @@ class Engine:
             return 2, b"This Redis command is not allowed from scripts"
         if cmd.is_write:
             if self.random_dirty and not self.replicate_commands:
-                return 1, errors.LUA_WRITE_AFTER_RANDOM.encode()
+                return 2, errors.LUA_WRITE_AFTER_RANDOM.encode()
+        if cmd.name in ("xread", "xreadgroup") and _blocks(argv):
+            # The stream commands' own refusal for script clients (Redis
+            # checks CLIENT_LUA in xreadCommand).
+            return 1, b"ERR %b command is not allowed with BLOCK option from scripts" % (
+                cmd.name.encode())
         gate = self._saved_gate
         if gate is not None:
             refused = gate(sc, cmd, argv)
@@ -830,6 +840,17 @@ class Engine:
 
     def _api_randomseed(self, s):
         self.rand.seed(lua_number_to_int(s) & 0xFFFFFFFF)
+
+
+def _blocks(argv: list) -> bool:
+    """XREAD/XREADGROUP argv with a BLOCK option (before STREAMS)."""
+    for a in argv[1:]:
+        low = a.lower()
+        if low == b"streams":
+            return False
+        if low == b"block":
+            return True
+    return False
 
 
 class _Err:

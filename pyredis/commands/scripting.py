@@ -29,6 +29,14 @@ def _eval_keys(args: list) -> list:
     return args[3:3 + n]
 
 
+def _feed_monitors(client, args: list) -> None:
+    # EVAL is skip_monitor: as in Redis it shows before the commands its
+    # script runs, not after them.
+    if client.core.monitors:
+        from ..executor import _feed_monitors as feed
+        feed(client, args)
+
+
 def _numkeys(args: list) -> int:
     n = to_int(args[2])
     if n is None:
@@ -43,6 +51,7 @@ def _numkeys(args: list) -> int:
 @command("eval", -3, "noscript skip_monitor may_replicate movablekeys", categories="@scripting",
          group="scripting", since="2.6.0", keys_fn=_eval_keys)
 def eval_(client, args):
+    _feed_monitors(client, args)
     n = _numkeys(args)
     e = engine(client.core)
     sha = e.load(args[1])
@@ -52,6 +61,7 @@ def eval_(client, args):
 @command("evalsha", -3, "noscript skip_monitor may_replicate movablekeys",
          categories="@scripting", group="scripting", since="2.6.0", keys_fn=_eval_keys)
 def evalsha(client, args):
+    _feed_monitors(client, args)
     sha = args[1]
     if len(sha) != 40:
         raise CommandError(errors.NOSCRIPT)

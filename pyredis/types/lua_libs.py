@@ -99,6 +99,29 @@ def _bit_functions() -> dict:
     }
 
 
+_NO_VALUE = object()
+
+
+def _numeric(b: bytes) -> bool:
+    try:
+        float(b)
+        return True
+    except ValueError:
+        return False
+
+
+def _lua_type_name(x) -> str:
+    if x is _NO_VALUE:
+        return "no value"
+    if x is None:
+        return "nil"
+    if type(x) is bool:
+        return "boolean"
+    if type(x) is bytes:
+        return "string"
+    return _lupa.lua_type(x) or "userdata"
+
+
 # -- cjson ------------------------------------------------------------------------
 
 _ESCAPES = {i: "\\u%04x" % i for i in range(32)}
@@ -234,15 +257,23 @@ def make_libs(lua) -> dict:
     cjson[b"decode"] = wrap(decode)
     cjson[b"null"] = null
 
-    def bit_wrap(fn):
+    def bit_wrap(name, fn, required):
         def call(*a):
-            try:
-                return fn(*a), None
-            except (LuaLibError, TypeError):
-                return None, b"bad argument (number expected)"
+            # luaL_checknumber's message, naming the first bad argument.
+            for i in range(max(required, len(a))):
+                x = a[i] if i < len(a) else _NO_VALUE
+                if type(x) in (int, float) or (type(x) is bytes and _numeric(x)):
+                    continue
+                if x is _NO_VALUE and i >= required:
+                    continue
+                return None, ("bad argument #%d to '%s' (number expected, got %s)"
+                              % (i + 1, name, _lua_type_name(x))).encode()
+            return fn(*a), None
         return wrap(call)
 
     bit = lua.table_from({})
     for name, fn in _bit_functions().items():
-        bit[name.encode()] = bit_wrap(fn)
+        required = 0 if name in ("band", "bor", "bxor") else 2 if name in (
+            "lshift", "rshift", "arshift", "rol", "ror") else 1
+        bit[name.encode()] = bit_wrap(name, fn, max(required, 1))
     return {"cjson": cjson, "bit": bit}

@@ -125,10 +125,62 @@ def test_keys_and_argv(both):
     "local ok, e = pcall(redis.call, 'nosuch') return e",
     "local ok, e = pcall(redis.call, 'incr', 'str') return e",
     "local ok, e = pcall(error, 'x') return e",
+    "return redis.call('set', 'a', true)", "return redis.call('set', 'a', 1, nil)",
+    "return redis.call('debug', 'sleep', 0)", "return redis.call('ping', 'a', 'b')",
+    "return redis.call('select', 100)", "return redis.call('eval', 'return 1', 0)",
+    "return redis.call('xread', 'block', '100', 'streams', 'nos', '$')",
+    "return redis.set_repl(7)", "return redis.set_repl()", "return redis.setresp(4)",
+    "return redis.setresp()", "return redis.log(99, 'x')", "return redis.log('a', 'x')",
+    "return math.random(0)", "return math.random(5, 1)", "return bit.band()", "return bit.lshift(1)", "return bit.tohex(1, 'z')",
+    "return cjson.encode(print)", "return bit.band('x')",
+    "return redis.call('get', 'str'):foo()",
 ])
 def test_errors(both, script):
     both("SET", "str", "abc")
     ev(both, script)
+
+
+def test_write_after_random_without_effects_replication(both):
+    both("CONFIG", "SET", "lua-replicate-commands", "no")
+    try:
+        ev(both, "redis.call('randomkey') return redis.call('set', 'a', 'b')")
+        ev(both, "redis.call('time') return redis.pcall('set', 'a', 'b')")
+        ev(both, "redis.replicate_commands() redis.call('time') return redis.call('set', 'a', 'b')")
+        ev(both, "return redis.set_repl(redis.REPL_ALL)")
+        ev(both, "redis.call('set', 'a', 'c') redis.call('time') return redis.call('get', 'a')")
+    finally:
+        both("CONFIG", "SET", "lua-replicate-commands", "yes")
+    ev(both, "redis.call('randomkey') return redis.call('set', 'a', 'b')")
+
+
+def test_varargs_body(both):
+    ev(both, "return {...}")
+    ev(both, "return select('#', ...)", "a", "b")
+
+
+def test_monitor_shows_eval_then_its_commands(pyr, ref):
+    lines = {}
+    for name, port in (("pyr", pyr.port), ("ref", ref.port)):
+        mon = RawClient(port)
+        runner = RawClient(port)
+        try:
+            assert mon.call("MONITOR") == ("+", b"OK")
+            runner.call("EVAL", "redis.call('set', KEYS[1], 'v') return redis.call('get', KEYS[1])",
+                        "1", "mk")
+            runner.call("PING")
+            got = []
+            while len(got) < 4:
+                kind, line = mon.read()
+                # "+<time> [<db> <addr>] <args>": the time and address differ.
+                ts, rest = line.split(b" ", 1)
+                db, addr, args = rest.split(b" ", 2)
+                got.append((db, addr == b"lua]", args))
+            lines[name] = got
+        finally:
+            mon.close()
+            runner.close()
+    assert lines["pyr"] == lines["ref"]
+    assert [g[2].split(b" ")[0] for g in lines["pyr"]] == [b'"EVAL"', b'"set"', b'"get"', b'"PING"']
 
 
 def test_numkeys_errors(both):
