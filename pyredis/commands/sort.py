@@ -42,6 +42,8 @@ LIMIT range of m elements when nothing is sorted.
 from __future__ import annotations
 
 from collections import deque
+from decimal import Decimal
+from fractions import Fraction
 from itertools import islice
 
 from .. import errors
@@ -57,6 +59,9 @@ from .table import command
 _SELF = object()
 # A stored result leaves as RPUSHes of at most this many elements each.
 _PUSH_BATCH = 1024
+_INF = float("inf")
+_MIN_NORMAL = 2.2250738585072014e-308
+_SPACE = b" \t\n\v\f\r"
 
 
 def _cstr(b: bytes) -> bytes:
@@ -110,10 +115,39 @@ def _weight(b: bytes):
     """A numeric weight as sortCommand reads it (strtod up to a NUL, with
     nothing left over, not NaN, no ERANGE), or None."""
     c = _cstr(b)
+    # Fast path: float() reads a plain decimal as strtod does (it also takes
+    # '_' and trailing space, which strtod leaves over). Zeros, subnormals,
+    # infinities, NaN, hex and junk take the exact path.
+    try:
+        v = float(c)
+    except ValueError:
+        pass
+    else:
+        if (_MIN_NORMAL <= v < _INF or -_INF < v <= -_MIN_NORMAL) and c[-1] not in _SPACE \
+                and b"_" not in c:
+            return v
     v, end, erange = strtod(c)
     if end != len(c) or erange or v != v:
         return None
+    if v != 0.0 and -_MIN_NORMAL < v < _MIN_NORMAL and _inexact(c.lstrip(_SPACE), v):
+        # glibc's strtod sets ERANGE for a subnormal result that had to be
+        # rounded (an exact one, such as 0x1p-1074, passes).
+        return None
     return v
+
+
+def _inexact(text: bytes, v: float) -> bool:
+    """Whether the number written ``text`` (a whole strtod number) is not
+    exactly ``v``."""
+    body = text.lstrip(b"+-").lower()
+    if body.startswith(b"0x"):
+        mant, _, exp = body[2:].partition(b"p")
+        whole, _, frac = mant.partition(b".")
+        exact = Fraction(int((whole + frac) or b"0", 16), 16 ** len(frac))
+        exact *= Fraction(2) ** int(exp or b"0")
+    else:
+        exact = Fraction(Decimal(body.decode()))
+    return exact != abs(Fraction(v))
 
 
 def _sort_keys(args: list) -> list:

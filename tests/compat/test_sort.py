@@ -14,6 +14,7 @@ import random
 import threading
 
 import pytest
+from conftest import RawClient
 
 from pyredis.propagate import Recorder
 
@@ -76,8 +77,16 @@ def test_not_a_double(both, bad):
 
 
 def test_numbers_strtod_accepts(both):
-    both("RPUSH", "l", "1e-300", "-0x1p3", "INF", "+4", ".5", "5.", "1\x00junk", "  -2")
-    both("SORT", "l")
+    accepted = ["1e-300", "-0x1p3", "INF", "+4", ".5", "5.", "1\x00junk", "  -2", "\t3e1",
+                "-infinity", "0e5", "0x1p-1074", "-0x0.8p-1022", "0x1.0000000000001p-1022",
+                "2.2250738585072014e-308", "0x.8", "0X1P1", "0.000"]
+    both("RPUSH", "l", *accepted)
+    assert both("SORT", "l")[0] == "*"
+    # A subnormal that strtod had to round sets ERANGE; '_' is not a digit.
+    for bad in ["1e-310", "4e-320", "5e-324", "0x1.8p-1074", "-2.2250738585072011e-308", "1_0"]:
+        both("RPUSH", "l2", "1", bad)
+        assert both("SORT", "l2") == NOT_DOUBLE, bad
+        both("DEL", "l2")
 
 
 def test_containers(both):
@@ -236,7 +245,6 @@ def test_resp3_nulls(both):
 
 
 def test_keyspace_events(pyr, ref):
-    from tests.conftest import RawClient
     got = {}
     for name, port in (("pyr", pyr.port), ("ref", ref.port)):
         c = RawClient(port)
