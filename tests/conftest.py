@@ -8,6 +8,10 @@
   replies as exact typed tuples (status vs bulk vs error kept apart).
 * ``both``: a :class:`Both` running the same commands on the two servers and
   asserting the replies are identical.
+* ``srv``: each test runs twice, once per server, with a :class:`Target`
+  that opens clients, blocks them (BLPOP, XREAD BLOCK...) and waits, bounded,
+  until the server counts them blocked; :func:`silent` checks that nothing
+  arrives on a client.
 
 Servers are started once per session; nothing relies on a server already
 running on the machine.
@@ -16,6 +20,7 @@ running on the machine.
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import socket
 import subprocess
@@ -297,3 +302,76 @@ def both(pyr, ref):
     b = Both(pyr.port, ref.port)
     yield b
     b.close()
+
+
+class Target:
+    """One server under test for multi-client (blocking) scenarios."""
+
+    def __init__(self, name: str, port: int, core=None) -> None:
+        self.name = name
+        self.port = port
+        self.core = core
+        self.clients: list[RawClient] = []
+        self.admin = self.client()
+
+    def client(self) -> RawClient:
+        c = RawClient(self.port, timeout=5)
+        self.clients.append(c)
+        return c
+
+    def blocked(self) -> int:
+        if self.core is not None:
+            return self.core.blocked_clients
+        info = self.admin.call("INFO", "clients")[1].decode()
+        for line in info.splitlines():
+            if line.startswith("blocked_clients:"):
+                return int(line.split(":")[1])
+        raise AssertionError("no blocked_clients in INFO")
+
+    def wait_blocked(self, n: int, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.blocked() != n:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name}: {self.blocked()} blocked clients, wanted {n}")
+            time.sleep(0.005)
+
+    def block(self, *args, resp3: bool = False) -> RawClient:
+        """A new client that sends ``args`` and is blocked by them."""
+        before = self.blocked()
+        c = self.client()
+        if resp3:
+            assert c.call("HELLO", "3")[0] == "%"
+        c.send_raw(encode_command(args))
+        self.wait_blocked(before + 1)
+        return c
+
+    def close(self) -> None:
+        """Close every client, then wait until the server has let go of
+        the blocked ones."""
+        for c in self.clients:
+            if c is not self.admin:
+                c.close()
+        try:
+            self.wait_blocked(0)
+        finally:
+            self.admin.close()
+
+
+@pytest.fixture(params=["pyredis", "redis"])
+def srv(request):
+    if request.param == "pyredis":
+        server = request.getfixturevalue("pyr")
+        t = Target("pyredis", server.port, server.core)
+    else:
+        server = request.getfixturevalue("ref")
+        t = Target("redis", server.port)
+    yield t
+    t.close()
+
+
+def silent(c: RawClient, wait: float = 0.2) -> bool:
+    """True if nothing arrives on ``c`` for ``wait`` seconds."""
+    if c.parser.pos < len(c.parser.buf):
+        return False
+    ready, _, _ = select.select([c.sock], [], [], wait)
+    return not ready

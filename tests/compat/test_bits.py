@@ -10,10 +10,7 @@ import random
 
 import pytest
 
-from test_strings import (SYNTAX, ProtoMaxBulkLen, Recorder, _empty_keyspace, make_list,
-                          pttl_close)
-
-__all__ = ["_empty_keyspace"]  # the autouse fixture, shared with test_strings
+from test_strings import SYNTAX, ProtoMaxBulkLen, Recorder, make_list, pttl_close
 
 NAMES = ("setbit", "getbit", "bitcount", "bitpos", "bitop", "bitfield", "bitfield_ro")
 BIT_OFFSET = ("-", b"ERR bit offset is not an integer or out of range")

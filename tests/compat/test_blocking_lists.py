@@ -11,102 +11,16 @@ then reads the replies. Every wait is bounded."""
 
 from __future__ import annotations
 
-import select
 import threading
 import time
 
 import pytest
 
-from conftest import RawClient, encode_command
+from conftest import RawClient, Target, encode_command, silent
 from pyredis.commands import COMMANDS
 from pyredis.propagate import Recorder
 
 NIL_ARRAY = ("*", None)
-
-
-class Target:
-    """One server under test: new clients, and its count of blocked clients."""
-
-    def __init__(self, name: str, port: int, core=None) -> None:
-        self.name = name
-        self.port = port
-        self.core = core
-        self.clients: list[RawClient] = []
-        self.admin = self.client()
-
-    def client(self) -> RawClient:
-        c = RawClient(self.port, timeout=5)
-        self.clients.append(c)
-        return c
-
-    def blocked(self) -> int:
-        if self.core is not None:
-            return self.core.blocked_clients
-        info = self.admin.call("INFO", "clients")[1].decode()
-        for line in info.splitlines():
-            if line.startswith("blocked_clients:"):
-                return int(line.split(":")[1])
-        raise AssertionError("no blocked_clients in INFO")
-
-    def wait_blocked(self, n: int, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.blocked() != n:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{self.name}: {self.blocked()} blocked clients, wanted {n}")
-            time.sleep(0.005)
-
-    def block(self, *args) -> RawClient:
-        """A new client that sends ``args`` and is blocked by them."""
-        before = self.blocked()
-        c = self.client()
-        c.send_raw(encode_command(args))
-        self.wait_blocked(before + 1)
-        return c
-
-    def close(self) -> None:
-        """Close every client, then wait until the server has let go of
-        the blocked ones."""
-        for c in self.clients:
-            if c is not self.admin:
-                c.close()
-        try:
-            self.wait_blocked(0)
-        finally:
-            self.admin.close()
-
-
-@pytest.fixture(autouse=True)
-def _empty_keyspace(pyr):
-    if "flushall" not in COMMANDS:
-        done = threading.Event()
-
-        def flush():
-            for db in pyr.core.ks.dbs:
-                db.flush()
-            done.set()
-
-        pyr.call_soon(flush)
-        assert done.wait(5)
-
-
-@pytest.fixture(params=["pyredis", "redis"])
-def srv(request):
-    if request.param == "pyredis":
-        server = request.getfixturevalue("pyr")
-        t = Target("pyredis", server.port, server.core)
-    else:
-        server = request.getfixturevalue("ref")
-        t = Target("redis", server.port)
-    yield t
-    t.close()
-
-
-def silent(c: RawClient, wait: float = 0.2) -> bool:
-    """True if nothing arrives on ``c`` for ``wait`` seconds."""
-    if c.parser.pos < len(c.parser.buf):
-        return False
-    ready, _, _ = select.select([c.sock], [], [], wait)
-    return not ready
 
 
 def requires(*names):

@@ -15,27 +15,12 @@ import time
 
 import pytest
 
-from pyredis.commands import COMMANDS
 from pyredis.propagate import Recorder
 
 NAMES = ("geoadd", "geodist", "geohash", "geopos", "georadius", "georadiusbymember",
          "georadius_ro", "georadiusbymember_ro", "geosearch", "geosearchstore")
 
 SICILY = ("13.361389", "38.115556", "Palermo", "15.087269", "37.502669", "Catania")
-
-
-@pytest.fixture(autouse=True)
-def _empty_keyspace(pyr):
-    if "flushall" not in COMMANDS:
-        done = threading.Event()
-
-        def flush():
-            for db in pyr.core.ks.dbs:
-                db.flush()
-            done.set()
-
-        pyr.call_soon(flush)
-        assert done.wait(5)
 
 
 def test_command_info_rows(both):

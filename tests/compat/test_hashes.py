@@ -11,7 +11,6 @@ import threading
 import pytest
 
 from conftest import RawClient
-from pyredis.commands import COMMANDS
 from pyredis.commands.hashes import HashTable
 from pyredis.propagate import Recorder
 from pyredis.types.digest import value_digest
@@ -19,22 +18,6 @@ from pyredis.types.digest import value_digest
 WRONGTYPE = ("-", b"WRONGTYPE Operation against a key holding the wrong kind of value")
 LONG = "x" * 65     # one past hash-max-ziplist-value
 EDGE = "y" * 64     # exactly hash-max-ziplist-value
-
-
-@pytest.fixture(autouse=True)
-def _empty_keyspace(pyr):
-    """The shared fixtures empty pyredis with FLUSHALL; until that command
-    exists, empty its databases directly."""
-    if "flushall" not in COMMANDS:
-        done = threading.Event()
-
-        def flush():
-            for db in pyr.core.ks.dbs:
-                db.flush()
-            done.set()
-
-        pyr.call_soon(flush)
-        assert done.wait(5)
 
 
 def pairs(reply):

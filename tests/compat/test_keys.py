@@ -7,7 +7,6 @@ into the propagation funnel."""
 from __future__ import annotations
 
 import random
-import threading
 import time
 
 import pytest
@@ -19,22 +18,6 @@ from pyredis.types.scan import cursors
 NAMES = ("del", "unlink", "exists", "type", "expire", "pexpire", "expireat", "pexpireat",
          "ttl", "pttl", "persist", "keys", "scan", "randomkey", "rename", "renamenx", "move",
          "touch", "object")
-
-
-@pytest.fixture(autouse=True)
-def _empty_keyspace(pyr):
-    """The shared fixtures empty pyredis with FLUSHALL; until that command
-    exists, empty its databases directly."""
-    if "flushall" not in COMMANDS:
-        done = threading.Event()
-
-        def flush():
-            for db in pyr.core.ks.dbs:
-                db.flush()
-            done.set()
-
-        pyr.call_soon(flush)
-        assert done.wait(5)
 
 
 def requires(*names):

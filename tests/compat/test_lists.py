@@ -14,28 +14,11 @@ from collections import deque
 import pytest
 
 from conftest import RawClient
-from pyredis.commands import COMMANDS
 from pyredis.commands.lists import list_range
 from pyredis.propagate import Recorder
 from pyredis.types.digest import value_digest
 
 WRONGTYPE = ("-", b"WRONGTYPE Operation against a key holding the wrong kind of value")
-
-
-@pytest.fixture(autouse=True)
-def _empty_keyspace(pyr):
-    """The shared fixtures empty pyredis with FLUSHALL; until that command
-    exists, empty its databases directly."""
-    if "flushall" not in COMMANDS:
-        done = threading.Event()
-
-        def flush():
-            for db in pyr.core.ks.dbs:
-                db.flush()
-            done.set()
-
-        pyr.call_soon(flush)
-        assert done.wait(5)
 
 
 def fill(both, key, *items):

@@ -41,14 +41,6 @@ def on_server(pyr, fn, *args):
     return out[0] if out else None
 
 
-@pytest.fixture(autouse=True)
-def _empty_keyspace(pyr):
-    """The shared fixtures flush with FLUSHALL; until pyredis has it, empty
-    its databases directly."""
-    if "flushall" not in COMMANDS:
-        on_server(pyr, lambda: [db.flush() for db in pyr.core.ks.dbs])
-
-
 def make_list(both, pyr, key):
     """A list at ``key`` on both servers (pyredis's stored directly when it
     has no RPUSH yet), for WRONGTYPE paths."""

@@ -8,14 +8,12 @@ ZSCAN's guarantee on a big set that changes during the scan."""
 from __future__ import annotations
 
 import random
-import select
 import threading
 import time
 
 import pytest
 
-from conftest import RawClient, encode_command
-from pyredis.commands import COMMANDS
+from conftest import Target, encode_command, silent
 from pyredis.propagate import Recorder
 
 NAMES = ("zadd", "zincrby", "zcard", "zcount", "zlexcount", "zscore", "zmscore", "zrank",
@@ -24,20 +22,6 @@ NAMES = ("zadd", "zincrby", "zcard", "zcount", "zlexcount", "zscore", "zmscore",
          "zremrangebyscore", "zremrangebylex", "zunionstore", "zinterstore", "zdiffstore",
          "zunion", "zinter", "zdiff", "zpopmin", "zpopmax", "bzpopmin", "bzpopmax",
          "zrandmember", "zscan")
-
-
-@pytest.fixture(autouse=True)
-def _empty_keyspace(pyr):
-    if "flushall" not in COMMANDS:
-        done = threading.Event()
-
-        def flush():
-            for db in pyr.core.ks.dbs:
-                db.flush()
-            done.set()
-
-        pyr.call_soon(flush)
-        assert done.wait(5)
 
 
 def fill(both, key, *pairs):
@@ -637,60 +621,6 @@ def test_digest_value(both):
 # -- blocking pops with several clients (both servers) ----------------------------------------
 
 
-class Target:
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.clients: list[RawClient] = []
-        self.admin = self.client()
-
-    def client(self) -> RawClient:
-        c = RawClient(self.port, timeout=5)
-        self.clients.append(c)
-        return c
-
-    def blocked(self) -> int:
-        info = self.admin.call("INFO", "clients")[1].decode()
-        for line in info.splitlines():
-            if line.startswith("blocked_clients:"):
-                return int(line.split(":")[1])
-        raise AssertionError("no blocked_clients in INFO")
-
-    def wait_blocked(self, n: int) -> None:
-        deadline = time.monotonic() + 5
-        while self.blocked() != n:
-            assert time.monotonic() < deadline, (self.blocked(), n)
-            time.sleep(0.005)
-
-    def block(self, *args) -> RawClient:
-        before = self.blocked()
-        c = self.client()
-        c.send_raw(encode_command(args))
-        self.wait_blocked(before + 1)
-        return c
-
-    def close(self) -> None:
-        for c in self.clients:
-            if c is not self.admin:
-                c.close()
-        self.wait_blocked(0)
-        self.admin.close()
-
-
-@pytest.fixture(params=["pyredis", "redis"])
-def srv(request):
-    server = request.getfixturevalue("pyr" if request.param == "pyredis" else "ref")
-    t = Target(server.port)
-    yield t
-    t.close()
-
-
-def silent(c: RawClient, wait: float) -> bool:
-    if c.parser.pos < len(c.parser.buf):
-        return False
-    ready, _, _ = select.select([c.sock], [], [], wait)
-    return not ready
-
-
 def test_bzpop_fairness(srv):
     first = srv.block("BZPOPMIN", "z", "0")
     second = srv.block("BZPOPMAX", "other", "z", "0")
@@ -759,7 +689,7 @@ def recorded(pyr):
     done = threading.Event()
     pyr.call_soon(lambda: (pyr.core.funnel.subscribe(rec), done.set()))
     assert done.wait(5)
-    t = Target(pyr.port)
+    t = Target("pyredis", pyr.port, pyr.core)
     yield t, rec
     t.close()
     done.clear()
@@ -844,8 +774,8 @@ def test_notifications(events):
 
 def test_notification_of_served_blocked_pop(pyr, ref, events):
     waiters = []
-    for port in (pyr.port, ref.port):
-        t = Target(port)
+    for name, port in (("pyredis", pyr.port), ("redis", ref.port)):
+        t = Target(name, port)
         waiters.append((t, t.block("BZPOPMIN", "bz", "0")))
     events.run(("ZADD", "bz", "1", "a", "2", "b"))
     for t, w in waiters:

@@ -14,7 +14,7 @@ import pytest
 from pyredis.config import Config
 from pyredis.db import Keyspace
 from pyredis.persistence import lzf, rdb
-from pyredis.persistence.crc64 import _bytewise, crc64
+from pyredis.persistence.crc64 import crc64
 from pyredis.types.digest import dataset_digest
 from pyredis.types.setobj import Set
 from pyredis.types.stream import NACK, Stream
@@ -33,11 +33,15 @@ def test_crc64_check_value():
     assert crc64(b"") == 0
 
 
-def test_crc64_wide_path_matches_bytewise_and_continues():
-    data = random.Random(1).randbytes(5003)
-    whole = crc64(data)
-    assert whole == _bytewise(0, data)
-    for cut in (0, 1, 7, 8, 63, 64, 1000, 5002):
+def test_crc64_fast_paths_match_bytewise_and_continue():
+    from pyredis.persistence import crc64 as mod
+    data = random.Random(1).randbytes(300_007)
+    whole = mod._bytewise(0, data)
+    assert crc64(data) == whole
+    assert mod._words(data, 0) == whole
+    if mod._np is not None:
+        assert mod._lanes(data, 0) == whole
+    for cut in (0, 1, 7, 8, 63, 64, 70_000, 300_006):
         assert crc64(data[cut:], crc64(data[:cut])) == whole
 
 
