@@ -207,16 +207,15 @@ def debug_reload(client, args):
 
 def _merge(core, snap, replace: bool) -> None:
     """DEBUG RELOAD NOFLUSH: add the file's keys; with MERGE the file wins."""
-    for index, entries in snap.dbs.items():
+    for index, key, value, when in snap.entries():
         if index >= len(core.ks.dbs):
             continue
         db = core.ks.dbs[index]
-        for key, value, when in entries:
-            if key in db.data and not replace:
-                raise CommandError(errors.RDB_LOAD_FAILED)
-            db.set(key, value)
-            if when is not None:
-                db.set_expire(key, when)
+        if key in db.data and not replace:
+            raise CommandError(errors.RDB_LOAD_FAILED)
+        db.set(key, value)
+        if when is not None:
+            db.set_expire(key, when)
 
 
 if "reload" not in introspection._DEBUG_HELP_ORDER:

@@ -942,15 +942,21 @@ def _as_bytes(x) -> bytes:
 
 
 class Snapshot:
-    """What a parsed RDB holds: per database index a list of (key, value,
-    expire_ms or None), and the AUX fields."""
+    """What a parsed RDB holds: per database index a pair of dicts (key ->
+    value, key -> expire ms), and the AUX fields."""
 
     def __init__(self) -> None:
-        self.dbs: dict[int, list] = {}
+        self.dbs: dict[int, tuple] = {}
         self.aux: dict[bytes, bytes] = {}
         self.version = 0
         self.keys = 0
         self.end = 0
+
+    def entries(self):
+        """(db index, key, value, expire ms or None) for every key."""
+        for index, (data, expires) in self.dbs.items():
+            for key, value in data.items():
+                yield index, key, value, expires.get(key)
 
 
 def parse(data, limits: Limits | None = None, progress=None, skip_expired: bool = True,
@@ -958,9 +964,9 @@ def parse(data, limits: Limits | None = None, progress=None, skip_expired: bool 
     """Parse a whole RDB in ``data`` (bytes-like). ``progress(pos, total,
     keys)`` is called every few thousand keys."""
     for step in iter_parse(data, limits, skip_expired, check_crc, trailing):
-        if progress is not None:
+        if progress is not None and not isinstance(step, Snapshot):
             progress(*step)
-    return step  # noqa: the last item is the Snapshot
+    return step
 
 
 def iter_parse(data, limits: Limits | None = None, skip_expired: bool = True,
@@ -969,7 +975,7 @@ def iter_parse(data, limits: Limits | None = None, skip_expired: bool = True,
     and finally the :class:`Snapshot`. With ``trailing``, data after the
     RDB is allowed (an AOF's tail after its preamble); ``Snapshot.end`` is
     where the RDB ends."""
-    buf = data if isinstance(data, (bytes, bytearray)) else bytes(data)
+    buf = data if type(data) is bytes else bytes(data)
     total = len(buf)
     if total < 9 or buf[:5] != b"REDIS":
         raise RDBError("not an RDB file (wrong signature)", 0)
@@ -983,51 +989,86 @@ def iter_parse(data, limits: Limits | None = None, skip_expired: bool = True,
     snap.version = version
     p = _Parser(buf, 9, limits)
     now = int(time.time() * 1000)
-    db = snap.dbs.setdefault(0, [])
+    data_, expires_ = snap.dbs.setdefault(0, ({}, {}))
     expire = None
     keys = 0
-    while True:
-        op_at = p.pos
-        op = p.u8()
-        if op == OP_EXPIRETIME_MS:
-            expire = p.millis()
-            continue
-        if op == OP_EXPIRETIME:
-            expire = int.from_bytes(p.take(4), "little", signed=True) * 1000
-            continue
-        if op == OP_SELECTDB:
-            index = p.len_()
-            db = snap.dbs.setdefault(index, [])
-            continue
-        if op == OP_RESIZEDB:
-            p.len_(), p.len_()
-            continue
-        if op == OP_AUX:
-            name = p.string()
-            snap.aux[name] = p.string()
-            continue
-        if op == OP_FREQ:
-            p.u8()
-            continue
-        if op == OP_IDLE:
-            p.len_()
-            continue
-        if op == OP_EOF:
-            break
-        if op in (OP_MODULE_AUX, OP_FUNCTION, OP_FUNCTION2):
-            p.fail("module data and functions are not supported", op_at)
-        if op not in _VALUE_TYPES:
-            p.fail(f"unknown value type {op}", op_at)
-        key = p.string()
-        value = p.value(op)
-        if expire is None or not skip_expired or expire >= now:
-            db.append((key, value, expire))
-        expire = None
-        keys += 1
-        if keys % 16384 == 0:
-            yield p.pos, total, keys
+    pos = 9
+    value_types = _VALUE_TYPES
+    try:
+        while True:
+            op_at = pos
+            op = buf[pos]
+            pos += 1
+            if op == T_STRING:
+                # The common case inline: a short raw key and a short raw
+                # (or integer-encoded) value.
+                n = buf[pos]
+                if n < 64:
+                    key = buf[pos + 1:pos + 1 + n]
+                    pos += 1 + n
+                else:
+                    p.pos = pos
+                    key = p.string()
+                    pos = p.pos
+                n = buf[pos]
+                if n < 64:
+                    value = buf[pos + 1:pos + 1 + n]
+                    pos += 1 + n
+                    if pos > total:
+                        p.fail("unexpected end of data reading a string", op_at)
+                else:
+                    p.pos = pos
+                    value = p.string()
+                    pos = p.pos
+            elif op in value_types:
+                p.pos = pos
+                key = p.string()
+                value = p.value(op)
+                pos = p.pos
+            else:
+                p.pos = pos
+                if op == OP_EXPIRETIME_MS:
+                    expire = p.millis()
+                elif op == OP_EXPIRETIME:
+                    expire = int.from_bytes(p.take(4), "little", signed=True) * 1000
+                elif op == OP_SELECTDB:
+                    data_, expires_ = snap.dbs.setdefault(p.len_(), ({}, {}))
+                elif op == OP_RESIZEDB:
+                    p.len_(), p.len_()
+                elif op == OP_AUX:
+                    name = p.string()
+                    snap.aux[name] = p.string()
+                elif op == OP_FREQ:
+                    p.u8()
+                elif op == OP_IDLE:
+                    p.len_()
+                elif op == OP_EOF:
+                    break
+                elif op in (OP_MODULE_AUX, OP_FUNCTION, OP_FUNCTION2):
+                    p.fail("module data and functions are not supported", op_at)
+                else:
+                    p.fail(f"unknown value type {op}", op_at)
+                pos = p.pos
+                continue
+            if expire is None:
+                n = len(data_)
+                data_[key] = value
+                if len(data_) == n:
+                    p.fail("duplicate key %r" % key[:64], op_at)
+            else:
+                if not skip_expired or expire >= now:
+                    if key in data_:
+                        p.fail("duplicate key %r" % key[:64], op_at)
+                    data_[key] = value
+                    expires_[key] = expire
+                expire = None
+            keys += 1
+            if not keys & 16383:
+                yield pos, total, keys
+    except IndexError:
+        raise RDBError("unexpected end of data", min(pos, total)) from None
     if version >= 5:
-        end = p.pos
+        end = pos
         if end + 8 > total:
             raise RDBError("unexpected end of file reading the checksum", end)
         stored = int.from_bytes(buf[end:end + 8], "little")
@@ -1036,37 +1077,35 @@ def iter_parse(data, limits: Limits | None = None, skip_expired: bool = True,
             if actual != stored:
                 raise RDBError(
                     f"wrong RDB checksum: expected {stored:016x}, got {actual:016x}", end)
-        p.pos = end + 8
-    if p.pos != total and not trailing:
-        raise RDBError("trailing data after the end of the RDB", p.pos)
+        pos = end + 8
+    if pos != total and not trailing:
+        raise RDBError("trailing data after the end of the RDB", pos)
     snap.keys = keys
-    snap.end = p.pos
+    snap.end = pos
     yield snap
 
 
 def install(snap: Snapshot, keyspace) -> int:
     """Put a parsed snapshot into ``keyspace`` (its databases are emptied
-    first). Returns how many keys were stored."""
+    first; the parsed dicts become the databases' own). Returns how many
+    keys were stored."""
     import heapq
+    for index, (data, _) in snap.dbs.items():
+        if data and index >= len(keyspace.dbs):
+            raise RDBError(f"the RDB has database {index}, this server has "
+                           f"{len(keyspace.dbs)} (raise 'databases')")
     for db in keyspace.dbs:
         db.flush()
     n = 0
-    for index, entries in snap.dbs.items():
-        if not entries:
+    for index, (data, expires) in snap.dbs.items():
+        if not data:
             continue
-        if index >= len(keyspace.dbs):
-            raise RDBError(f"the RDB has database {index}, this server has "
-                           f"{len(keyspace.dbs)} (raise 'databases')")
         db = keyspace.dbs[index]
-        data = db.data
-        expires = db.expires
-        for key, value, when in entries:
-            data[key] = value
-            if when is not None:
-                expires[key] = when
-            n += 1
+        db.data = data
+        db.expires = expires
         db._expiry_heap = [(w, k) for k, w in expires.items()]
         heapq.heapify(db._expiry_heap)
+        n += len(data)
     return n
 
 
