@@ -26,6 +26,8 @@ class Client:
         # shell's callback once served; set while a command must not block
         # (inside EXEC or a script).
         "blocked", "on_unblocked", "deny_blocking",
+        # CLIENT REPLY: 0 on, else what the shell drops (commands/admin.py).
+        "reply_mode",
     )
 
     def __init__(self, core, client_id: int, addr: str = "", laddr: str = "",
@@ -65,6 +67,7 @@ class Client:
         self.blocked = None
         self.on_unblocked = None
         self.deny_blocking = False
+        self.reply_mode = 0
         self.update_slowpath()
 
     def update_slowpath(self) -> None:

@@ -68,6 +68,28 @@ class Stats:
         return sum(self.ops_samples) // len(self.ops_samples)
 
 
+def _chain(hooks: dict, name: str, fn):
+    """Set ``hooks[name]``; return the one hook, a chain of them, or None."""
+    if fn is None:
+        hooks.pop(name, None)
+    else:
+        hooks[name] = fn
+    fns = tuple(hooks.values())
+    if not fns:
+        return None
+    if len(fns) == 1:
+        return fns[0]
+
+    def chained(client, cmd, args):
+        for f in fns:
+            r = f(client, cmd, args)
+            if r is not None:
+                return r
+        return None
+
+    return chained
+
+
 class Core:
     def __init__(self, config: Config | None = None) -> None:
         self.config = config or Config()
@@ -98,25 +120,45 @@ class Core:
         # gate(client, cmd, args) -> error text or None: the server-wide
         # checks (read-only, OOM, loading) installed by the parts that need
         # them. Install with set_gate so every client's slowpath flag follows.
+        # A gate may also return a Raw reply (executor.HELD): the command is
+        # then held, not refused (CLIENT PAUSE).
         self.gate = None
-        # after_call(client, cmd, args): slow log, latency monitor. Install
-        # with set_after_call.
+        # after_call(client, cmd, args): per-key bookkeeping (eviction.py).
+        # Install with set_after_call.
         self.after_call = None
+        # Several parts may install one each, by name: gate / after_call is
+        # the one installed or a chain of them.
+        self._gates: dict = {}
+        self._after_calls: dict = {}
         # True when the executor must run _observe (MONITOR, after_call).
         self.observed = False
+        # The executor calls on_slow(client, cmd, args, ns) for a command
+        # whose run took at least slow_ns nanoseconds: one int comparison
+        # per command instead of a hook (slow log, latency monitor;
+        # commands/admin.py keeps both up to date).
+        self.slow_ns = 1 << 62
+        self.on_slow = None
         # Called by the server shell before any bytes go to a client (the
         # AOF writes, and under appendfsync always fsyncs, its buffer), or None.
         self.before_reply = None
         # The append-only file (persistence.aof.Aof), once the shell starts it.
         self.aof = None
+        from .commands.admin import Admin
+        from .eviction import Memory
+        # maxmemory accounting and eviction; slow log, latency monitor,
+        # CLIENT PAUSE, protected mode.
+        self.admin = Admin(self)
+        self.memory = Memory(self)
 
-    def set_gate(self, gate) -> None:
-        self.gate = gate
+    def set_gate(self, gate, name: str = "default") -> None:
+        """Install (or, with None, remove) the gate called ``name``."""
+        self.gate = _chain(self._gates, name, gate)
         for c in self.clients.values():
             c.update_slowpath()
 
-    def set_after_call(self, fn) -> None:
-        self.after_call = fn
+    def set_after_call(self, fn, name: str = "default") -> None:
+        """Install (or, with None, remove) the after-call hook called ``name``."""
+        self.after_call = _chain(self._after_calls, name, fn)
         self.update_observed()
 
     def update_observed(self) -> None:
@@ -151,8 +193,12 @@ class Core:
         return int(time.monotonic() - self.start_monotonic)
 
     def cron(self) -> None:
-        """Periodic work, called ``hz`` times a second: active expiry, stats."""
-        self.ks.active_expire()
+        """Periodic work, called ``hz`` times a second: active expiry, stats,
+        memory accounting upkeep."""
+        if not self.admin.pause_deadline:
+            # As Redis 6.2, a paused server expires nothing.
+            self.ks.active_expire()
         self.stats.sample_ops()
+        self.memory.cron()
         if self.aof is not None:
             self.aof.cron()

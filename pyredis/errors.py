@@ -68,8 +68,6 @@ LFU_NOT_SELECTED = (
     "note that when switching between policies at runtime LRU and LFU data will take "
     "some time to adjust."
 )
-# Not Redis: OBJECT FREQ under an LFU policy, as pyredis keeps no access counters.
-FREQ_NOT_TRACKED = "ERR access frequency is not tracked by this server"
 # Lists and hashes.
 TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
 MUST_BE_POSITIVE = "ERR value is out of range, must be positive"
@@ -264,6 +262,32 @@ AOF_REWRITE_FAILED = "ERR Can't execute an AOF background rewriting. Please chec
 
 # -- SORT
 SORT_NOT_DOUBLE = "ERR One or more scores can't be converted into double"
+# Limits and admin surface (eviction.py, commands/admin.py).
+LRU_NOT_SELECTED = (
+    "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when "
+    "switching between policies at runtime LRU and LFU data will take some time to adjust."
+)
+# Not Redis: OBJECT IDLETIME while no LRU policy is selected (pyredis keeps
+# access times only for the LRU policies, see eviction.py).
+IDLETIME_NOT_TRACKED = (
+    "ERR idle time is not tracked: select an LRU maxmemory-policy to track it"
+)
+CLIENT_PAUSE_TIMEOUT = "ERR timeout is not an integer or out of range"
+PROTECTED_MODE_DENIED = (
+    "-DENIED Redis is running in protected mode because protected mode is enabled, no bind "
+    "address was specified, no authentication password is requested to clients. In this mode "
+    "connections are only accepted from the loopback interface. If you want to connect from "
+    "external computers to Redis you may adopt one of the following solutions: 1) Just "
+    "disable protected mode sending the command 'CONFIG SET protected-mode no' from the "
+    "loopback interface by connecting to Redis from the same host the server is running, "
+    "however MAKE SURE Redis is not publicly accessible from internet if you do so. Use "
+    "CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the "
+    "protected mode by editing the Redis configuration file, and setting the protected mode "
+    "option to 'no', and then restarting the server. 3) If you started the server manually "
+    "just for testing, restart it with the '--protected-mode no' option. 4) Setup a bind "
+    "address or an authentication password. NOTE: You only need to do one of the above "
+    "things in order for the server to start accepting connections from the outside."
+)
 
 # -- RDB persistence (SAVE, BGSAVE, DUMP/RESTORE, DEBUG RELOAD)
 BGSAVE_IN_PROGRESS = "ERR Background save already in progress"

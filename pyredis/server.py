@@ -28,7 +28,9 @@ import time
 
 from .config import Config
 from .core import Core
-from .executor import call
+from .executor import HELD, call
+from . import errors
+from .commands.admin import REPLY_SKIP, REPLY_SKIP_NEXT, protected_refusal
 from .errors import sanitize
 from .protocol.reader import RequestReader
 
@@ -66,6 +68,11 @@ class ClientConnection(asyncio.Protocol):
             return
         sock = transport.get_extra_info("socket")
         peer = transport.get_extra_info("peername")
+        if protected_refusal(core.config, peer):
+            core.stats.rejected_connections += 1
+            transport.write(errors.PROTECTED_MODE_DENIED.encode() + b"\r\n")
+            transport.close()
+            return
         local = transport.get_extra_info("sockname")
         fd = -1
         if sock is not None:
@@ -133,17 +140,23 @@ class ClientConnection(asyncio.Protocol):
         client = self.client
         if len(reqs) == 1:
             out = call(client, reqs[0])
+            if client.reply_mode:
+                out = _reply_filter(client, out)
             if client.blocked is not None:
-                self._block([])
+                # A held request (CLIENT PAUSE) runs again once released.
+                self._block(reqs if out is HELD else [])
         else:
             parts = self._pending = []
             try:
                 for i, args in enumerate(reqs):
-                    parts.append(call(client, args))
+                    out = call(client, args)
+                    if client.reply_mode:
+                        out = _reply_filter(client, out)
+                    parts.append(out)
                     if client.closing:
                         break
                     if client.blocked is not None:
-                        self._block(reqs[i + 1:])
+                        self._block(reqs[i:] if out is HELD else reqs[i + 1:])
                         break
             finally:
                 self._pending = None
@@ -234,6 +247,20 @@ class ClientConnection(asyncio.Protocol):
             self.client = None
 
 
+def _reply_filter(client, out: bytes) -> bytes:
+    """CLIENT REPLY OFF / SKIP: what the client gets of one reply."""
+    if out is HELD:  # not run yet: decided when it runs
+        return out
+    mode = client.reply_mode
+    if mode == REPLY_SKIP_NEXT:
+        # This was CLIENT REPLY SKIP itself: the next reply is dropped.
+        client.reply_mode = REPLY_SKIP
+        return out
+    if mode == REPLY_SKIP:
+        client.reply_mode = 0
+    return b""
+
+
 def _keepalive(sock, interval: int) -> None:
     """tcp-keepalive as Redis applies it: probes after ``interval`` idle
     seconds, then every interval/3, dropping the peer after 3 misses."""
@@ -273,8 +300,11 @@ class Server:
         _load_persistence(self.core)
         hosts = cfg.bind.split() or ["127.0.0.1"]
         for host in hosts:
+            host = host.lstrip("-")
+            # Redis's wildcards: "*" any IPv4 address, "::*" any IPv6 one.
+            host = {"*": "0.0.0.0", "::*": "::"}.get(host, host)
             srv = await loop.create_server(
-                lambda: ClientConnection(self), host=host.lstrip("-"), port=cfg.port,
+                lambda: ClientConnection(self), host=host, port=cfg.port,
                 backlog=cfg.tcp_backlog, reuse_address=True)
             self._servers.append(srv)
             if cfg.port == 0:

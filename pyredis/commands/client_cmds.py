@@ -9,9 +9,8 @@ it after connecting). Memory fields are what pyredis knows: the pending
 query bytes, the transport's pending output, the arguments of the command
 running now.
 
-Not offered yet: PAUSE/UNPAUSE, TRACKING/CACHING and REPLY (each needs the
-connection shell to hold or drop output); a module that implements one adds
-it to ``CLIENT`` (a :class:`Subcommands` registry).
+PAUSE/UNPAUSE and REPLY are added to ``CLIENT`` (a :class:`Subcommands`
+registry) by commands/admin.py. Not offered yet: TRACKING/CACHING.
 """
 
 from __future__ import annotations
@@ -30,8 +29,8 @@ from .table import command
 
 CLIENT = Subcommands("client")
 
-_HELP_ORDER = ["getredir", "getname", "id", "info", "kill", "list", "setinfo", "setname",
-               "trackinginfo", "unblock"]
+_HELP_ORDER = ["getredir", "getname", "id", "info", "kill", "list", "unpause", "pause", "reply",
+               "setinfo", "setname", "trackinginfo", "unblock"]
 
 
 @command("client", -2, "admin noscript random loading stale", categories="@connection",
@@ -290,7 +289,8 @@ def client_unblock(client, args):
             raise CommandError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
     target = client.core.clients.get(cid)
     state = target.blocked if target is not None else None
-    if state is None:
+    if state is None or getattr(state, "held", False):
+        # Not blocked, or held by CLIENT PAUSE (only the pause's end frees it).
         return 0
     unblock(target)
     reply = (CommandError("UNBLOCKED client unblocked via CLIENT UNBLOCK") if error

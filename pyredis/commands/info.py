@@ -15,12 +15,15 @@ field about a mechanism pyredis lacks is omitted, or reports the state
 that is true, e.g. ``aof_enabled:0``). One field is pyredis's own:
 ``pyredis_version`` in Server.
 
-Memory: ``used_memory`` is the process's resident set size, read from
-``/proc/self/statm`` (``getrusage``'s peak where /proc is missing), since
-Python does not expose what its allocators hold; ``used_memory_dataset`` is
-an estimate of the keyspace's share, from ``sys.getsizeof`` of a sample of
-keys scaled to the key count (documented per field below). In-process test
-servers share one process and so one measurement.
+Memory: ``used_memory`` is what maxmemory is compared with: the start-up
+footprint (``used_memory_startup``, the process's RSS when the server
+modules loaded) plus the dataset as pyredis accounts for it (see
+``pyredis/eviction.py``: exact per-key accounting while maxmemory or an
+LRU/LFU policy is set, else an estimate from ``sys.getsizeof`` of a sample
+of keys scaled to the key count) plus the accounting's own tables.
+``used_memory_rss`` is the process's resident set size, read from
+``/proc/self/statm`` (``getrusage``'s peak where /proc is missing);
+in-process test servers share one process and so one RSS.
 """
 
 from __future__ import annotations
@@ -179,12 +182,13 @@ def dataset_estimate(core) -> int:
 
 
 def memory_fields(core) -> dict:
-    """The numbers behind the Memory section (also usable by eviction)."""
-    rss = rss_bytes()
-    peak = max(peak_rss_bytes(), rss)
-    dataset = dataset_estimate(core)
-    return {"used_memory": rss, "used_memory_rss": rss, "used_memory_peak": peak,
-            "used_memory_startup": _STARTUP_RSS, "used_memory_dataset": dataset}
+    """The numbers behind the Memory section: used_memory is the accounting
+    maxmemory is compared with (eviction.py), RSS the process's."""
+    memory = core.memory
+    used = memory.used_memory()
+    return {"used_memory": used, "used_memory_rss": rss_bytes(),
+            "used_memory_peak": max(memory.peak, used), "used_memory_startup": memory.startup,
+            "used_memory_dataset": memory.dataset_bytes()}
 
 
 def _executable() -> str:

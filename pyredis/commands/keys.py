@@ -445,8 +445,7 @@ def object_(client, args):
     sub = args[1].lower()
     if len(args) == 2 and sub == b"help":
         return _OBJECT_HELP
-    # OBJECT IDLETIME is not offered: no per-key access clock is kept.
-    if len(args) == 3 and sub in (b"encoding", b"refcount", b"freq"):
+    if len(args) == 3 and sub in (b"encoding", b"refcount", b"freq", b"idletime"):
         value = client.db.get(args[2])
         if value is None:
             return None
@@ -454,8 +453,18 @@ def object_(client, args):
             return object_encoding(value).encode()
         if sub == b"refcount":
             return _refcount(client, value)
-        if client.core.config.maxmemory_policy.endswith("-lfu"):
-            raise CommandError(errors.FREQ_NOT_TRACKED)
-        raise CommandError(errors.LFU_NOT_SELECTED)
+        # Access clocks are eviction.py's, kept under an LRU or LFU policy.
+        memory = client.core.memory
+        if sub == b"idletime":
+            idle = memory.idle_seconds(client.db, args[2])
+            if idle is not None:
+                return idle
+            if client.core.config.maxmemory_policy.endswith("-lfu"):
+                raise CommandError(errors.LRU_NOT_SELECTED)
+            raise CommandError(errors.IDLETIME_NOT_TRACKED)
+        freq = memory.frequency(client.db, args[2])
+        if freq is None:
+            raise CommandError(errors.LFU_NOT_SELECTED)
+        return freq
     raise CommandError(errors.unknown_subcommand(
         args[1].decode("utf-8", "replace"), args[0].decode("utf-8", "replace")))
