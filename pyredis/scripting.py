@@ -40,6 +40,8 @@ import time
 
 from . import errors
 from .errors import CommandError
+from .executor import run
+from .protocol.encoder import Raw, format_double
 
 log = logging.getLogger("pyredis")
 
@@ -412,6 +414,10 @@ mathlib.randomseed = function(s)
   py.randomseed(s)
 end
 
+-- The time-limit hook stays installed: it costs one call every
+-- HOOK_N instructions, and the engine answers at once outside scripts.
+sethook(hook, '', HOOK_N)
+
 local engine = {}
 
 -- Compile a script body (as its own chunk, as Redis 6.2.14 does); returns
@@ -423,13 +429,17 @@ function engine.compile(name, body)
   return f, false
 end
 
--- Run a compiled script with KEYS and ARGV; returns ok, result.
-function engine.run(f, keys, argv, hooked)
+-- Run a compiled script; the first nkeys arguments are KEYS, the rest ARGV.
+-- Returns ok, result.
+function engine.run(f, nkeys, ...)
+  local keys, argv = {...}, {}
+  for i = nkeys + 1, #keys do
+    argv[i - nkeys] = keys[i]
+    keys[i] = nil
+  end
   real.KEYS = keys
   real.ARGV = argv
-  if hooked then sethook(hook, '', HOOK_N) end
   local ok, v = xpcall(f, handler)
-  if hooked then sethook() end
   return ok, v
 end
 
@@ -510,7 +520,6 @@ class Engine:
     def run(self, caller, sha: str, keys: list, argv: list):
         """Run the cached script ``sha`` for ``caller``; returns its reply
         (encoded for the caller, as a Raw) or raises CommandError."""
-        from .protocol.encoder import Raw
         f = self.scripts[sha][1]
         core = self.core
         config = core.config
@@ -527,13 +536,11 @@ class Engine:
         self.repl_flags = REPL_ALL
         self._saved_gate = core.gate
         self.rand.seed(0)
-        limit = config.lua_time_limit
         self.start = time.monotonic()
-        lua = self.lua
         funnel = core.funnel
         funnel.begin_unit()
         try:
-            ok, value = self.api.run(f, lua.table_from(keys), lua.table_from(argv), limit > 0)
+            ok, value = self.api.run(f, len(keys), *keys, *argv)
             if not ok:
                 msg = value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) \
                     else str(value)
@@ -570,6 +577,8 @@ class Engine:
     def _hook(self):
         """Called every HOOK_INSTRUCTIONS Lua instructions; True stops the script."""
         core = self.core
+        if self.caller is None:  # Lua run by the engine itself, not a script
+            return False
         if not self.timed_out:
             limit = core.config.lua_time_limit
             elapsed = (time.monotonic() - self.start) * 1000
@@ -652,7 +661,6 @@ class Engine:
             self.random_dirty = True
         if cmd.is_write:
             self.write_dirty = True
-        from .executor import run
         if self.repl_flags == REPL_NONE:
             funnel = core.funnel
             sinks, funnel.sinks = funnel.sinks, []
@@ -765,7 +773,6 @@ class Engine:
             return
         d = tbl[b"double"]
         if type(d) is int or type(d) is float:
-            from .protocol.encoder import format_double
             d = float(d)
             text = b"nan" if d != d else format_double(d)
             out.append(b",%b\r\n" % text if resp3 else b"$%d\r\n%b\r\n" % (len(text), text))
