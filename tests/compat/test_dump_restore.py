@@ -42,7 +42,7 @@ def test_payloads_cross_between_servers(both, raw_pyr, raw_ref, name):
     both("TYPE", "copy")
     if name.startswith("stream"):
         both("XINFO", "GROUPS", "copy")
-        both("XPENDING", "copy", "g", "-", "+", "10")
+        both("XPENDING", "copy", "g")  # (the extended form has idle times)
 
 
 def test_dump_of_strings_is_byte_identical(both):
