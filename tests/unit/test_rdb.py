@@ -265,3 +265,28 @@ def test_bad_signature_version_and_type():
         rdb.parse(b"REDIS0009" + bytes([99, 1]) + b"k" + b"\xff" + bytes(8))
     with pytest.raises(rdb.RDBError, match="trailing"):
         rdb.parse(b"REDIS0009\xff" + bytes(8) + b"x")
+
+
+# -- RESTORE's effects ------------------------------------------------------------------
+
+
+def test_restore_propagates_an_absolute_ttl_and_expired_restores_as_del():
+    from pyredis.core import Core
+    from pyredis.executor import call
+    from pyredis.propagate import Recorder
+    core = Core()
+    rec = Recorder()
+    core.funnel.subscribe(rec)
+    c = core.new_client()
+    payload = rdb.dump_payload(b"v")
+    assert call(c, [b"RESTORE", b"k", b"100000", payload]) == b"+OK\r\n"
+    when = core.ks.dbs[0].expires[b"k"]
+    effects = [e for e in rec.effects if len(e) == 2]
+    assert effects == [(0, [b"RESTORE", b"k", b"%d" % when, payload, b"ABSTTL"])]
+    rec.effects.clear()
+    assert call(c, [b"RESTORE", b"k", b"1", payload, b"ABSTTL", b"REPLACE"]) == b"+OK\r\n"
+    assert [e for e in rec.effects if len(e) == 2] == [(0, [b"DEL", b"k"])]
+    assert b"k" not in core.ks.dbs[0].data
+    rec.effects.clear()
+    call(c, [b"RESTORE", b"k2", b"1", payload, b"ABSTTL"])
+    assert rec.effects == []
