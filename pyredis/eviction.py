@@ -198,14 +198,18 @@ class KeyTable:
                 return i
             i = (i + 1) & mask
 
-    def insert_at(self, slot: int, key, size: int, clock: int) -> None:
-        """Fill the free ``slot`` given by :meth:`find` (grows as needed)."""
+    def insert_at(self, slot: int, key, size: int, clock: int) -> int:
+        """Fill the free ``slot`` given by :meth:`find` (grows as needed);
+        returns the bytes the table grew by."""
         self.keys[slot] = key
         self.sizes[slot] = size
         self.clocks[slot] = clock
         self.used += 1
         if self.used * 10 > len(self.keys) * 7:
-            self._resize(len(self.keys) * 2)
+            cap = len(self.keys)
+            self._resize(cap * 2)
+            return 16 * cap
+        return 0
 
     def remove_at(self, i: int) -> int:
         """Empty slot ``i``; returns the size it held."""
@@ -424,7 +428,7 @@ class Memory:
             if i < 0:
                 size = key_cost(db, key, v)
                 self.total += size
-                t.insert_at(-1 - i, key, size, self._fresh_clock())
+                self.overhead += t.insert_at(-1 - i, key, size, self._fresh_clock())
                 continue
             if write:
                 size = key_cost(db, key, v)
