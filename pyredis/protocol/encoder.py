@@ -96,10 +96,15 @@ def encode_bulks(items) -> bytes:
     """Each element of ``items`` (all ``bytes``) as a bulk string, concatenated."""
     if not items:
         return b""
+    # header, item, CRLF for each item, laid out by slice assignment so no
+    # Python-level step runs per item.
+    out = [b"\r\n"] * (3 * len(items))
     try:
-        return b"\r\n".join(map(b"".join, zip(map(_bulk_header, map(len, items)), items))) + b"\r\n"
+        out[0::3] = map(_bulk_header, map(len, items))
     except IndexError:  # an element of 4096 bytes or more
         return b"".join([b"$%d\r\n%b\r\n" % (len(x), x) for x in items])
+    out[1::3] = items
+    return b"".join(out)
 
 
 def bulk_array(items) -> Raw:
