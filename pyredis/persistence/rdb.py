@@ -390,11 +390,14 @@ def aux_fields(core=None, preamble: bool = False) -> list:
         pass
     fields.append((b"used-mem", b"%d" % used))
     if core is not None:
-        replid = getattr(core, "repl_id", None) or getattr(core, "replid", None)
-        if replid:
-            fields.append((b"repl-stream-db", b"0"))
-            fields.append((b"repl-id", replid.encode() if isinstance(replid, str) else replid))
-            fields.append((b"repl-offset", b"%d" % getattr(core, "repl_offset", 0)))
+        # The replication id and offset the data corresponds to (a replica
+        # loading this file can then PSYNC from there).
+        replid = getattr(core, "replid", None)
+        if replid is None:
+            from ..commands.info import _replid
+            replid = _replid(core)
+        fields.append((b"repl-id", replid.encode() if isinstance(replid, str) else replid))
+        fields.append((b"repl-offset", b"%d" % getattr(core, "master_repl_offset", 0)))
     fields.append((b"aof-preamble", b"1" if preamble else b"0"))
     return fields
 
