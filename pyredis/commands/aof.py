@@ -12,10 +12,13 @@ from .table import command
 
 @command("bgrewriteaof", 1, "admin noscript", group="server", since="1.0.0")
 def bgrewriteaof(client, args):
-    from ..persistence.aof import aof_of
+    from ..persistence.aof import aof_of, bgsave_running
     aof = aof_of(client.core)
     if aof.child:
         raise CommandError(errors.AOF_REWRITE_IN_PROGRESS)
+    if bgsave_running(client.core):
+        aof.rewrite_scheduled = True
+        return Simple(b"Background append only file rewriting scheduled")
     if not aof.rewrite():
         raise CommandError(errors.AOF_REWRITE_FAILED)
     return Simple(b"Background append only file rewriting started")

@@ -51,11 +51,28 @@ _EXEC = b"*1\r\n$4\r\nEXEC\r\n"
 
 def encode_request(args) -> bytes:
     """One request as a RESP multi-bulk (what the AOF holds)."""
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        if a.__class__ is not bytes:
-            a = bytes(a) if isinstance(a, (bytearray, memoryview)) else str(a).encode()
-        out.append(b"$%d\r\n%b\r\n" % (len(a), a))
+    n = len(args)
+    try:
+        # One format for the commonest shapes (SET k v, INCR k, ...).
+        if n == 3:
+            a, b, c = args
+            return b"*3\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (
+                len(a), a, len(b), b, len(c), c)
+        if n == 2:
+            a, b = args
+            return b"*2\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(a), a, len(b), b)
+    except TypeError:
+        pass
+    out = [b"*%d\r\n" % n]
+    try:
+        for a in args:
+            out.append(b"$%d\r\n%b\r\n" % (len(a), a))
+    except TypeError:  # an int or str argument: rare, so not on the fast path
+        out = [b"*%d\r\n" % n]
+        for a in args:
+            if not isinstance(a, (bytes, bytearray, memoryview)):
+                a = str(a).encode()
+            out.append(b"$%d\r\n%b\r\n" % (len(a), a))
     return b"".join(out)
 
 
@@ -429,7 +446,10 @@ class _FileWriter:
 
 
 def _write_all(fd: int, data) -> None:
-    view = memoryview(data)
+    n = os.write(fd, data)
+    if n == len(data):
+        return
+    view = memoryview(data)[n:]
     while view:
         n = os.write(fd, view)
         view = view[n:]
@@ -496,7 +516,10 @@ class Aof:
         if db != self.selected:
             self.selected = db
             self._add(_select(db))
-        self._add(encode_request(args))
+        if self.state == "on" and self.rewrite_buf is None:
+            self.buf.append(encode_request(args))  # the usual case, inlined
+        else:
+            self._add(encode_request(args))
 
     def unit(self, begin: bool) -> None:
         self._add(_MULTI if begin else _EXEC)
@@ -736,10 +759,10 @@ class Aof:
             if pid:
                 self._child_done(status)
             return
-        if self.state == "off":
-            return
-        if self.rewrite_scheduled:
+        if self.rewrite_scheduled and not bgsave_running(self.core):
             self.rewrite()
+            return
+        if self.state == "off":
             return
         cfg = self.config
         pct = cfg.auto_aof_rewrite_percentage
@@ -774,6 +797,12 @@ class Aof:
                 ("aof_delayed_fsync", self.delayed_fsync),
             ]
         return fields
+
+
+def bgsave_running(core) -> bool:
+    """Whether a BGSAVE child runs (a rewrite then waits, as in Redis)."""
+    snaps = getattr(core, "rdb", None)
+    return bool(getattr(snaps, "child_pid", 0))
 
 
 def aof_of(core) -> Aof:

@@ -155,14 +155,7 @@ def test_pyredis_aof_loads_in_redis_and_pyredis(tmp_path):
         ref.stop()
 
 
-# Fix the RDB reader, then drop these marks.
-_ZIPLIST_GAP = pytest.mark.xfail(
-    strict=True, reason="persistence.rdb cannot read Redis's ziplists yet ('truncated "
-                        "ziplist': the end marker is read as an entry's prevlen)")
-
-
-@pytest.mark.parametrize("rewrite", ["none", "commands",
-                                     pytest.param("preamble", marks=_ZIPLIST_GAP)])
+@pytest.mark.parametrize("rewrite", ["none", "commands", "preamble"])
 def test_redis_aof_loads_in_pyredis(tmp_path, rewrite):
     if rewrite == "preamble" and not has_rdb():
         pytest.skip("the RDB reader (pyredis.persistence.rdb) is not there")
@@ -461,7 +454,6 @@ def test_check_aof_fix(tmp_path):
     assert result.exit_code == 0 and "AOF is valid" in result.output
 
 
-@_ZIPLIST_GAP
 def test_check_rdb(tmp_path):
     if not has_rdb():
         pytest.skip("the RDB reader (pyredis.persistence.rdb) is not there")
