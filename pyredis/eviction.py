@@ -93,6 +93,7 @@ _LRU = ("allkeys-lru", "volatile-lru")
 _LFU = ("allkeys-lfu", "volatile-lfu")
 
 _getsizeof = sys.getsizeof
+_random = random.random
 
 
 # -- value sizes ------------------------------------------------------------------
@@ -297,6 +298,9 @@ class Memory:
         self._last_rebuild: dict = {}
         self._orig_propagate = None
         self.overhead = 0
+        self.lru_clock = 0
+        self.minutes = 0
+        self._tick_clocks()
         from .commands.info import _STARTUP_RSS
         # Redis's used_memory_startup: the process before any data.
         self.startup = _STARTUP_RSS
@@ -324,6 +328,7 @@ class Memory:
             self.clock_kind = kind
             self._reset_clocks()
         self.pool = []
+        self._tick_clocks()
         core.set_gate(self._gate if cfg.maxmemory else None, "memory")
         if cfg.maxmemory:
             self.evict()
@@ -358,8 +363,8 @@ class Memory:
 
     def _fresh_clock(self) -> int:
         if self.clock_kind == "lfu":
-            return (_minutes() << 8) | LFU_INIT_VAL
-        return _now_ms() & _CLOCK_MASK
+            return (self.minutes << 8) | LFU_INIT_VAL
+        return self.lru_clock
 
     def _reset_clocks(self) -> None:
         fresh = self._fresh_clock()
@@ -408,19 +413,39 @@ class Memory:
         if name in _SPECIAL:
             _SPECIAL[name](self, client, cmd, args)
             return None
-        if cmd.first_key == 0 and cmd.keys_fn is None:
-            return None
-        self.track(client.db, cmd.keys(args), cmd.is_write,
-                   self.clock_kind if name not in _NO_TOUCH else None)
+        write = cmd.is_write
+        kind = self.clock_kind
+        if not write and (kind is None or name in _NO_TOUCH):
+            return None  # a read moves nothing but clocks
+        if cmd.keys_fn is None:
+            first = cmd.first_key
+            if first == 0:
+                return None
+            # The common single-key shape without the generic slicing.
+            keys = (args[1],) if first == cmd.last_key == 1 else cmd.keys(args)
+        else:
+            keys = cmd.keys(args)
+        self.track(client.db, keys, write, kind if name not in _NO_TOUCH else None)
         return None
 
     def track(self, db, keys, write: bool, kind) -> None:
         """Bring ``keys`` of ``db`` up to date after a command."""
         t = self.tables[db.id]
         data = db.data
+        slots = t.keys
+        mask = t.mask
         for key in keys:
+            # KeyTable.find, inlined: this runs after every command.
+            i = hash(key) & mask
+            while True:
+                k = slots[i]
+                if k is None:
+                    i = -1 - i
+                    break
+                if k is key or k == key:
+                    break
+                i = (i + 1) & mask
             v = data.get(key)
-            i = t.find(key)
             if v is None:
                 if i >= 0:
                     self.total -= t.remove_at(i)
@@ -429,29 +454,47 @@ class Memory:
                 size = key_cost(db, key, v)
                 self.total += size
                 self.overhead += t.insert_at(-1 - i, key, size, self._fresh_clock())
+                slots = t.keys
+                mask = t.mask
                 continue
             if write:
                 size = key_cost(db, key, v)
                 self.total += size - t.sizes[i]
                 t.sizes[i] = size
             if kind == "lru":
-                t.clocks[i] = _now_ms() & _CLOCK_MASK
+                t.clocks[i] = self.lru_clock
             elif kind == "lfu":
-                t.clocks[i] = self._lfu_touch(t.clocks[i])
+                # _lfu_touch, inlined.
+                clock = t.clocks[i]
+                counter = clock & 0xFF
+                cfg = self.core.config
+                decay = cfg.lfu_decay_time
+                if decay:
+                    counter = max(0, counter - ((self.minutes - (clock >> 8)) & 0xFFFF) // decay)
+                if counter < 255:
+                    base = counter - LFU_INIT_VAL
+                    if base <= 0 or _random() * (base * cfg.lfu_log_factor + 1) < 1.0:
+                        counter += 1
+                t.clocks[i] = (self.minutes << 8) | counter
+
+    def _tick_clocks(self) -> None:
+        """Redis's cached clocks: read once per tick, not per access."""
+        self.lru_clock = _now_ms() & _CLOCK_MASK
+        self.minutes = _minutes()
 
     def _lfu_touch(self, clock: int) -> int:
         counter = self._lfu_decayed(clock)
         if counter < 255:
-            base = max(0, counter - LFU_INIT_VAL)
-            if random.random() < 1.0 / (base * self.core.config.lfu_log_factor + 1):
+            base = counter - LFU_INIT_VAL
+            if base <= 0 or _random() * (base * self.core.config.lfu_log_factor + 1) < 1.0:
                 counter += 1
-        return (_minutes() << 8) | counter
+        return (self.minutes << 8) | counter
 
     def _lfu_decayed(self, clock: int) -> int:
         counter = clock & 0xFF
         decay = self.core.config.lfu_decay_time
         if decay:
-            elapsed = (_minutes() - (clock >> 8)) & 0xFFFF
+            elapsed = (self.minutes - (clock >> 8)) & 0xFFFF
             counter = max(0, counter - elapsed // decay)
         return counter
 
@@ -460,6 +503,7 @@ class Memory:
         tables = self.tables
         if tables is None:
             return
+        self._tick_clocks()
         now = time.monotonic()
         for db in self.core.ks.dbs:
             t = tables[db.id]
