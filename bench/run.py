@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import resource
+import shlex
 import shutil
 import signal
 import socket
@@ -186,9 +187,9 @@ class Server:
         self._log.close()
 
 
-def pyredis_argv(port: int) -> list[str]:
+def pyredis_argv(port: int, extra: list[str] = ()) -> list[str]:
     return [sys.executable, "-m", "pyredis", "--port", str(port), "--bind", "127.0.0.1",
-            "--save", ""]
+            "--save", "", *extra]
 
 
 def redis_argv(binary: str, port: int) -> list[str]:
@@ -365,7 +366,8 @@ def run_comparison(opts) -> dict:
     results = []
     try:
         port = free_port()
-        servers["pyredis"] = Server("pyredis", pyredis_argv(port), port, workdir, env=repo_env())
+        servers["pyredis"] = Server("pyredis", pyredis_argv(port, shlex.split(opts.pyredis_args)),
+                                    port, workdir, env=repo_env())
         port = free_port()
         servers["redis"] = Server("redis", redis_argv(redis_bin, port), port, workdir)
         for s in servers.values():
@@ -626,6 +628,8 @@ def parse_args(argv: list[str] | None = None):
                    help="runs per (test, -P, server); the median is reported (default: 1)")
     p.add_argument("--out", default=None,
                    help="results JSON path (default: bench/results/<timestamp>.json)")
+    p.add_argument("--pyredis-args", default="",
+                   help='more pyredis options, e.g. "--appendonly yes --appendfsync everysec"')
     p.add_argument("--quick", action="store_true",
                    help="a smoke run: -n 20000, one repeat")
     p.add_argument("--strict", action="store_true",
