@@ -88,3 +88,41 @@ def test_restore_ttl(both, raw_pyr, raw_ref):
     both("RESTORE", "k", "1", payload, "ABSTTL", "REPLACE")
     both("EXISTS", "t3", "k")
     both("DEBUG", "DIGEST")
+
+
+def test_redis_7_payloads_restore_into_pyredis(raw_pyr, tmp_path):
+    """Redis 7.0 DUMPs with RDB 10 encodings (listpacks); pyredis reads them
+    (Redis 6.2 itself refuses payloads newer than its RDB 9)."""
+    import os
+    import socket
+    import subprocess
+
+    from conftest import RawClient
+    if not os.path.exists("/usr/bin/redis-server"):
+        pytest.skip("no Debian redis-server 7.0")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(["/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--dir", str(tmp_path), "--enable-debug-command", "yes"],
+                            stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                r7 = RawClient(port)
+                break
+            except OSError:
+                time.sleep(0.05)
+        for name, cmds in VALUES.items():
+            for cmd in cmds:
+                cmd = tuple(a.replace("k", name) if a == "k" else a for a in cmd)
+                r7.call(*cmd)
+        for name in VALUES:
+            payload = r7.call("DUMP", name)[1]
+            assert payload[-10] == 10  # RDB version 10
+            assert raw_pyr.call("RESTORE", name, "0", payload) == ("+", b"OK"), name
+        assert raw_pyr.call("DEBUG", "DIGEST") == r7.call("DEBUG", "DIGEST")
+        r7.close()
+    finally:
+        proc.terminate()
+        proc.wait(5)
