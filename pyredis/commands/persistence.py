@@ -57,8 +57,8 @@ def bgsave(client, args):
 # -- DUMP / RESTORE -------------------------------------------------------------------
 
 
-@command("dump", 2, "readonly random", categories="@keyspace", group="generic",
-         since="2.6.0")
+@command("dump", 2, "readonly random", keys=(1, 1, 1), categories="@keyspace",
+         group="generic", since="2.6.0")
 def dump(client, args):
     value = client.db.get(args[1])
     if value is None:
@@ -66,7 +66,7 @@ def dump(client, args):
     return rdb.dump_payload(value, client.core.config.rdbcompression)
 
 
-@command("restore", -4, "write denyoom", categories="@keyspace @dangerous",
+@command("restore", -4, "write denyoom", keys=(1, 1, 1), categories="@keyspace @dangerous",
          group="generic", since="2.6.0")
 def restore(client, args):
     replace = absttl = False
