@@ -56,6 +56,11 @@ _NEVER = 1 << 62
 _SLOWLOG_MAX_ARGC = 32
 _SLOWLOG_MAX_STRING = 128
 _LATENCY_SAMPLES = 160
+# Internal callers whose commands Redis neither slow-logs nor samples (AOF
+# loading calls handlers directly). A script's redis.call()s are logged,
+# under Redis's address for a client without a socket.
+_UNLOGGED = frozenset(("aof",))
+_NO_PEER = b"?:0"
 
 
 class _Held:
@@ -122,7 +127,7 @@ class Admin:
 
     def on_slow(self, client, cmd, args, ns: int) -> None:
         """The executor's call for a command that ran at least core.slow_ns."""
-        if client.blocked is not None:
+        if client.blocked is not None or client.kind in _UNLOGGED:
             return
         cfg = self.core.config
         us = ns // 1000
@@ -131,7 +136,7 @@ class Admin:
             self.slowlog_id += 1
             self.slowlog.appendleft((self.slowlog_id - 1, int(time.time()), us,
                                      _slowlog_args(cmd.name, args),
-                                     client.addr.encode(), client.name))
+                                     client.addr.encode() or _NO_PEER, client.name))
             self._trim()
         lat = cfg.latency_monitor_threshold
         if lat and ns // 1_000_000 >= lat:
@@ -192,9 +197,6 @@ class Admin:
                 unblock(c)
                 if c.on_unblocked is not None:
                     c.on_unblocked()
-
-    def paused_writes(self) -> bool:
-        return bool(self.pause_deadline)
 
     def _gate(self, client, cmd, args):
         if client.kind in ("replica", "master"):

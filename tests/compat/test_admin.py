@@ -36,8 +36,11 @@ def _entries(reply):
         (_, eid), ts, dur, args, addr, name = e
         assert ts[0] == ":" and abs(ts[1] - time.time()) < 60
         assert dur[0] == ":" and dur[1] >= 0
-        assert addr[0] == "$" and addr[1].startswith(b"127.0.0.1:")
-        out.append((eid, args, name))
+        assert addr[0] == "$"
+        if addr[1] != b"?:0":  # ?:0 is a script's calls
+            assert addr[1].startswith(b"127.0.0.1:")
+            addr = "client"
+        out.append((eid, args, addr, name))
     # Ids count every entry since start-up: compare them relative to the newest.
     return [(e[0] - out[0][0],) + e[1:] for e in out]
 
@@ -69,6 +72,17 @@ def test_slowlog_entries(both, restore):
     assert two[1][1:] == p[0][1:]
     both("SLOWLOG", "GET", "0")
     assert both.p.call("SLOWLOG", "LEN") == both.r.call("SLOWLOG", "LEN")
+
+
+def test_slowlog_logs_script_calls(both, restore):
+    both("CONFIG", "SET", "slowlog-log-slower-than", "0")
+    both("SLOWLOG", "RESET")
+    both("EVAL", "redis.call('set', KEYS[1], 'b') return redis.call('get', KEYS[1])", "1", "s")
+    p, r = both.p.call("SLOWLOG", "GET"), both.r.call("SLOWLOG", "GET")
+    assert _entries(p) == _entries(r)
+    # A script's own calls come from a client without a socket.
+    assert [e[1][4] for e in p[1][:3]] == [("$", b"127.0.0.1:%d" % both.p.sock.getsockname()[1]),
+                                          ("$", b"?:0"), ("$", b"?:0")]
 
 
 def test_slowlog_default_count_and_max_len(both, restore):
