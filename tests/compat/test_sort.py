@@ -162,6 +162,9 @@ def test_by_and_get(both):
     both("SORT", "l", "GET", "h_*")              # a hash without ->: nil
     both("SORT", "l", "GET", "o_*->f")           # a string with ->: nil
     both("SORT", "l", "BY", "h_*->g")            # 'x' is not a number
+    both("APPEND", "o_1", "!")                   # a string edited in place
+    both("APPEND", "w_2", "0")
+    both("SORT", "l", "BY", "w_*", "GET", "o_*")
 
 
 def test_patterns_with_nul_and_hash(both):
