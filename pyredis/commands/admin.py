@@ -209,6 +209,7 @@ class Admin:
                     _may_replicate(c) for c, _ in client.multi_queue or ()):
                 return None
         from ..executor import HELD
+        client.last_cmd = cmd  # as Redis, CLIENT LIST names the held command
         client.blocked = _Held(client.db)
         self.core.blocked_clients += 1
         self.held.append(client)

@@ -86,7 +86,8 @@ def client_line(c, now: float, current_args=None) -> str:
         cmd = current_args[0].decode("utf-8", "replace").lower()
     else:
         last = c.last_cmd
-        cmd = last if isinstance(last, str) else last.name
+        # Redis prints NULL before a client's first command.
+        cmd = "NULL" if last is None else last if isinstance(last, str) else last.name
     qbuf = c.query_pending
     omem = c.output_pending
     tot = sys.getsizeof(c) + qbuf + omem + argv_mem

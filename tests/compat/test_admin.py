@@ -178,7 +178,10 @@ def test_client_pause_write_holds_writes(server, request, restore):
         other.send_raw(b"SET k 2\r\nGET k\r\n")
         time.sleep(0.2)
         lines = admin.call("CLIENT", "LIST")[1].decode().splitlines()
-        assert any("flags=b" in line for line in lines)
+        held = [line for line in lines if "flags=b" in line]
+        assert len(held) == 1 and " cmd=set " in held[0]
+        info = admin.call("INFO", "clients")[1].decode()
+        assert "blocked_clients:1\r\n" in info
         assert admin.call("GET", "k") == ("$", b"v")
         assert admin.call("CLIENT", "UNPAUSE") == ("+", b"OK")
         assert other.read() == ("+", b"OK")
