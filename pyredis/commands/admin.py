@@ -8,9 +8,10 @@ neither costs more than one integer comparison per command. Entries keep
 Redis's shape: id, unix time, microseconds, at most 32 arguments (the 32nd
 becomes ``... (N more arguments)``), each at most 128 bytes (``... (N more
 bytes)``), client address and name; passwords are ``(redacted)`` as in
-6.2.14 (AUTH, HELLO AUTH, CONFIG SET masterauth/requirepass, MIGRATE
-AUTH/AUTH2). A command that blocks is not logged (Redis logs it when it is
-served, with its whole wait).
+6.2.14 (AUTH, HELLO AUTH, CONFIG SET masterauth/masteruser/requirepass,
+ACL SETUSER, MIGRATE AUTH/AUTH2); a script's calls are logged from ``?:0``.
+A command that blocks is not logged (Redis logs it when it is served, with
+its whole wait).
 
 CLIENT PAUSE holds clients rather than refusing them: a gate
 (``core.set_gate(..., "pause")``, present only while a pause lasts)
@@ -223,6 +224,7 @@ def _may_replicate(cmd) -> bool:
 # -- slow log arguments ---------------------------------------------------------------
 
 _REDACTED = b"(redacted)"
+_REDACTING = frozenset(("auth", "hello", "config", "acl", "migrate"))
 
 
 def _redact(name: str, args: list) -> list:
@@ -240,6 +242,8 @@ def _redact(name: str, args: list) -> list:
         out = list(args)
         out[3] = _REDACTED
         return out
+    if name == "acl" and len(args) >= 3 and args[1].lower() == b"setuser":
+        return args[:2] + [_REDACTED] * (len(args) - 2)
     if name == "migrate":
         out = list(args)
         for i in range(6, len(out)):
@@ -255,7 +259,7 @@ def _redact(name: str, args: list) -> list:
 
 
 def _slowlog_args(name: str, args: list) -> list:
-    if name in ("auth", "hello", "config", "migrate"):
+    if name in _REDACTING:
         args = _redact(name, args)
     n = len(args)
     keep = n if n <= _SLOWLOG_MAX_ARGC else _SLOWLOG_MAX_ARGC - 1
