@@ -457,4 +457,12 @@ def run(config: Config) -> None:
 def _on_signal(server: Server, sig: int) -> None:
     name = "SIGINT" if sig == signal.SIGINT else "SIGTERM"
     log.warning("Received %s scheduling shutdown...", name)
+    # As Redis: with save points configured, save first; if that fails,
+    # keep running rather than lose the changes.
+    core = server.core
+    save = getattr(core, "save_on_shutdown", None)
+    if save is not None and core.config.save and not save():
+        log.warning("%s received but errors trying to shut down the server, check the logs "
+                    "for more information", name)
+        return
     server.request_shutdown()

@@ -302,3 +302,28 @@ def test_loading_and_misconf_gates(workdir):
         assert r.get("k") == b"v"
         r.config_set("stop-writes-on-bgsave-error", "no")
         assert r.set("k", "v3")
+
+
+def test_sigterm_saves_when_save_points_are_set(workdir):
+    import signal
+    import sys
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "pyredis", "--port", str(port), "--bind",
+                             "127.0.0.1", "--dir", workdir, "--save", "3600 1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            try:
+                c = RawClient(port)
+                break
+            except OSError:
+                time.sleep(0.05)
+        assert c.call("SET", "k", "v") == ("+", b"OK")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    with ServerThread(dir=workdir) as srv:
+        assert _client(srv.port).get("k") == b"v"
