@@ -290,3 +290,80 @@ def test_restore_propagates_an_absolute_ttl_and_expired_restores_as_del():
     rec.effects.clear()
     call(c, [b"RESTORE", b"k2", b"1", payload, b"ABSTTL"])
     assert rec.effects == []
+
+
+# -- encodings only older (or newer) Redis writes -----------------------------------------
+
+
+def _zl_entry(prevlen: int, payload) -> bytes:
+    head = bytes([prevlen]) if prevlen < 254 else b"\xfe" + prevlen.to_bytes(4, "little")
+    if isinstance(payload, int):
+        v = payload
+        if 0 <= v <= 12:
+            enc = bytes([0xF1 + v])
+        elif -128 <= v <= 127:
+            enc = b"\xfe" + (v & 0xFF).to_bytes(1, "little")
+        elif -32768 <= v <= 32767:
+            enc = b"\xc0" + (v & 0xFFFF).to_bytes(2, "little")
+        elif -(1 << 23) <= v < (1 << 23):
+            enc = b"\xf0" + (v & 0xFFFFFF).to_bytes(3, "little")
+        elif -(1 << 31) <= v < (1 << 31):
+            enc = b"\xd0" + (v & 0xFFFFFFFF).to_bytes(4, "little")
+        else:
+            enc = b"\xe0" + (v & (1 << 64) - 1).to_bytes(8, "little")
+        return head + enc
+    n = len(payload)
+    if n < 64:
+        enc = bytes([n])
+    elif n < 16384:
+        enc = bytes([0x40 | n >> 8, n & 0xFF])
+    else:
+        enc = b"\x80" + n.to_bytes(4, "big")
+    return head + enc + payload
+
+
+def _ziplist(items) -> bytes:
+    body = b""
+    prev = 0
+    for it in items:
+        e = _zl_entry(prev, it)
+        body += e
+        prev = len(e)
+    total = 10 + len(body) + 1
+    return total.to_bytes(4, "little") + (0).to_bytes(4, "little") + \
+        len(items).to_bytes(2, "little") + body + b"\xff"
+
+
+def _rdb(*records: bytes) -> bytes:
+    body = b"REDIS0006" + b"".join(records) + b"\xff"
+    return body + crc64(body).to_bytes(8, "little")
+
+
+def _blob(b: bytes) -> bytes:
+    return rdb._len(len(b)) + b
+
+
+def test_ziplist_list_with_every_entry_encoding():
+    items = [b"a", 7, -100, 1000, -70000, 1 << 30, -(1 << 40), b"x" * 300, b"y" * 20000, b"z"]
+    snap = rdb.parse(_rdb(bytes([rdb.T_LIST_ZIPLIST]) + _blob(b"l") + _blob(_ziplist(items))))
+    want = [x if isinstance(x, bytes) else b"%d" % x for x in items]
+    assert list(snap.dbs[0][0][b"l"]) == want
+
+
+def test_zipmap_hash_plain_list_and_string_double_zset():
+    zipmap = b"\x02" + b"\x01f\x01\x00v" + b"\x02ff\x03\x02abc\x00\x00" + b"\xff"
+    zset = _len_items(2) + _blob(b"a") + b"\x031.5" + _blob(b"b") + b"\xfe"
+    data = _rdb(bytes([rdb.T_HASH_ZIPMAP]) + _blob(b"h") + _blob(zipmap),
+                bytes([rdb.T_LIST]) + _blob(b"l") + _len_items(2) + _blob(b"p") + _blob(b"q"),
+                bytes([rdb.T_ZSET]) + _blob(b"z") + zset,
+                bytes([rdb.T_SET_LISTPACK]) + _blob(b"s") +
+                _blob(rdb._listpack([rdb._lp_elem(b"m"), rdb._lp_elem(b"12")])))
+    d = rdb.parse(data).dbs[0][0]
+    assert d[b"h"] == {b"f": b"v", b"ff": b"abc"}
+    assert list(d[b"l"]) == [b"p", b"q"]
+    assert d[b"z"].items() == [(b"a", 1.5), (b"b", float("inf"))]
+    assert d[b"s"] == {b"m", b"12"}
+
+
+def _len_items(n: int) -> bytes:
+    return rdb._len(n)
