@@ -20,6 +20,7 @@ import pytest
 from conftest import RawClient, encode_command
 from pyredis import errors
 from pyredis.eviction import KeyTable, key_cost
+from pyredis.types.zset import ZSet
 
 OOM = errors.OOM.encode()
 
@@ -78,7 +79,7 @@ class _FakeDb:
         self.expires: dict = {}
 
 
-@pytest.mark.parametrize("kind", ["str", "int-str", "hash", "list", "set", "bigstr"])
+@pytest.mark.parametrize("kind", ["str", "int-str", "hash", "list", "set", "bigstr", "zset"])
 def test_key_cost_matches_tracemalloc(kind):
     """A key's accounted cost is within 15% of what Python allocated for it."""
     n = 5000
@@ -89,6 +90,8 @@ def test_key_cost_matches_tracemalloc(kind):
         "list": lambda i: deque(b"elem%d:%d" % (j, i) for j in range(30)),
         "set": lambda i: {b"m%d:%d" % (j, i) for j in range(20)},
         "bigstr": lambda i: b"%d" % i + b"y" * 3000,
+        "zset": lambda i: ZSet.from_pairs([(b"member%d:%d" % (j, i), float(i + j))
+                                           for j in range(25)]),
     }
     make = makers[kind]
     db = _FakeDb()
