@@ -590,7 +590,7 @@ class Memory:
         if used <= limit:
             return True
         if self.core.admin.pause_deadline:
-            return False  # as Redis 6.2, a paused server evicts nothing
+            return True  # as Redis 6.2: a paused server neither evicts nor refuses
         policy = cfg.maxmemory_policy
         if policy == "noeviction":
             return False
