@@ -86,19 +86,21 @@ def format_lua_number(n) -> bytes:
 
 
 # -- tail calls into the API -----------------------------------------------------
-# Redis's redis.* functions are C, so ``return redis.call(...)`` keeps the
-# script's frame and error texts name its line. Ours are Lua functions,
-# which such a return would tail-call (the frame, and the line, would be
-# gone): the body is compiled with those returns parenthesised, which is
-# the same value without the tail call. Only the bytes of the return
-# change; lines stay where they are.
+# Redis's redis.* functions (and cjson, bit, cmsgpack...) are C, so
+# ``return redis.call(...)`` keeps the script's frame and error texts name
+# its line. Ours are Lua functions, which such a return would tail-call
+# (the frame, and the line, would be gone): the body is compiled with
+# those returns written ``return __redis__tail(1, redis.call(...))``, where
+# ``__redis__tail`` is ``select`` (a name no script shadows, resolved by the
+# globals proxy and not listed in _G): the same values, all of them, with a
+# tail call into C instead. Only the bytes of the return change; lines
+# stay where they are.
 
 _LONG_BRACKET = re.compile(rb"\[(=*)\[")
-# The API functions written in Lua that return one value (a parenthesised
-# return would cut a multi-value one).
-_API_CALL = re.compile(rb"return(\s+)(?:(?:redis|cjson|bit)\s*\.\s*[A-Za-z_]\w*|math\s*\.\s*"
+# The API functions written in Lua.
+_API_CALL = re.compile(rb"return(\s+)(?:(?:redis|cjson|bit|cmsgpack)\s*\.\s*[A-Za-z_]\w*|math\s*\.\s*"
                        rb"random(?:seed)?|setmetatable|getmetatable|rawset|rawget|getfenv|"
-                       rb"setfenv)\s*\(")
+                       rb"setfenv|loadstring|load|pairs|ipairs|next)\s*\(")
 _STATEMENT_END = re.compile(rb"\s*(;|end\b|else\b|elseif\b|until\b|$)")
 
 
@@ -132,7 +134,8 @@ def _skip_string_or_comment(body: bytes, i: int) -> int:
 
 def untail_api_calls(body: bytes) -> bytes:
     """``body`` with every ``return redis.x(...)`` (and the other API
-    functions above) that ends its block written ``return (redis.x(...))``."""
+    functions above) that ends its block written
+    ``return __redis__tail(1, redis.x(...))``."""
     if b"return" not in body:
         return body
     out = []
@@ -161,7 +164,7 @@ def untail_api_calls(body: bytes) -> bytes:
             if depth == 0 and _STATEMENT_END.match(body, k):
                 start = i + 6 + len(m.group(1))
                 out.append(body[last:start])
-                out.append(b"(")
+                out.append(b"__redis__tail(1, ")
                 out.append(body[start:k])
                 out.append(b")")
                 last = i = k
@@ -270,6 +273,7 @@ real._G = G
 setmetatable(G, {
   __index = function(_, name)
     local v = real[name]
+    if v == nil and name == '__redis__tail' then return select end
     if v == nil then
       error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
     end

@@ -1,14 +1,15 @@
 """The libraries Redis preloads into its Lua state that stock Lua 5.1 lacks:
-``cjson`` (encode/decode, with ``cjson.null``) and ``bit`` (LuaBitOp: 32-bit
-operations on Lua numbers). Written in Python over lupa tables; the
-scripting engine (``pyredis.scripting``) installs them read-only in the
-sandbox. ``struct`` and ``cmsgpack`` are not provided.
+``cjson`` (encode/decode, with ``cjson.null``), ``bit`` (LuaBitOp: 32-bit
+operations on Lua numbers) and ``cmsgpack`` (pack/unpack). Written in
+Python over lupa tables; the scripting engine (``pyredis.scripting``)
+installs them read-only in the sandbox. ``struct`` is not provided.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import struct
 
 import lupa.lua51 as _lupa
 
@@ -201,6 +202,156 @@ class _Encoder:
         out.append("}")
 
 
+# -- cmsgpack ----------------------------------------------------------------------
+
+_MSGPACK_MAX_NESTING = 16  # deeper tables pack as nil, as lua-cmsgpack does
+
+
+def _mp_int(n: int, out: bytearray) -> None:
+    if n >= 0:
+        if n <= 127:
+            out.append(n)
+        elif n <= 0xFF:
+            out += b"\xcc" + struct.pack(">B", n)
+        elif n <= 0xFFFF:
+            out += b"\xcd" + struct.pack(">H", n)
+        elif n <= 0xFFFFFFFF:
+            out += b"\xce" + struct.pack(">I", n)
+        else:
+            out += b"\xcf" + struct.pack(">Q", n & 0xFFFFFFFFFFFFFFFF)
+    elif n >= -32:
+        out.append(n & 0xFF)
+    elif n >= -128:
+        out += b"\xd0" + struct.pack(">b", n)
+    elif n >= -32768:
+        out += b"\xd1" + struct.pack(">h", n)
+    elif n >= -(1 << 31):
+        out += b"\xd2" + struct.pack(">i", n)
+    else:
+        out += b"\xd3" + struct.pack(">q", max(n, -(1 << 63)))
+
+
+def _mp_len(n: int, fix: int, fixmax: int, c16: bytes, c32: bytes, out: bytearray) -> None:
+    if n <= fixmax:
+        out.append(fix | n)
+    elif n <= 0xFFFF:
+        out += c16 + struct.pack(">H", n)
+    else:
+        out += c32 + struct.pack(">I", n)
+
+
+def _mp_pack(v, out: bytearray, level: int) -> None:
+    t = type(v)
+    if v is None:
+        out.append(0xC0)
+    elif t is bool:
+        out.append(0xC3 if v else 0xC2)
+    elif t is int or t is float:
+        if v == v and not math.isinf(v) and v == int(v) and -(1 << 63) <= v < (1 << 64):
+            _mp_int(int(v), out)
+        elif struct.unpack(">f", struct.pack(">f", v))[0] == v or v != v:
+            out += b"\xca" + struct.pack(">f", v)
+        else:
+            out += b"\xcb" + struct.pack(">d", v)
+    elif t is bytes:
+        n = len(v)
+        if n < 32:
+            out.append(0xA0 | n)
+        elif n <= 0xFF:
+            out += b"\xd9" + struct.pack(">B", n)
+        elif n <= 0xFFFF:
+            out += b"\xda" + struct.pack(">H", n)
+        else:
+            out += b"\xdb" + struct.pack(">I", n)
+        out += v
+    elif _lupa.lua_type(v) == "table":
+        if level >= _MSGPACK_MAX_NESTING:
+            out.append(0xC0)
+            return
+        items = list(v.items())
+        n = len(items)
+        if n and all(type(k) in (int, float) and k == int(k) and k >= 1 for k, _ in items) \
+                and max(int(k) for k, _ in items) == n:
+            _mp_len(n, 0x90, 15, b"\xdc", b"\xdd", out)
+            for i in range(1, n + 1):
+                _mp_pack(v[i], out, level + 1)
+        else:
+            _mp_len(n, 0x80, 15, b"\xde", b"\xdf", out)
+            for k, x in items:
+                _mp_pack(k, out, level + 1)
+                _mp_pack(x, out, level + 1)
+    else:
+        out.append(0xC0)  # functions, userdata: nil
+
+
+class _NilKey(Exception):
+    pass
+
+
+class _MpReader:
+    def __init__(self, lua, data: bytes) -> None:
+        self.lua = lua
+        self.data = data
+        self.pos = 0
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.data):
+            raise LuaLibError("Missing bytes in input.")
+        b = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return b
+
+    def num(self, fmt: str, n: int):
+        return struct.unpack(fmt, self.take(n))[0]
+
+    def value(self):
+        c = self.take(1)[0]
+        if c <= 0x7F:
+            return c
+        if c >= 0xE0:
+            return c - 0x100
+        if 0xA0 <= c <= 0xBF:
+            return self.take(c & 0x1F)
+        if 0x90 <= c <= 0x9F:
+            return self.array(c & 0x0F)
+        if 0x80 <= c <= 0x8F:
+            return self.map(c & 0x0F)
+        simple = {0xC0: None, 0xC2: False, 0xC3: True}
+        if c in simple:
+            return simple[c]
+        fixed = {0xCC: (">B", 1), 0xCD: (">H", 2), 0xCE: (">I", 4), 0xCF: (">Q", 8),
+                 0xD0: (">b", 1), 0xD1: (">h", 2), 0xD2: (">i", 4), 0xD3: (">q", 8),
+                 0xCA: (">f", 4), 0xCB: (">d", 8)}
+        if c in fixed:
+            v = self.num(*fixed[c])
+            return float(v) if c in (0xCF, 0xD3) and abs(v) >= 1 << 53 else v
+        sized = {0xD9: (">B", 1), 0xDA: (">H", 2), 0xDB: (">I", 4),
+                 0xC4: (">B", 1), 0xC5: (">H", 2), 0xC6: (">I", 4)}
+        if c in sized:
+            return self.take(self.num(*sized[c]))
+        if c in (0xDC, 0xDD):
+            return self.array(self.num(">H", 2) if c == 0xDC else self.num(">I", 4))
+        if c in (0xDE, 0xDF):
+            return self.map(self.num(">H", 2) if c == 0xDE else self.num(">I", 4))
+        raise LuaLibError("Bad data format in input.")
+
+    def array(self, n: int):
+        t = self.lua.table_from({})
+        for i in range(1, n + 1):
+            t[i] = self.value()
+        return t
+
+    def map(self, n: int):
+        t = self.lua.table_from({})
+        for _ in range(n):
+            k = self.value()
+            v = self.value()
+            if k is None:
+                raise _NilKey()
+            t[k] = v
+        return t
+
+
 def make_libs(lua) -> dict:
     """name -> Lua table for each library, built in ``lua`` (a lupa runtime
     with ``encoding=None``)."""
@@ -271,9 +422,52 @@ def make_libs(lua) -> dict:
             return fn(*a), None
         return wrap(call)
 
+    def mp_pack(*args):
+        if not args:
+            return b"bad argument #0 to 'pack' (MessagePack pack needs input.)", 0, None
+        out = bytearray()
+        for a in args:
+            _mp_pack(a, out, 0)
+        return None, 1, lua.table_from([bytes(out)])
+
+    def mp_unpack(*args):
+        data = args[0] if args else _NO_VALUE
+        if type(data) in (int, float):
+            data = (b"%.14g" % data)
+        if type(data) is not bytes:
+            return (b"bad argument #1 to 'unpack' (string expected, got %s)"
+                    % _lua_type_name(data).encode()), 0, None
+        r = _MpReader(lua, data)
+        values = lua.table_from({})
+        n = 0
+        try:
+            while r.pos < len(r.data):
+                n += 1
+                values[n] = r.value()
+        except _NilKey:
+            # lua_settable's own error, which carries no position.
+            return b"table index is nil", -1, None
+        except LuaLibError as e:
+            return str(e).encode(), 0, None
+        return None, n, values
+
+    # Many results: (error, count, table of values); a count of -1 with an
+    # error raises it without a position.
+    wrap_many = lua.eval("function(src) return assert(loadstring(src, '@redis_internal'))() end")(b"""
+        return function(f)
+            return function(...)
+                local e, n, t = f(...)
+                if e then error(e, n < 0 and 0 or 2) end
+                return unpack(t, 1, n)
+            end
+        end""")
+    cmsgpack = lua.table_from({})
+    cmsgpack[b"pack"] = wrap_many(mp_pack)
+    cmsgpack[b"unpack"] = wrap_many(mp_unpack)
+
     bit = lua.table_from({})
     for name, fn in _bit_functions().items():
         required = 0 if name in ("band", "bor", "bxor") else 2 if name in (
             "lshift", "rshift", "arshift", "rol", "ror") else 1
         bit[name.encode()] = bit_wrap(name, fn, max(required, 1))
-    return {"cjson": cjson, "bit": bit}
+    return {"cjson": cjson, "bit": bit, "cmsgpack": cmsgpack}

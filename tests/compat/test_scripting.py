@@ -68,6 +68,8 @@ def test_lua_to_resp3(both):
     "redis.call('set', 'a', 12) return redis.call('get', 'a')",
     "return redis.call('exists', 'l', 'nokey')",
     "return redis.call('xrange', 'nostream', '-', '+')",
+    "local select = 5 return redis.call('ping')",
+    "local t = {} return type(select(1, next({a = 1}))), #t",
 ])
 def test_resp_to_lua(both, script):
     both("SET", "str", "abc")
@@ -194,7 +196,7 @@ def test_numkeys_errors(both):
 # -- the sandbox -------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["os", "io", "require", "loadfile", "dofile", "debug",
-                                  "package", "module", "python"])
+                                  "package", "module", "python", "cmsgpack", "cjson", "bit"])
 def test_sandbox_has_no_host_access(both, name):
     ev(both, f"return {name}")
     ev(both, f"return type(rawget(_G, '{name}'))")
@@ -219,6 +221,15 @@ def test_sandbox_has_no_host_access(both, name):
     "return bit.bxor(5, 3)", "return bit.bnot(0)", "return bit.lshift(1, 31)",
     "return bit.rshift(-1, 28)", "return bit.arshift(-256, 4)", "return bit.tohex(-1, -4)",
     "return bit.tobit(2^32 + 5)",
+    "return cmsgpack.pack({1, 2, 3})", "return cmsgpack.pack({a=1})",
+    "return cmsgpack.pack(1.5, -1, -100, 300, 70000, 5000000000, -5000000000, 'abc', true, nil)",
+    "return cmsgpack.pack(string.rep('x', 40), string.rep('y', 300), 0.1, {[1]=1, [3]=3})",
+    "return {cmsgpack.unpack(cmsgpack.pack({1, {2, 'x'}}, 'y', 7))}",
+    "return cmsgpack.unpack(cmsgpack.pack({a={b=5}})).a.b",
+    "local t = {} local c = t for i = 1, 20 do c[1] = {} c = c[1] end return cmsgpack.pack(t)",
+    "return cmsgpack.pack()", "return cmsgpack.unpack(string.char(0xc1))",
+    "return cmsgpack.unpack(string.char(0x92, 1))", "return cmsgpack.unpack()",
+    "return {cmsgpack.unpack(string.char(0x81, 0xc0, 1, 5))}",
 ])
 def test_sandbox_functions(both, script):
     ev(both, script)

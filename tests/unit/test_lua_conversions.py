@@ -37,17 +37,18 @@ def test_rand48_matches_redis_sequence():
 
 
 @pytest.mark.parametrize("body, want", [
-    (b"return redis.call('get', 'k')", b"return (redis.call('get', 'k'))"),
-    (b"return redis.call(\"x\", \")\")", b"return (redis.call(\"x\", \")\"))"),
-    (b"if a then return redis.pcall(f(1)) end", b"if a then return (redis.pcall(f(1))) end"),
-    (b"return math.random(5);", b"return (math.random(5));"),
+    (b"return redis.call('get', 'k')", b"return __redis__tail(1, redis.call('get', 'k'))"),
+    (b"return redis.call(\"x\", \")\")", b"return __redis__tail(1, redis.call(\"x\", \")\"))"),
+    (b"if a then return redis.pcall(f(1)) end",
+     b"if a then return __redis__tail(1, redis.pcall(f(1))) end"),
+    (b"return math.random(5);", b"return __redis__tail(1, math.random(5));"),
+    (b"return pairs(t)", b"return __redis__tail(1, pairs(t))"),
     (b"return redis.call('x').ok", b"return redis.call('x').ok"),
     (b"return redis.call(1), 2", b"return redis.call(1), 2"),
     (b"-- return redis.call(1)\nreturn 1", b"-- return redis.call(1)\nreturn 1"),
     (b"--[[ return redis.call(1) ]] return 1", b"--[[ return redis.call(1) ]] return 1"),
     (b"local s = [[return redis.call(1)]] return s", b"local s = [[return redis.call(1)]] return s"),
     (b"xreturn redis.call(1)", b"xreturn redis.call(1)"),
-    (b"return pairs(t)", b"return pairs(t)"),
     (b"return math.modf(1.5)", b"return math.modf(1.5)"),
 ])
 def test_untail(body, want):
