@@ -212,6 +212,8 @@ def test_bgrewriteaof_compacts_and_both_load_it(tmp_path, preamble):
     assert len(data) < before
     assert data.startswith(b"REDIS") == preamble
     assert data.count(b"counter") == 1
+    result = CliRunner().invoke(cli_main, ["check-aof", str(tmp_path / AOF)])
+    assert result.exit_code == 0 and "AOF is valid" in result.output
     assert not [f for f in os.listdir(tmp_path) if f.startswith("temp-")]
     srv = pyr_aof(tmp_path)
     try:
@@ -372,6 +374,28 @@ def test_always_fsyncs_once_per_batch_before_the_reply(tmp_path):
         # One fsync per batch the server read, never one per command.
         assert 1 <= aof.fsync_count - before < 50
         c.close()
+    finally:
+        srv.stop()
+
+
+def test_a_served_waiter_hears_back_after_the_write(tmp_path):
+    """A reply that leaves outside its own batch (a blocked client served by
+    another's push) also waits for the AOF write."""
+    srv = pyr_aof(tmp_path, appendfsync="always")
+    try:
+        waiter, pusher = RawClient(srv.port), RawClient(srv.port)
+        waiter.send_raw(aofmod.encode_request([b"BLPOP", b"q", b"0"]))
+        deadline = time.monotonic() + 5
+        while not srv.core.blocked_clients:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        pusher.send_raw(aofmod.encode_request([b"RPUSH", b"q", b"job"]))
+        assert waiter.read() == ("*", [("$", b"q"), ("$", b"job")])
+        data = (tmp_path / AOF).read_bytes()
+        assert b"RPUSH" in data and data.rstrip().endswith(b"q")
+        pusher.read()
+        waiter.close()
+        pusher.close()
     finally:
         srv.stop()
 
