@@ -141,7 +141,7 @@ class ClientConnection(asyncio.Protocol):
         if len(reqs) == 1:
             out = call(client, reqs[0])
             if client.reply_mode:
-                out = _reply_filter(client, out)
+                out = _reply_filter(client, out, reqs[0])
             if client.blocked is not None:
                 # A held request (CLIENT PAUSE) runs again once released.
                 self._block(reqs if out is HELD else [])
@@ -151,7 +151,7 @@ class ClientConnection(asyncio.Protocol):
                 for i, args in enumerate(reqs):
                     out = call(client, args)
                     if client.reply_mode:
-                        out = _reply_filter(client, out)
+                        out = _reply_filter(client, out, args)
                     parts.append(out)
                     if client.closing:
                         break
@@ -247,7 +247,11 @@ class ClientConnection(asyncio.Protocol):
             self.client = None
 
 
-def _reply_filter(client, out: bytes) -> bytes:
+# Their confirmations are pushes, which Redis 6.2.14 sends even with replies off.
+_PUSH_REPLIES = frozenset((b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscribe"))
+
+
+def _reply_filter(client, out: bytes, args: list) -> bytes:
     """CLIENT REPLY OFF / SKIP: what the client gets of one reply."""
     if out is HELD:  # not run yet: decided when it runs
         return out
@@ -258,6 +262,8 @@ def _reply_filter(client, out: bytes) -> bytes:
         return out
     if mode == REPLY_SKIP:
         client.reply_mode = 0
+    if out[:1] != b"-" and args[0].lower() in _PUSH_REPLIES:
+        return out
     return b""
 
 

@@ -245,6 +245,14 @@ def test_client_reply(both):
     both.raw(b"CLIENT REPLY SKIP\r\nCLIENT REPLY OFF\r\nPING h\r\nCLIENT REPLY ON\r\n")
 
 
+def test_client_reply_off_keeps_subscribe_confirmations(both):
+    both.raw(b"CLIENT REPLY OFF\r\nSUBSCRIBE chan other\r\n", replies=2)
+    both.raw(b"PING\r\nUNSUBSCRIBE chan\r\n")
+    both.raw(b"UNSUBSCRIBE\r\n")
+    both.raw(b"CLIENT REPLY SKIP\r\nPSUBSCRIBE p*\r\nPUNSUBSCRIBE\r\n", replies=2)
+    both.raw(b"CLIENT REPLY ON\r\n")
+
+
 def test_client_reply_off_keeps_pushes(both):
     """Redis 6.2.14 still delivers pub/sub pushes to a client with replies off."""
     for c in (both.p, both.r):
