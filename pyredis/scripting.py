@@ -99,7 +99,7 @@ def format_lua_number(n) -> bytes:
 _LONG_BRACKET = re.compile(rb"\[(=*)\[")
 # The API functions written in Lua.
 _API_CALL = re.compile(rb"return(\s+)(?:(?:redis|cjson|bit|cmsgpack)\s*\.\s*[A-Za-z_]\w*|math\s*\.\s*"
-                       rb"random(?:seed)?|setmetatable|getmetatable|rawset|rawget|getfenv|"
+                       rb"random(?:seed)?|coroutine\s*\.\s*(?:create|wrap)|setmetatable|getmetatable|rawset|rawget|getfenv|"
                        rb"setfenv|loadstring|load|pairs|ipairs|next)\s*\(")
 _STATEMENT_END = re.compile(rb"\s*(;|end\b|else\b|elseif\b|until\b|$)")
 
@@ -311,6 +311,32 @@ local hook_check = py.hook
 local function hook()
   if hook_check() then
     error('Script killed by user with SCRIPT KILL...', 0)
+  end
+end
+
+-- Hooks belong to a thread: a coroutine a script creates installs the
+-- time-limit hook as it starts, so a loop inside it can be killed too.
+do
+  local colib = backing[real.coroutine]
+  local create, wrap = coroutine.create, coroutine.wrap
+  local function hooked(f)
+    return function(...)
+      sethook(hook, '', HOOK_N)
+      return f(...)
+    end
+  end
+  local function check(f, name)
+    if type(f) ~= 'function' or getinfo(f, 'S').what == 'C' then
+      error("bad argument #1 to '" .. name .. "' (Lua function expected)", 3)
+    end
+  end
+  colib.create = function(f)
+    check(f, 'create')
+    return create(hooked(f))
+  end
+  colib.wrap = function(f)
+    check(f, 'wrap')
+    return wrap(hooked(f))
   end
 end
 

@@ -227,6 +227,12 @@ def test_sandbox_has_no_host_access(both, name):
     "return {cmsgpack.unpack(cmsgpack.pack({1, {2, 'x'}}, 'y', 7))}",
     "return cmsgpack.unpack(cmsgpack.pack({a={b=5}})).a.b",
     "local t = {} local c = t for i = 1, 20 do c[1] = {} c = c[1] end return cmsgpack.pack(t)",
+    "return coroutine.create(5)", "return coroutine.wrap(nil)", "return coroutine.create(print)",
+    "local f = coroutine.wrap(function(a) local b = coroutine.yield(a + 1) return b * 2 end) "
+    "return {f(1), f(10)}",
+    "local co = coroutine.create(function() error('in co') end) return {coroutine.resume(co)}",
+    "local co = coroutine.create(function() return redis.call('ping') end) "
+    "local ok, v = coroutine.resume(co) return v",
     "return cmsgpack.pack()", "return cmsgpack.unpack(string.char(0xc1))",
     "return cmsgpack.unpack(string.char(0x92, 1))", "return cmsgpack.unpack()",
     "return {cmsgpack.unpack(string.char(0x81, 0xc0, 1, 5))}",
@@ -472,6 +478,22 @@ def test_slow_script_that_wrote_is_unkillable():
     assert seen[0].startswith(b"-UNKILLABLE Sorry the script already executed write commands")
     assert b"Script killed by user" in reply
     assert call(other, [b"GET", b"w"]) == b"$1\r\n1\r\n"
+
+
+def test_slow_loop_inside_a_coroutine_is_killed():
+    core, runner, other = _core()
+    seen = []
+
+    def pump(caller):
+        if not seen:
+            seen.append(call(other, [b"SCRIPT", b"KILL"]))
+
+    core.process_events_while_blocked = pump
+    reply = call(runner, [b"EVAL", b"local co = coroutine.create(function() while true do end end) "
+                                   b"local ok, err = coroutine.resume(co) return err", b"0"])
+    assert seen == [b"+OK\r\n"]
+    # Killed inside the coroutine: resume returns the error, as in Redis.
+    assert reply == b"$41\r\nScript killed by user with SCRIPT KILL...\r\n"
 
 
 def test_fast_script_never_busy():
