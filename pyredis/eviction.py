@@ -596,12 +596,15 @@ class Memory:
             return False
         tofree = used - limit
         freed = 0
-        deadline = time.perf_counter() + _time_limit(cfg.maxmemory_eviction_tenacity)
+        start = time.perf_counter()
+        deadline = start + _time_limit(cfg.maxmemory_eviction_tenacity)
         n = 0
+        ok = True
         while freed < tofree:
             found = self._pick(policy)
             if found is None:
-                return False
+                ok = False
+                break
             db, key = found
             before = self.total
             self._evict_key(db, key)
@@ -609,8 +612,12 @@ class Memory:
             n += 1
             if n % 16 == 0 and time.perf_counter() > deadline:
                 # Like Redis's EVICT_RUNNING: the next command or tick goes on.
-                return True
-        return True
+                break
+        if n and cfg.latency_monitor_threshold:
+            ms = int((time.perf_counter() - start) * 1000)
+            if ms >= cfg.latency_monitor_threshold:
+                self.core.admin.add_latency("eviction-cycle", ms)
+        return ok
 
     def _evict_key(self, db, key) -> None:
         core = self.core
