@@ -107,9 +107,9 @@ class Snapshots:
         try:
             self.write_file()
         except OSError as e:
+            # As Redis's rdbSave, a failed foreground save leaves the
+            # background-save status (and so stop-writes) alone.
             log.warning("Failed saving the DB (%s): %s", self.path(), e.strerror or e)
-            self.last_status_ok = False
-            self._update_gate()
             return False
         log.info("DB saved on disk")
         core.dirty_at_last_save = dirty
@@ -123,7 +123,11 @@ class Snapshots:
         core = self.core
         self.last_try = time.time()
         if not hasattr(os, "fork"):
-            return self.save()
+            ok = self.save()
+            if not ok:
+                self.last_status_ok = False
+                self._update_gate()
+            return ok
         dirty = core.ks.dirty
         try:
             pid = os.fork()
