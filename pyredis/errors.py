@@ -291,6 +291,8 @@ PROTECTED_MODE_DENIED = (
 
 # -- RDB persistence (SAVE, BGSAVE, DUMP/RESTORE, DEBUG RELOAD)
 BGSAVE_IN_PROGRESS = "ERR Background save already in progress"
+BGSAVE_OTHER_CHILD = ("ERR Another child process is active (AOF?): can't BGSAVE right now. "
+                      "Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.")
 BUSYKEY = "BUSYKEY Target key name already exists."
 DUMP_PAYLOAD_INVALID = "ERR DUMP payload version or checksum are wrong"
 BAD_DATA_FORMAT = "ERR Bad data format"

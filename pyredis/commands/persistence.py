@@ -49,7 +49,13 @@ def bgsave(client, args):
     core = client.core
     if _bgsave_running(core):
         raise CommandError(errors.BGSAVE_IN_PROGRESS)
-    if not snapshot.of(core).bgsave():
+    snaps = snapshot.of(core)
+    if snaps.other_child():
+        if len(args) == 2:
+            snaps.scheduled = True
+            return Simple(b"Background saving scheduled")
+        raise CommandError(errors.BGSAVE_OTHER_CHILD)
+    if not snaps.bgsave():
         raise CommandError("ERR")
     return Simple(b"Background saving started")
 

@@ -61,6 +61,7 @@ class Snapshots:
         self.child_pid = 0
         self.child_started = 0.0
         self.child_dirty = 0          # dirty counter when the child forked
+        self.scheduled = False        # BGSAVE SCHEDULE waiting for the AOF child
         self.last_status_ok = True
         self.last_bgsave_time = -1
         self.last_try = 0.0
@@ -218,10 +219,20 @@ class Snapshots:
 
         call_later(0.1, tick)
 
+    def other_child(self) -> bool:
+        """Whether another forked child (an AOF rewrite) is running."""
+        aof = getattr(self.core, "aof", None)
+        return bool(getattr(aof, "child", 0))
+
     def cron(self) -> None:
-        """Reap the child; start a BGSAVE when a save rule is due."""
+        """Reap the child; start a BGSAVE when one is scheduled or a save
+        rule is due (never beside another child, as Redis)."""
         self.reap()
-        if self.child_pid or self.loading:
+        if self.child_pid or self.loading or self.other_child():
+            return
+        if self.scheduled:
+            self.scheduled = False
+            self.bgsave()
             return
         core = self.core
         points = core.config.save

@@ -327,3 +327,24 @@ def test_sigterm_saves_when_save_points_are_set(workdir):
             proc.wait(5)
     with ServerThread(dir=workdir) as srv:
         assert _client(srv.port).get("k") == b"v"
+
+
+def test_bgsave_beside_an_aof_rewrite_is_refused_or_scheduled(workdir):
+    from pyredis.persistence import snapshot
+    with ServerThread(dir=workdir) as srv:
+        c = RawClient(srv.port)
+        snaps = snapshot.of(srv.core)
+        snaps.other_child = lambda: True  # an AOF rewrite child is running
+        assert c.call("BGSAVE") == ("-", b"ERR Another child process is active (AOF?): can't "
+                                         b"BGSAVE right now. Use BGSAVE SCHEDULE in order to "
+                                         b"schedule a BGSAVE whenever possible.")
+        assert c.call("BGSAVE", "SCHEDULE") == ("+", b"Background saving scheduled")
+        time.sleep(0.3)
+        assert not os.path.exists(os.path.join(workdir, "dump.rdb"))
+        del snaps.other_child  # the rewrite ended: the scheduled save runs
+        for _ in range(100):
+            if os.path.exists(os.path.join(workdir, "dump.rdb")):
+                break
+            time.sleep(0.05)
+        assert os.path.exists(os.path.join(workdir, "dump.rdb"))
+        c.close()
