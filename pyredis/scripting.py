@@ -98,7 +98,7 @@ def format_lua_number(n) -> bytes:
 
 _LONG_BRACKET = re.compile(rb"\[(=*)\[")
 # The API functions written in Lua.
-_API_CALL = re.compile(rb"return(\s+)(?:(?:redis|cjson|bit|cmsgpack)\s*\.\s*[A-Za-z_]\w*|math\s*\.\s*"
+_API_CALL = re.compile(rb"return(\s+)(?:(?:redis|cjson|bit|cmsgpack|struct)\s*\.\s*[A-Za-z_]\w*|math\s*\.\s*"
                        rb"random(?:seed)?|coroutine\s*\.\s*(?:create|wrap)|setmetatable|getmetatable|rawset|rawget|getfenv|"
                        rb"setfenv|loadstring|load|pairs|ipairs|next)\s*\(")
 _STATEMENT_END = re.compile(rb"\s*(;|end\b|else\b|elseif\b|until\b|$)")

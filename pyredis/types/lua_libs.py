@@ -1,8 +1,9 @@
 """The libraries Redis preloads into its Lua state that stock Lua 5.1 lacks:
 ``cjson`` (encode/decode, with ``cjson.null``), ``bit`` (LuaBitOp: 32-bit
-operations on Lua numbers) and ``cmsgpack`` (pack/unpack). Written in
+operations on Lua numbers), ``cmsgpack`` (pack/unpack) and ``struct``
+(pack/unpack/size, Roberto Ierusalimschy's format language). Written in
 Python over lupa tables; the scripting engine (``pyredis.scripting``)
-installs them read-only in the sandbox. ``struct`` is not provided.
+installs them read-only in the sandbox.
 """
 
 from __future__ import annotations
@@ -352,6 +353,195 @@ class _MpReader:
         return t
 
 
+# -- struct ----------------------------------------------------------------------
+
+_STRUCT_SIZES = {"b": 1, "B": 1, "h": 2, "H": 2, "l": 8, "L": 8, "T": 8, "f": 4, "d": 8,
+                 "x": 1}
+_STRUCT_MAXINT = 32
+_STRUCT_MAXALIGN = 8
+
+
+class _StructFormat:
+    """Walks a struct format: ``options()`` yields (option, size) for each
+    data option, after applying the endianness and alignment options it
+    passes; ``padding(size, pos)`` is the alignment before an item."""
+
+    def __init__(self, fmt: bytes, fn: str) -> None:
+        self.fmt = fmt.decode("latin-1")
+        self.fn = fn
+        self.little = True
+        self.align = 1
+
+    def _num(self, i: int, default: int) -> tuple[int, int]:
+        j = i
+        while j < len(self.fmt) and self.fmt[j].isdigit():
+            j += 1
+        return (int(self.fmt[i:j]) if j > i else default), j
+
+    def options(self):
+        fmt = self.fmt
+        i = 0
+        while i < len(fmt):
+            opt = fmt[i]
+            i += 1
+            if opt in _STRUCT_SIZES:
+                size = _STRUCT_SIZES[opt]
+            elif opt in "iI":
+                size, i = self._num(i, 4)
+                if size > _STRUCT_MAXINT:
+                    raise LuaLibError("integral size %d is larger than limit of %d"
+                                      % (size, _STRUCT_MAXINT))
+            elif opt == "c":
+                size, i = self._num(i, 1)
+            elif opt == "s":
+                size = 0
+            elif opt == " ":
+                continue
+            elif opt in "<>=":
+                self.little = opt != ">"
+                continue
+            elif opt == "!":
+                a, i = self._num(i, _STRUCT_MAXALIGN)
+                if a & (a - 1):
+                    raise LuaLibError("alignment %d is not a power of 2" % a)
+                self.align = a
+                continue
+            else:
+                raise LuaLibError("bad argument #1 to '%s' (invalid format option '%s')"
+                                  % (self.fn, opt))
+            yield opt, size
+
+    def padding(self, opt: str, size: int, pos: int) -> int:
+        if size <= 1 or self.align <= 1 or opt in "cs":
+            return 0
+        a = min(size, self.align)
+        return (a - (pos & (a - 1))) & (a - 1)
+
+
+def _struct_int(n, size: int, little: bool) -> bytes:
+    value = (int(n) if n == n and not math.isinf(n) else 0) & 0xFFFFFFFFFFFFFFFF
+    out = bytearray()
+    for _ in range(size):
+        out.append(value & 0xFF)
+        value >>= 8
+    return bytes(out if little else reversed(out))
+
+
+def _struct_pack(fmt, args) -> bytes:
+    if type(fmt) in (int, float):
+        fmt = b"%.14g" % fmt
+    if type(fmt) is not bytes:
+        raise LuaLibError("bad argument #1 to 'pack' (string expected, got no value)")
+    out = bytearray()
+    arg = 0
+    walker = _StructFormat(fmt, "pack")
+    for opt, size in walker.options():
+        out += b"\0" * walker.padding(opt, size, len(out))
+        if opt == "x":
+            out += b"\0"
+            continue
+        a = args[arg] if arg < len(args) else None
+        narg = arg + 2
+        arg += 1
+        if opt in "cs":
+            if type(a) in (int, float):
+                a = b"%.14g" % a
+            if type(a) is not bytes:
+                raise LuaLibError("bad argument #%d to 'pack' (string expected, got %s)"
+                                  % (narg, _lua_type_name(a)))
+            if opt == "s":
+                out += a + b"\0"
+            else:
+                n = size or len(a)
+                if len(a) < n:
+                    # struct.c names the argument after the string.
+                    raise LuaLibError("bad argument #%d to 'pack' (string too short)" % (narg + 1))
+                out += a[:n]
+            continue
+        if type(a) is bytes and _numeric(a):
+            a = float(a)
+        if type(a) not in (int, float):
+            raise LuaLibError("bad argument #%d to 'pack' (number expected, got %s)"
+                              % (narg, _lua_type_name(a)))
+        if opt in "fd":
+            out += struct.pack(("<" if walker.little else ">") + opt, a)
+        else:
+            out += _struct_int(a, size, walker.little)
+    return bytes(out)
+
+
+def _struct_unpack(lua, fmt, data, init):
+    if type(fmt) is not bytes:
+        raise LuaLibError("bad argument #1 to 'unpack' (string expected, got %s)"
+                          % _lua_type_name(fmt))
+    if type(data) is not bytes:
+        raise LuaLibError("bad argument #2 to 'unpack' (string expected, got %s)"
+                          % _lua_type_name(data))
+    pos = 0
+    if init is not None and init is not _NO_VALUE:
+        pos = int(init) - 1
+        if pos < 0:
+            raise LuaLibError("bad argument #3 to 'unpack' (offset must be 1 or greater)")
+    values = []
+    walker = _StructFormat(fmt, "unpack")
+    for opt, size in walker.options():
+        pos += walker.padding(opt, size, pos)
+        if opt != "s" and pos + size > len(data):
+            raise LuaLibError("bad argument #2 to 'unpack' (data string too short)")
+        if opt == "x":
+            pos += 1
+        elif opt == "s":
+            end = data.find(b"\0", pos)
+            if end < 0:
+                raise LuaLibError("unfinished string in data")
+            values.append(data[pos:end])
+            pos = end + 1
+        elif opt == "c":
+            if size == 0:
+                # The count comes from the number unpacked just before.
+                if not values or type(values[-1]) not in (int, float):
+                    raise LuaLibError("bad argument #1 to 'unpack' (format 'c0' needs a "
+                                      "previous size)")
+                size = int(values.pop())
+                if pos + size > len(data):
+                    raise LuaLibError("bad argument #2 to 'unpack' (data string too short)")
+            values.append(data[pos:pos + size])
+            pos += size
+        elif opt in "fd":
+            values.append(struct.unpack(("<" if walker.little else ">") + opt,
+                                        data[pos:pos + size])[0])
+            pos += size
+        else:
+            raw = data[pos:pos + size]
+            if walker.little:
+                raw = raw[::-1]
+            v = 0
+            for byte in raw:  # a 64-bit accumulator, as struct.c's
+                v = ((v << 8) | byte) & 0xFFFFFFFFFFFFFFFF
+            if opt.islower():
+                bits = min(size, 8) * 8
+                if v >> (bits - 1) & 1:
+                    v -= 1 << bits
+            values.append(v if abs(v) < 1 << 53 else float(v))
+            pos += size
+    values.append(pos + 1)
+    return values
+
+
+def _struct_size(fmt) -> int:
+    if type(fmt) is not bytes:
+        raise LuaLibError("bad argument #1 to 'size' (string expected, got %s)"
+                          % _lua_type_name(fmt))
+    total = 0
+    walker = _StructFormat(fmt, "size")
+    for opt, size in walker.options():
+        if opt == "s" or (opt == "c" and size == 0):
+            raise LuaLibError("bad argument #1 to 'size' (option '%s' has no fixed size)"
+                              % ("s" if opt == "s" else "c0"))
+        total += walker.padding(opt, size, total) + size
+    return total
+
+
 def make_libs(lua) -> dict:
     """name -> Lua table for each library, built in ``lua`` (a lupa runtime
     with ``encoding=None``)."""
@@ -465,9 +655,24 @@ def make_libs(lua) -> dict:
     cmsgpack[b"pack"] = wrap_many(mp_pack)
     cmsgpack[b"unpack"] = wrap_many(mp_unpack)
 
+    def guarded(fn):
+        def call(*a):
+            try:
+                values = fn(*a)
+            except LuaLibError as e:
+                return str(e.args[0]).encode(), 0, None
+            return None, len(values), lua.table_from(values)
+        return wrap_many(call)
+
+    struct_lib = lua.table_from({})
+    struct_lib[b"pack"] = guarded(lambda fmt=_NO_VALUE, *args: [_struct_pack(fmt, args)])
+    struct_lib[b"unpack"] = guarded(
+        lambda fmt=_NO_VALUE, data=_NO_VALUE, init=_NO_VALUE: _struct_unpack(lua, fmt, data, init))
+    struct_lib[b"size"] = guarded(lambda fmt=_NO_VALUE: [_struct_size(fmt)])
+
     bit = lua.table_from({})
     for name, fn in _bit_functions().items():
         required = 0 if name in ("band", "bor", "bxor") else 2 if name in (
             "lshift", "rshift", "arshift", "rol", "ror") else 1
         bit[name.encode()] = bit_wrap(name, fn, max(required, 1))
-    return {"cjson": cjson, "bit": bit, "cmsgpack": cmsgpack}
+    return {"cjson": cjson, "bit": bit, "cmsgpack": cmsgpack, "struct": struct_lib}

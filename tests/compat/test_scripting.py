@@ -196,7 +196,8 @@ def test_numkeys_errors(both):
 # -- the sandbox -------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["os", "io", "require", "loadfile", "dofile", "debug",
-                                  "package", "module", "python", "cmsgpack", "cjson", "bit"])
+                                  "package", "module", "python", "cmsgpack", "cjson", "bit",
+                                  "struct"])
 def test_sandbox_has_no_host_access(both, name):
     ev(both, f"return {name}")
     ev(both, f"return type(rawget(_G, '{name}'))")
@@ -208,6 +209,9 @@ def test_sandbox_has_no_host_access(both, name):
     "return getmetatable('').__index == string", "return ('ab'):upper()",
     "return type(getfenv(0).os)", "return type(getfenv(print).os)",
     "local t = {} t.x = 1 return t.x",
+    "local n = 0 for k, v in pairs(_G) do n = n + 1 end return n",
+    "local names = {} for k in pairs(_G) do names[#names + 1] = k end table.sort(names) "
+    "return names",
     "return {math.random(100), math.random(100), math.floor(math.random() * 1000)}",
     "math.randomseed(7) return {math.random(1000), math.random(5, 9)}",
     "return redis.sha1hex('')", "return redis.sha1hex(12)", "return redis.sha1hex('abc')",
@@ -233,6 +237,25 @@ def test_sandbox_has_no_host_access(both, name):
     "local co = coroutine.create(function() error('in co') end) return {coroutine.resume(co)}",
     "local co = coroutine.create(function() return redis.call('ping') end) "
     "local ok, v = coroutine.resume(co) return v",
+    "return struct.pack('>I2', 258)", "return struct.pack('<i', -2)",
+    "return struct.pack('bBhHlLi3', -1, 255, -2, 65535, -3, 7, 70000)",
+    "return struct.pack('>d', 1.5)", "return struct.pack('f', 0.5)", "return struct.pack('s', 'ab')",
+    "return struct.pack('c3', 'abcdef')", "return struct.pack('c0', 'abcdef')",
+    "return {struct.unpack('>I2', struct.pack('>I2', 258))}",
+    "return {struct.unpack('bBs', struct.pack('bBs', -1, 255, 'xy'))}",
+    "return {struct.unpack('>d', struct.pack('>d', 1.5))}", "return struct.size('>I2bd')",
+    "return struct.pack('!4bi', 1, 2)", "return {struct.unpack('B c0', struct.pack('B c0', 3, 'abc'))}",
+    "return struct.pack('x>I', 1)", "return struct.pack('i17', 1)", "return struct.pack('>i9', -1)",
+    "return {struct.unpack('<i9', struct.pack('<i9', -1))}",
+    "return {struct.unpack('>i3', struct.pack('>i3', -5))}", "return struct.pack('I', -1)",
+    "return struct.pack('b', 300.7)", "return {struct.unpack('>I2', 'xxab', 3)}",
+    "return struct.pack('s', 1)", "return struct.size('!8bd')",
+    "return {struct.unpack('!8bd', struct.pack('!8bd', 1, 2.5))}",
+    "return struct.pack('q', 1)", "return {struct.unpack('i', 'ab')}", "return struct.size('s')",
+    "return struct.size('c0')", "return struct.pack('i33', 1)", "return struct.pack('c5', 'ab')",
+    "return {struct.unpack('s', 'ab')}", "return struct.pack('i', 'x')", "return struct.pack('i')",
+    "return struct.pack('!3i', 1)", "return {struct.unpack('i', 'abcd', 2)}",
+    "return {struct.unpack('i', 'abcd', 0)}", "return struct.pack()",
     "return cmsgpack.pack()", "return cmsgpack.unpack(string.char(0xc1))",
     "return cmsgpack.unpack(string.char(0x92, 1))", "return cmsgpack.unpack()",
     "return {cmsgpack.unpack(string.char(0x81, 0xc0, 1, 5))}",
