@@ -174,6 +174,16 @@ def server_main(ctx: click.Context, config_file: str | None) -> None:
         sys.exit(1)
 
 
+def _bench_tests() -> tuple:
+    from .benchmark import TESTS
+    return TESTS
+
+
+def _bench_default() -> str:
+    from .benchmark import DEFAULT_TESTS
+    return DEFAULT_TESTS
+
+
 @click.group()
 @click.version_option(__version__, "-v", "--version")
 def main() -> None:
@@ -181,6 +191,84 @@ def main() -> None:
 
 
 main.add_command(server_main, name="server")
+
+
+@main.command("bench", context_settings={"max_content_width": 100})
+@click.option("--host", default="127.0.0.1", show_default=True, help="Server address.")
+@click.option("-p", "--port", type=click.IntRange(1, 65535), default=None,
+              help="Server port. Without it a pyredis-server is started for the run on a "
+                   "free loopback port, and stopped after it.")
+@click.option("-a", "--password", default="", help="AUTH with this password first.")
+@click.option("--dbnum", type=click.IntRange(0), default=0, show_default=True,
+              help="SELECT this database first.")
+@click.option("-c", "--clients", type=click.IntRange(1, 10000), default=50, show_default=True,
+              help="Parallel connections.")
+@click.option("-n", "--requests", type=click.IntRange(1), default=100000, show_default=True,
+              help="Requests per test.")
+@click.option("-P", "--pipeline", type=click.IntRange(1, 100000), default=1, show_default=True,
+              help="Requests sent at once on a connection before reading the replies.")
+@click.option("-d", "--data-size", type=click.IntRange(1), default=3, show_default=True,
+              help="Bytes in each value written.")
+@click.option("-r", "--keyspace", type=click.IntRange(0), default=0, show_default=True,
+              help="Draw keys at random among this many (0: the same key every time).")
+@click.option("-t", "--tests", default=None, metavar="LIST",
+              help="Comma-separated tests among: " + ", ".join(_bench_tests()) +
+                   ". Default: " + _bench_default() + ".")
+@click.option("--csv", is_flag=True, help="CSV output with redis-benchmark's columns.")
+@click.option("--server-config", multiple=True, metavar="NAME=VALUE",
+              help="A setting for the server started when --port is not given (repeatable).")
+def bench_main(host, port, password, dbnum, clients, requests, pipeline, data_size, keyspace,
+               tests, csv, server_config) -> None:
+    """Measure requests per second and latency against a server, like
+    redis-benchmark -q (or --csv): each test sends REQUESTS commands over
+    CLIENTS connections, PIPELINE at a time. The load generator is Python
+    (asyncio, hiredis) in one process, so on a fast server it is the limit:
+    use redis-benchmark for numbers to publish."""
+    from . import benchmark
+    names = [t.strip().lower() for t in (tests or benchmark.DEFAULT_TESTS).split(",") if t.strip()]
+    unknown = [t for t in names if t not in benchmark.TESTS]
+    if unknown or not names:
+        raise click.BadParameter(f"unknown test {', '.join(unknown) or '(none)'}; choose among "
+                                 + ", ".join(benchmark.TESTS), param_hint="'-t' / '--tests'")
+    server = None
+    if port is None:
+        from .testing import InvalidSetting, ServerProcess, ServerStartError
+        settings = {}
+        for item in server_config:
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise click.BadParameter(f"wants NAME=VALUE, got {item!r}",
+                                         param_hint="'--server-config'")
+            settings[name] = value
+        try:
+            server = ServerProcess(settings).start()
+        except (InvalidSetting, ServerStartError) as e:
+            raise click.ClickException(str(e))
+        host, port = server.host, server.port
+        password = password or server.password
+        if not csv:
+            click.echo(f"Started pyredis-server on {host}:{port} for this run", err=True)
+    try:
+        for name in names:
+            try:
+                [res] = benchmark.run([name], host, port, clients=clients, requests=requests,
+                                      pipeline=pipeline, data_size=data_size,
+                                      keyspace=keyspace, password=password, dbnum=dbnum)
+            except OSError as e:
+                raise click.ClickException(
+                    f"Could not connect to {host}:{port}: {e.strerror or e}")
+            if csv:
+                if name == names[0]:
+                    click.echo(benchmark.CSV_HEADER)
+                click.echo(benchmark.csv_line(res))
+            else:
+                click.echo(benchmark.quiet_line(res))
+            if res.errors:
+                raise click.ClickException(
+                    f"{res.errors} error replies in {benchmark.label(name)}: {res.first_error}")
+    finally:
+        if server is not None:
+            server.stop()
 
 
 def _read_with_progress(path: str, label: str) -> bytes:
