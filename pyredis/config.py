@@ -492,10 +492,11 @@ OPTIONS: dict[str, Option] = _opts(
     # -- events, scripting, slow log, latency
     Option("notify-keyspace-events", "special", "", True, parser=_parse_notify,
            set_reason=False, doc="Keyspace notification classes (`KEA`, `Ex`, ...)."),
-    Option("lua-time-limit", "int", 5000, True, 0, _LL_MAX, effect=False,
-           doc="Script time before BUSY replies (ms)."),
-    Option("lua-replicate-commands", "bool", True, True, effect=False,
-           doc="Replicate scripts by their effects."),
+    Option("lua-time-limit", "int", 5000, True, 0, _LL_MAX,
+           doc="Script time before other clients get BUSY and SCRIPT KILL works (ms; 0: none)."),
+    Option("lua-replicate-commands", "bool", True, True,
+           doc="no: refuse writes after a non-deterministic command in a script, as "
+               "Redis 6.2 does (scripts always replicate as the writes they made)."),
     Option("slowlog-log-slower-than", "int", 10000, True, -1, _LL_MAX,
            doc="Log commands slower than this many microseconds."),
     Option("slowlog-max-len", "int", 128, True, 0, _LL_MAX,
