@@ -187,13 +187,18 @@ def _bench_default() -> str:
 @click.group()
 @click.version_option(__version__, "-v", "--version")
 def main() -> None:
-    """pyredis: a Redis-compatible server in pure Python."""
+    """pyredis: a Redis-compatible server in pure Python, and its tools.
+
+    `pyredis server` runs the server (as `pyredis-server`); the other
+    commands work on its files or measure it. `pyredis COMMAND --help`
+    gives each command's arguments and options."""
 
 
 main.add_command(server_main, name="server")
 
 
-@main.command("bench", context_settings={"max_content_width": 100})
+@main.command("bench", context_settings={"max_content_width": 100},
+              short_help="Measure requests/s and latency, like redis-benchmark.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Server address.")
 @click.option("-p", "--port", type=click.IntRange(1, 65535), default=None,
               help="Server port. Without it a pyredis-server is started for the run on a "
