@@ -298,6 +298,7 @@ class Memory:
         self._next_db = 0
         self._last_rebuild: dict = {}
         self._orig_propagate = None
+        self._wrapper = None
         self.overhead = 0
         self.lru_clock = 0
         self.minutes = 0
@@ -349,14 +350,16 @@ class Memory:
                 self.forget(dbid, args[1])
             _orig(dbid, args)
 
-        ks.propagate = propagate
+        ks.propagate = self._wrapper = propagate
         core.set_after_call(self.after_call, "memory")
 
     def _stop(self) -> None:
         core = self.core
         if self._orig_propagate is not None:
-            core.ks.propagate = self._orig_propagate
-            self._orig_propagate = None
+            # Unless another part wrapped ours since (then ours stays, idle).
+            if core.ks.propagate is self._wrapper:
+                core.ks.propagate = self._orig_propagate
+            self._orig_propagate = self._wrapper = None
         core.set_after_call(None, "memory")
         self.tables = None
         self.total = 0
@@ -511,6 +514,9 @@ class Memory:
             if len(t) != len(db.data):
                 if now - self._last_rebuild.get(db.id, 0.0) >= 1.0:
                     self.rebuild(db)
+                continue
+            if len(t.keys) > _MIN_CAP and len(t) * 8 < len(t.keys):
+                self.rebuild(db)  # mostly empty after deletions: shrink
                 continue
             for i in t.sample(4, 64):
                 key = t.keys[i]
@@ -678,7 +684,10 @@ class Memory:
         if not db.data:
             return []
         t = self.tables[db.id]
-        return [t.keys[i] for i in t.sample(n, 16 * n + 64)]
+        found = t.sample(n, 16 * n + 64)
+        if not found and len(t):
+            found = t.sample(n, len(t.keys))  # sparse after deletions: walk on
+        return [t.keys[i] for i in found]
 
     def _score(self, policy: str, db, key) -> int:
         """Higher is a better candidate (Redis's pool "idle" value)."""

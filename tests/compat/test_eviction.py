@@ -343,3 +343,28 @@ def test_object_idletime_counts_seconds(both, servers):
         assert c.call("OBJECT", "IDLETIME", "k")[1] >= 1
     both("GET", "k")
     both("OBJECT", "IDLETIME", "k")
+
+
+def test_random_eviction_finds_keys_in_a_sparse_table():
+    """After mass deletion the key table is mostly empty slots: sampling
+    must still find the few keys left, and the periodic pass shrinks it."""
+    from pyredis.core import Core
+    from pyredis.executor import call
+
+    core = Core()
+    core.config.set("maxmemory", "1gb")
+    c = core.new_client()
+    for i in range(20000):
+        call(c, [b"SET", b"k%d" % i, b"v"])
+    call(c, [b"DEL"] + [b"k%d" % i for i in range(19997)])
+    mem = core.memory
+    big = len(mem.tables[0].keys)
+    assert len(mem.tables[0]) == 3 and big >= 20000
+    db = core.ks.dbs[0]
+    assert all(mem._sample(db, 1, False) for _ in range(200))
+    core.config.set("maxmemory-policy", "allkeys-random")
+    core.config.set("maxmemory", str(mem.used_memory() - 1))
+    assert len(db.data) == 2 and core.stats.evicted_keys == 1
+    core.config.set("maxmemory", "1gb")
+    mem.cron()
+    assert len(mem.tables[0]) == 2 and len(mem.tables[0].keys) == 8
