@@ -8,9 +8,10 @@ installs them read-only in the sandbox.
 
 from __future__ import annotations
 
-import json
 import math
+import re
 import struct
+import sys
 
 import lupa.lua51 as _lupa
 
@@ -201,6 +202,190 @@ class _Encoder:
             out.append(key + ":")
             self.value(v, depth, out)
         out.append("}")
+
+
+_JSON_DECODE_MAX_DEPTH = 1000
+
+
+class _deep_recursion:
+    """cjson nests 1000 levels deep; the Python walk needs a few frames
+    per level."""
+
+    def __enter__(self):
+        self.old = sys.getrecursionlimit()
+        if self.old < 10000:
+            sys.setrecursionlimit(10000)
+
+    def __exit__(self, *exc):
+        sys.setrecursionlimit(self.old)
+_JSON_NUMBER = re.compile(
+    rb"[+-]?(?:0[xX][0-9a-fA-F]+|(?:inf(?:inity)?|nan)|(?:[0-9]+\.?[0-9]*|\.[0-9]+)"
+    rb"(?:[eE][+-]?[0-9]+)?)", re.IGNORECASE)
+_JSON_SIMPLE = {b"{": "T_OBJ_BEGIN", b"}": "T_OBJ_END", b"[": "T_ARR_BEGIN", b"]": "T_ARR_END",
+                b",": "T_COMMA", b":": "T_COLON"}
+_JSON_ESCAPES = {b'"': b'"', b"\\": b"\\", b"/": b"/", b"b": b"\b", b"f": b"\f", b"n": b"\n",
+                 b"r": b"\r", b"t": b"\t"}
+
+
+class _JsonDecoder:
+    """Lua cjson 2.1's decoder: its tokens, its error texts (token names
+    as T_...), and its lenient numbers (strtod: hex, inf, nan, leading
+    zeros)."""
+
+    def __init__(self, data: bytes, to_lua) -> None:
+        self.data = data
+        self.pos = 0
+        self.depth = 0
+        self.to_lua = to_lua
+
+    def token(self):
+        """(type, value, index) of the next token."""
+        data = self.data
+        n = len(data)
+        while self.pos < n and data[self.pos] in b" \t\n\r":
+            self.pos += 1
+        start = self.pos
+        if start >= n:
+            return "T_END", None, start
+        ch = data[start:start + 1]
+        if ch in _JSON_SIMPLE:
+            self.pos += 1
+            return _JSON_SIMPLE[ch], None, start
+        if ch == b'"':
+            return self.string(start)
+        for word, kind, value in ((b"true", "T_BOOLEAN", True), (b"false", "T_BOOLEAN", False),
+                                  (b"null", "T_NULL", None)):
+            if data.startswith(word, start):
+                self.pos += len(word)
+                return kind, value, start
+        if ch in b"-0123456789iInN":
+            m = _JSON_NUMBER.match(data, start)
+            if m:
+                self.pos = m.end()
+                text = m.group(0)
+                try:
+                    value = float(int(text, 16)) if b"x" in text.lower() else float(text)
+                except ValueError:
+                    value = float(text.lower().replace(b"infinity", b"inf"))
+                return "T_NUMBER", value, start
+            return "T_ERROR", "invalid number", start
+        return "T_ERROR", "invalid token", start
+
+    def string(self, start: int):
+        data = self.data
+        out = bytearray()
+        i = start + 1
+        while True:
+            if i >= len(data):
+                self.pos = i
+                return "T_ERROR", "unexpected end of string", i
+            c = data[i:i + 1]
+            if c == b'"':
+                self.pos = i + 1
+                return "T_STRING", bytes(out), start
+            if c == b"\\":
+                e = data[i + 1:i + 2]
+                if e == b"u":
+                    cp, i2 = self.unicode(i)
+                    if cp is None:
+                        self.pos = i
+                        return "T_ERROR", "invalid unicode escape code", i
+                    out += chr(cp).encode("utf-8", "surrogatepass")
+                    i = i2
+                    continue
+                if e not in _JSON_ESCAPES:
+                    self.pos = i
+                    return "T_ERROR", "invalid escape code", i
+                out += _JSON_ESCAPES[e]
+                i += 2
+                continue
+            out += c
+            i += 1
+
+    def unicode(self, i: int):
+        def hex4(j):
+            h = self.data[j:j + 4]
+            if len(h) != 4 or not all(x in b"0123456789abcdefABCDEF" for x in h):
+                return None
+            return int(h, 16)
+        cp = hex4(i + 2)
+        if cp is None:
+            return None, i
+        if 0xD800 <= cp <= 0xDBFF:
+            if self.data[i + 6:i + 8] != b"\\u":
+                return None, i
+            low = hex4(i + 8)
+            if low is None or not 0xDC00 <= low <= 0xDFFF:
+                return None, i
+            return 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00), i + 12
+        if 0xDC00 <= cp <= 0xDFFF:
+            return None, i
+        return cp, i + 6
+
+    @staticmethod
+    def fail(expected: str, tok) -> None:
+        kind, value, index = tok
+        found = value if kind == "T_ERROR" else kind
+        raise LuaLibError("Expected %s but found %s at character %d" % (expected, found, index + 1))
+
+    def value(self, tok):
+        kind, value, index = tok
+        if kind in ("T_STRING", "T_NUMBER", "T_BOOLEAN"):
+            return value
+        if kind == "T_NULL":
+            return self.to_lua(None)
+        if kind in ("T_OBJ_BEGIN", "T_ARR_BEGIN"):
+            self.depth += 1
+            if self.depth > _JSON_DECODE_MAX_DEPTH:
+                raise LuaLibError("Found too many nested data structures (%d) at character %d"
+                                  % (self.depth, index + 1))
+            v = self.object() if kind == "T_OBJ_BEGIN" else self.array()
+            self.depth -= 1
+            return v
+        self.fail("value", tok)
+
+    def object(self):
+        t = self.to_lua({})
+        tok = self.token()
+        if tok[0] == "T_OBJ_END":
+            return t
+        while True:
+            if tok[0] != "T_STRING":
+                self.fail("object key string", tok)
+            key = tok[1]
+            tok = self.token()
+            if tok[0] != "T_COLON":
+                self.fail("colon", tok)
+            t[key] = self.value(self.token())
+            tok = self.token()
+            if tok[0] == "T_OBJ_END":
+                return t
+            if tok[0] != "T_COMMA":
+                self.fail("comma or object end", tok)
+            tok = self.token()
+
+    def array(self):
+        t = self.to_lua([])
+        tok = self.token()
+        if tok[0] == "T_ARR_END":
+            return t
+        i = 1
+        while True:
+            t[i] = self.value(tok)
+            i += 1
+            tok = self.token()
+            if tok[0] == "T_ARR_END":
+                return t
+            if tok[0] != "T_COMMA":
+                self.fail("comma or array end", tok)
+            tok = self.token()
+
+    def decode(self):
+        v = self.value(self.token())
+        tok = self.token()
+        if tok[0] != "T_END":
+            self.fail("the end", tok)
+        return v
 
 
 # -- cmsgpack ----------------------------------------------------------------------
@@ -552,7 +737,8 @@ def make_libs(lua) -> dict:
             return None, b"bad argument #1 to 'encode' (expected 1 argument)"
         out: list = []
         try:
-            _Encoder(null).value(args[0], 0, out)
+            with _deep_recursion():
+                _Encoder(null).value(args[0], 0, out)
         except LuaLibError as e:
             return None, str(e).encode()
         return "".join(out).encode("latin-1"), None
@@ -560,27 +746,24 @@ def make_libs(lua) -> dict:
     def to_lua(v):
         if v is None:
             return null
-        if type(v) is str:
-            return v.encode("utf-8", "surrogatepass")
         if type(v) is list:
-            return lua.table_from([to_lua(x) for x in v])
-        if type(v) is dict:
-            t = lua.table_from({})
-            for k, x in v.items():
-                t[k.encode("utf-8", "surrogatepass")] = to_lua(x)
-            return t
-        return v
+            return lua.table_from(v)
+        return lua.table_from({})
 
     def decode(*args):
-        if len(args) != 1 or type(args[0]) is not bytes:
-            return None, b"bad argument #1 to 'decode' (string expected)"
+        if len(args) != 1:
+            return None, b"bad argument #1 to 'decode' (expected 1 argument)"
+        data = args[0]
+        if type(data) in (int, float):
+            data = b"%.14g" % data
+        if type(data) is not bytes:
+            return None, (b"bad argument #1 to 'decode' (string expected, got %s)"
+                          % _lua_type_name(data).encode())
         try:
-            v = json.loads(args[0].decode("utf-8", "surrogateescape"),
-                           parse_float=float, parse_int=float)
-        except (ValueError, RecursionError) as e:
-            return None, ("Expected value but found invalid token at character %d"
-                          % (getattr(e, "pos", 0) + 1)).encode()
-        return to_lua(v), None
+            with _deep_recursion():
+                return _JsonDecoder(data, to_lua).decode(), None
+        except LuaLibError as e:
+            return None, str(e).encode()
 
     # Python signals errors by returning (nil, message); the Lua wrappers
     # raise them, so scripts see ordinary Lua errors.
