@@ -16,6 +16,7 @@ def restore(pyr, ref):
     for port in (pyr.port, ref.port):
         c = RawClient(port)
         try:
+            c.call("AUTH", "pw")  # in case a test failed with requirepass set
             c.call("CLIENT", "UNPAUSE")
             for name, value in (("slowlog-log-slower-than", "10000"), ("slowlog-max-len", "128"),
                                 ("latency-monitor-threshold", "0"), ("requirepass", "")):
