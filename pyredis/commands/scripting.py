@@ -3,7 +3,8 @@
 The Lua runtime, sandbox and conversions live in ``pyredis.scripting``;
 these handlers parse arguments and hand over. EVAL is not a write command:
 the executor never propagates its argv, and the writes a script makes leave
-through the funnel one by one, inside the unit the engine opens.
+through the funnel one by one, inside the unit the engine opens. SCRIPT
+LOAD and SCRIPT FLUSH are propagated as they are, as Redis 6.2 does.
 """
 
 from __future__ import annotations
@@ -87,7 +88,19 @@ def script(client, args):
 @SCRIPT.add("load", 3, ("LOAD <script>",
                         "    Load a script into the scripts cache without executing it."))
 def script_load(client, args):
-    return engine(client.core).load(args[2]).encode()
+    sha = engine(client.core).load(args[2]).encode()
+    _force_propagation(client, args)
+    return sha
+
+
+def _force_propagation(client, args: list) -> None:
+    """SCRIPT LOAD and FLUSH change no key yet reach replicas and the AOF,
+    so a promoted replica answers EVALSHA as its master did (Redis's
+    forceCommandPropagation); the executor, which propagates what changed
+    the dataset, would not send them."""
+    funnel = client.core.funnel
+    if funnel.sinks:
+        funnel.emit(client.db.id, list(args))
 
 
 @SCRIPT.add("exists", -3, ("EXISTS <sha1> [<sha1> ...]",
@@ -109,6 +122,7 @@ def script_flush(client, args):
     if len(args) > 3 or (len(args) == 3 and args[2].lower() not in (b"sync", b"async")):
         raise CommandError(errors.SCRIPT_FLUSH_MODE)
     engine(client.core).flush()
+    _force_propagation(client, args)
     return OK
 
 

@@ -398,6 +398,9 @@ def test_effects_match_the_reference_replication_stream(ref, raw_ref, raw_pyr, r
         ]
         for s in scripts:
             assert raw_ref.call("EVAL", *s) == raw_pyr.call("EVAL", *s)
+        for cmd in (("SCRIPT", "LOAD", "return 1"), ("SCRIPT", "LOAD", "return 1"),
+                    ("SCRIPT", "FLUSH"), ("SCRIPT", "EXISTS", "x"), ("SCRIPT", "FLUSH", "ASYNC")):
+            assert raw_ref.call(*cmd) == raw_pyr.call(*cmd)
         raw_ref.call("SET", "end", "1")
         raw_pyr.call("SET", "end", "1")
         got = [[b"MULTI"] if e == ("MULTI",) else [b"EXEC"] if e == ("EXEC",) else e[1]
