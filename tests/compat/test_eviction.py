@@ -82,7 +82,7 @@ class _FakeDb:
 @pytest.mark.parametrize("kind", ["str", "int-str", "hash", "list", "set", "bigstr", "zset"])
 def test_key_cost_matches_tracemalloc(kind):
     """A key's accounted cost is within 15% of what Python allocated for it."""
-    n = 5000
+    n = 2000
     makers = {
         "str": lambda i: b"value:%d:" % i + b"x" * 40,
         "int-str": lambda i: b"%d" % (10 ** 9 + i),
