@@ -410,8 +410,9 @@ def latency_help(client, args):
 # -- CLIENT PAUSE / UNPAUSE / REPLY ------------------------------------------------------
 
 
-@CLIENT.add("pause", -3, help=("PAUSE <timeout> [WRITE|ALL]",
-                               "    Suspend all, or just write, clients for <timout> milliseconds."))
+@CLIENT.add("pause", -3, help=(
+        "PAUSE <timeout> [WRITE|ALL]",
+        "    Suspend all, or just write, clients for <timout> milliseconds."))
 def client_pause(client, args):
     if len(args) > 4:
         raise CommandError(errors.unknown_subcommand(args[1].decode("utf-8", "replace"),
