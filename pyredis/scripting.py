@@ -564,6 +564,7 @@ class Engine:
         self.random_dirty = False
         self.replicate_commands = bool(config.lua_replicate_commands)
         self.repl_flags = REPL_ALL
+        # The server-wide gates, without the busy gate this run may add.
         self._saved_gate = core.gate
         self.rand.seed(0)
         self.start = time.monotonic()
@@ -574,14 +575,15 @@ class Engine:
             if not ok:
                 msg = value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) \
                     else str(value)
-                raise CommandError(errors.LUA_RUNTIME.format(sha, msg))
+                # addReplyErrorFormat trims the CR/LF that end a message.
+                raise CommandError(errors.LUA_RUNTIME.format(sha, msg).rstrip("\r\n"))
             out: list = []
             self._encode(value, out, caller.resp == 3, True)
             return Raw(b"".join(out))
         finally:
             funnel.end_unit()
             if self.timed_out:
-                core.set_gate(self._saved_gate)
+                core.set_gate(None, "script-busy")
                 log.warning("Slow script finished: %s", sha)
             self._saved_gate = None
             self.caller = None
@@ -618,7 +620,9 @@ class Engine:
                         "You can try killing the script using the SCRIPT KILL command. "
                         "Script SHA1 is: %s", elapsed, self.running_sha)
             self.timed_out = True
-            core.set_gate(self._busy_gate)
+            # Last in the chain: Redis checks OOM, read-only and the rest
+            # before the busy script.
+            core.set_gate(self._busy_gate, "script-busy")
         pump = getattr(core, "process_events_while_blocked", None)
         if pump is not None:
             pump(self.caller)
@@ -639,8 +643,6 @@ class Engine:
             pass
         else:
             return errors.BUSY_SCRIPT
-        if self._saved_gate is not None:
-            return self._saved_gate(client, cmd, args)
         return None
 
     # -- redis.call ------------------------------------------------------------
@@ -682,11 +684,12 @@ class Engine:
         gate = self._saved_gate
         if gate is not None:
             refused = gate(sc, cmd, argv)
-            if refused is not None:
-                # The gates' texts are full error lines; scripts see them as
-                # a command error would be (no position).
-                cmd.rejected_calls += 1
-                return 1, refused.encode("utf-8", "surrogateescape")
+            # A held reply (CLIENT PAUSE) does not apply inside a script that
+            # already runs; OOM only refuses before the script's first write
+            # command, as in Redis.
+            if type(refused) is str and not (refused.startswith("OOM ") and self.write_dirty):
+                # Redis pushes its shared reply object, "-" and CRLF included.
+                return 2, b"-%b\r\n" % refused.encode("utf-8", "surrogateescape")
         if "random" in cmd.flags:
             self.random_dirty = True
         if cmd.is_write:
@@ -792,7 +795,8 @@ class Engine:
     def _encode_table(self, tbl, out: list, resp3: bool, top: bool) -> None:
         err = tbl[b"err"]
         if type(err) is bytes:
-            msg = err.replace(b"\r", b" ").replace(b"\n", b" ")
+            # Trailing CR/LF trimmed, others made spaces (addReplyErrorFormat).
+            msg = err.rstrip(b"\r\n").replace(b"\r", b" ").replace(b"\n", b" ")
             if top:
                 raise CommandError(msg.decode("utf-8", "surrogateescape"))
             out.append(b"-%b\r\n" % msg)

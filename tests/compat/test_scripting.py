@@ -155,6 +155,27 @@ def test_write_after_random_without_effects_replication(both):
     ev(both, "redis.call('randomkey') return redis.call('set', 'a', 'b')")
 
 
+def test_oom_inside_scripts(both):
+    both("SET", "a", "x")
+    both("CONFIG", "SET", "maxmemory", "1")
+    try:
+        ev(both, "return redis.call('set', 'a', 'b')")
+        ev(both, "return redis.pcall('set', 'a', 'b')")
+        ev(both, "return redis.call('get', 'a')")
+        # Only before the script's first write command.
+        ev(both, "redis.call('del', 'zz') return redis.call('set', 'a', 'b')")
+    finally:
+        both("CONFIG", "SET", "maxmemory", "0")
+
+
+def test_error_messages_lose_their_trailing_newline(both):
+    ev(both, "error('two lines\\n', 0)")
+    ev(both, "error('mid\\nline', 0)")
+    ev(both, "return {err='ends\\r\\n'}")
+    ev(both, "return {1, {err='nested\\r\\n'}, {ok='st\\r\\n'}}")
+    ev(both, "return {err='\\r\\nstarts'}")
+
+
 def test_varargs_body(both):
     ev(both, "return {...}")
     ev(both, "return select('#', ...)", "a", "b")
