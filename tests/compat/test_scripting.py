@@ -491,6 +491,29 @@ def test_busy_and_script_kill_over_the_wire(pyr, ref, target):
             c.close()
 
 
+def test_shutdown_nosave_stops_a_busy_server():
+    """SHUTDOWN NOSAVE gets through a busy script and stops the server (Redis
+    exits from inside the script; pyredis stops the script at its next
+    hook, then shuts down)."""
+    from pyredis.testing import ServerThread
+    srv = ServerThread(lua_time_limit=50).start()
+    runner = RawClient(srv.port)
+    other = RawClient(srv.port)
+    try:
+        assert runner.call("PING") == other.call("PING") == ("+", b"PONG")
+        runner.send_raw(encode_command(("EVAL", "while true do end", "0")))
+        time.sleep(0.3)
+        assert other.call("SET", "k", "v") == ("-", BUSY)
+        other.send_raw(encode_command(("SHUTDOWN", "NOSAVE")))
+        assert other.is_closed(5)
+        srv._thread.join(5)
+        assert not srv._thread.is_alive()
+    finally:
+        runner.close()
+        other.close()
+        srv.stop()
+
+
 def _core(limit_ms=20):
     core = Core()
     core.config.lua_time_limit = limit_ms
