@@ -706,6 +706,13 @@ class Engine:
         value, pos = self._parse(reply, 0)
         if type(value) is _Err:
             return 1, value.msg
+        if not self.replicate_commands and "sort_for_script" in cmd.flags \
+                and reply[:1] == b"*" and reply[1:2] != b"-":
+            # Whole-script replication needs the same order on every
+            # replica: Redis sorts these replies (its luaSortArray).
+            items = list(value.values())
+            if all(type(x) is bytes for x in items):
+                value = self.lua.table_from(sorted(items))
         return 0, value
 
     def _parse(self, data: bytes, pos: int):

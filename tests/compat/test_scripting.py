@@ -150,6 +150,17 @@ def test_write_after_random_without_effects_replication(both):
         ev(both, "redis.replicate_commands() redis.call('time') return redis.call('set', 'a', 'b')")
         ev(both, "return redis.set_repl(redis.REPL_ALL)")
         ev(both, "redis.call('set', 'a', 'c') redis.call('time') return redis.call('get', 'a')")
+        # Replies of sort_for_script commands come sorted in this mode.
+        both("SADD", "set", "zeta", "alpha", "mid", "Beta", "10", "9")
+        both("SADD", "ints", "30", "4", "100")
+        both("HSET", "h", "y", "2", "x", "1")
+        ev(both, "return redis.call('smembers', 'set')")
+        ev(both, "return redis.call('smembers', 'ints')")
+        ev(both, "return redis.call('sunion', 'set', 'ints')")
+        ev(both, "return redis.call('hkeys', 'h')")
+        ev(both, "return redis.call('hvals', 'h')")
+        ev(both, "return redis.call('keys', '*')")
+        ev(both, "redis.replicate_commands() return redis.call('smembers', 'ints')")
     finally:
         both("CONFIG", "SET", "lua-replicate-commands", "yes")
     ev(both, "redis.call('randomkey') return redis.call('set', 'a', 'b')")
