@@ -200,7 +200,7 @@ class Admin:
                     c.on_unblocked()
 
     def _gate(self, client, cmd, args):
-        if client.kind in ("replica", "master"):
+        if client.kind in _NEVER_HELD:
             return None
         if time.monotonic() >= self.pause_deadline:
             self.unpause()
@@ -215,6 +215,11 @@ class Admin:
         self.core.blocked_clients += 1
         self.held.append(client)
         return HELD
+
+
+# Replication links, and a script's or AOF loading's own calls (a script
+# that runs was not held: its commands are not either).
+_NEVER_HELD = frozenset(("replica", "master", "lua", "aof"))
 
 
 def _may_replicate(cmd) -> bool:
