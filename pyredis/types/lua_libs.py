@@ -136,17 +136,36 @@ def _json_string(b: bytes) -> str:
     return '"' + b.decode("latin-1").translate(_ESCAPES) + '"'
 
 
-def _json_number(x) -> str:
+class _JsonSettings:
+    """One cjson instance's options (cjson.new() makes another); they last
+    across scripts, as in Redis, whose Lua state keeps them."""
+
+    def __init__(self) -> None:
+        self.sparse_convert = False
+        self.sparse_ratio = 2
+        self.sparse_safe = 10
+        self.encode_max_depth = 1000
+        self.decode_max_depth = 1000
+        self.precision = 14
+        self.keep_buffer = True
+        self.encode_invalid = False  # False, True or "null"
+        self.decode_invalid = True
+
+
+def _json_number(x, settings: _JsonSettings) -> str:
     if type(x) is float and (x != x or math.isinf(x)):
-        raise LuaLibError("Cannot serialise number: must not be NaN or Inf")
-    if type(x) is int:
-        return "%d" % x if abs(x) < 1e14 else "%.14g" % x
-    return "%.14g" % x
+        if settings.encode_invalid == "null":
+            return "null"
+        if not settings.encode_invalid:
+            raise LuaLibError("Cannot serialise number: must not be NaN or Inf")
+        return ("nan" if x != x else "inf" if x > 0 else "-inf")
+    return "%.*g" % (settings.precision, x)
 
 
 class _Encoder:
-    def __init__(self, null) -> None:
+    def __init__(self, null, settings: _JsonSettings) -> None:
         self.null = null
+        self.settings = settings
 
     def value(self, v, depth: int, out: list) -> None:
         t = type(v)
@@ -157,7 +176,7 @@ class _Encoder:
         elif t is bool:
             out.append("true" if v else "false")
         elif t is int or t is float:
-            out.append(_json_number(v))
+            out.append(_json_number(v, self.settings))
         elif t is bytes:
             out.append(_json_string(v))
         elif _lupa.lua_type(v) == "table":
@@ -166,8 +185,9 @@ class _Encoder:
             raise LuaLibError("Cannot serialise %s: type not supported" % _lupa.lua_type(v))
 
     def table(self, tbl, depth: int, out: list) -> None:
-        if depth > 1000:
-            raise LuaLibError("Cannot serialise, excessive nesting (1001)")
+        st = self.settings
+        if depth > st.encode_max_depth:
+            raise LuaLibError("Cannot serialise, excessive nesting (%d)" % depth)
         items = list(tbl.items())
         max_index = 0
         is_array = True
@@ -177,9 +197,12 @@ class _Encoder:
             else:
                 is_array = False
                 break
-        if is_array and items:
-            if max_index > 10 and max_index > 2 * len(items):
+        if is_array and items and st.sparse_ratio > 0 and max_index > st.sparse_safe \
+                and max_index > st.sparse_ratio * len(items):
+            if not st.sparse_convert:
                 raise LuaLibError("Cannot serialise table: excessively sparse array")
+            is_array = False
+        if is_array and items:
             out.append("[")
             for i in range(1, max_index + 1):
                 if i > 1:
@@ -193,7 +216,7 @@ class _Encoder:
             if type(k) is bytes:
                 key = _json_string(k)
             elif type(k) in (int, float):
-                key = '"' + _json_number(k) + '"'
+                key = '"' + _json_number(k, st) + '"'
             else:
                 raise LuaLibError("Cannot serialise table: table key must be a number or string")
             if not first:
@@ -204,7 +227,7 @@ class _Encoder:
         out.append("}")
 
 
-_JSON_DECODE_MAX_DEPTH = 1000
+_JSON_STRICT_NUMBER = re.compile(rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
 
 class _deep_recursion:
@@ -232,11 +255,12 @@ class _JsonDecoder:
     as T_...), and its lenient numbers (strtod: hex, inf, nan, leading
     zeros)."""
 
-    def __init__(self, data: bytes, to_lua) -> None:
+    def __init__(self, data: bytes, to_lua, settings: _JsonSettings) -> None:
         self.data = data
         self.pos = 0
         self.depth = 0
         self.to_lua = to_lua
+        self.settings = settings
 
     def token(self):
         """(type, value, index) of the next token."""
@@ -260,6 +284,9 @@ class _JsonDecoder:
                 return kind, value, start
         if ch in b"-0123456789iInN":
             m = _JSON_NUMBER.match(data, start)
+            if m and not self.settings.decode_invalid and not _JSON_STRICT_NUMBER.fullmatch(
+                    m.group(0)):
+                m = None
             if m:
                 self.pos = m.end()
                 text = m.group(0)
@@ -336,7 +363,7 @@ class _JsonDecoder:
             return self.to_lua(None)
         if kind in ("T_OBJ_BEGIN", "T_ARR_BEGIN"):
             self.depth += 1
-            if self.depth > _JSON_DECODE_MAX_DEPTH:
+            if self.depth > self.settings.decode_max_depth:
                 raise LuaLibError("Found too many nested data structures (%d) at character %d"
                                   % (self.depth, index + 1))
             v = self.object() if kind == "T_OBJ_BEGIN" else self.array()
@@ -732,39 +759,6 @@ def make_libs(lua) -> dict:
     with ``encoding=None``)."""
     null = lua.eval("newproxy()")
 
-    def encode(*args):
-        if len(args) != 1:
-            return None, b"bad argument #1 to 'encode' (expected 1 argument)"
-        out: list = []
-        try:
-            with _deep_recursion():
-                _Encoder(null).value(args[0], 0, out)
-        except LuaLibError as e:
-            return None, str(e).encode()
-        return "".join(out).encode("latin-1"), None
-
-    def to_lua(v):
-        if v is None:
-            return null
-        if type(v) is list:
-            return lua.table_from(v)
-        return lua.table_from({})
-
-    def decode(*args):
-        if len(args) != 1:
-            return None, b"bad argument #1 to 'decode' (expected 1 argument)"
-        data = args[0]
-        if type(data) in (int, float):
-            data = b"%.14g" % data
-        if type(data) is not bytes:
-            return None, (b"bad argument #1 to 'decode' (string expected, got %s)"
-                          % _lua_type_name(data).encode())
-        try:
-            with _deep_recursion():
-                return _JsonDecoder(data, to_lua).decode(), None
-        except LuaLibError as e:
-            return None, str(e).encode()
-
     # Python signals errors by returning (nil, message); the Lua wrappers
     # raise them, so scripts see ordinary Lua errors.
     # Compiled as "@redis_internal", whose frames error positions skip.
@@ -776,10 +770,105 @@ def make_libs(lua) -> dict:
                 return v
             end
         end""")
-    cjson = lua.table_from({})
-    cjson[b"encode"] = wrap(encode)
-    cjson[b"decode"] = wrap(decode)
-    cjson[b"null"] = null
+    # Many results: (error, count, table of values); a count of -1 with an
+    # error raises it without a position.
+    wrap_many = lua.eval("function(src) return assert(loadstring(src, '@redis_internal'))() end")(b"""
+        return function(f)
+            return function(...)
+                local e, n, t = f(...)
+                if e then error(e, n < 0 and 0 or 2) end
+                return unpack(t, 1, n)
+            end
+        end""")
+
+    def to_lua(v):
+        if v is None:
+            return null
+        if type(v) is list:
+            return lua.table_from(v)
+        return lua.table_from({})
+
+    def make_cjson():
+        st = _JsonSettings()
+
+        def encode(*args):
+            if len(args) != 1:
+                return None, b"bad argument #1 to 'encode' (expected 1 argument)"
+            out: list = []
+            try:
+                with _deep_recursion():
+                    _Encoder(null, st).value(args[0], 0, out)
+            except LuaLibError as e:
+                return None, str(e).encode()
+            return "".join(out).encode("latin-1"), None
+
+        def decode(*args):
+            if len(args) != 1:
+                return None, b"bad argument #1 to 'decode' (expected 1 argument)"
+            data = args[0]
+            if type(data) in (int, float):
+                data = b"%.14g" % data
+            if type(data) is not bytes:
+                return None, (b"bad argument #1 to 'decode' (string expected, got %s)"
+                              % _lua_type_name(data).encode())
+            try:
+                with _deep_recursion():
+                    return _JsonDecoder(data, to_lua, st).decode(), None
+            except LuaLibError as e:
+                return None, str(e).encode()
+
+        def option(name, attrs, kinds):
+            """A configuration function: with arguments, set; always return
+            the settings (cjson's json_*_option)."""
+            def call(*args):
+                for i, (attr, kind, a) in enumerate(zip(attrs, kinds, args)):
+                    if a is None:
+                        continue
+                    if kind == "bool":
+                        ok = type(a) is bool or a in (b"on", b"off")
+                        if name == "encode_invalid_numbers" and a == b"null":
+                            value = "null"
+                        elif not ok:
+                            return (b"bad argument #%d to '%s' (invalid option '%s')"
+                                    % (i + 1, name.encode(), _lua_type_name(a).encode()
+                                       if type(a) is not bytes else a)), 0, None
+                        else:
+                            value = a if type(a) is bool else a == b"on"
+                    else:
+                        lo, hi = kind
+                        if type(a) not in (int, float) or not lo <= a <= hi:
+                            return (b"bad argument #%d to '%s' (expected integer between "
+                                    b"%d and %d)" % (i + 1, name.encode(), lo, hi)), 0, None
+                        value = int(a)
+                    setattr(st, attr, value)
+                values = [getattr(st, a) for a in attrs]
+                values = [v.encode() if type(v) is str else v for v in values]
+                return None, len(values), lua.table_from(values)
+            return wrap_many(call)
+
+        big = 2 ** 31 - 1
+        t = lua.table_from({})
+        t[b"encode"] = wrap(encode)
+        t[b"decode"] = wrap(decode)
+        t[b"null"] = null
+        t[b"encode_sparse_array"] = option(
+            "encode_sparse_array", ("sparse_convert", "sparse_ratio", "sparse_safe"),
+            ("bool", (0, big), (0, big)))
+        t[b"encode_max_depth"] = option("encode_max_depth", ("encode_max_depth",), ((1, big),))
+        t[b"decode_max_depth"] = option("decode_max_depth", ("decode_max_depth",), ((1, big),))
+        t[b"encode_number_precision"] = option("encode_number_precision", ("precision",),
+                                               ((1, 14),))
+        t[b"encode_keep_buffer"] = option("encode_keep_buffer", ("keep_buffer",), ("bool",))
+        t[b"encode_invalid_numbers"] = option("encode_invalid_numbers", ("encode_invalid",),
+                                              ("bool",))
+        t[b"decode_invalid_numbers"] = option("decode_invalid_numbers", ("decode_invalid",),
+                                              ("bool",))
+        t[b"new"] = wrap(lambda *a: (make_cjson(), None))
+        t[b"_NAME"] = b"cjson"
+        t[b"_VERSION"] = b"2.1.0"
+        return t
+
+    cjson = make_cjson()
 
     def bit_wrap(name, fn, required):
         def call(*a):
@@ -824,16 +913,6 @@ def make_libs(lua) -> dict:
             return str(e).encode(), 0, None
         return None, n, values
 
-    # Many results: (error, count, table of values); a count of -1 with an
-    # error raises it without a position.
-    wrap_many = lua.eval("function(src) return assert(loadstring(src, '@redis_internal'))() end")(b"""
-        return function(f)
-            return function(...)
-                local e, n, t = f(...)
-                if e then error(e, n < 0 and 0 or 2) end
-                return unpack(t, 1, n)
-            end
-        end""")
     cmsgpack = lua.table_from({})
     cmsgpack[b"pack"] = wrap_many(mp_pack)
     cmsgpack[b"unpack"] = wrap_many(mp_unpack)

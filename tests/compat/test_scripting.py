@@ -142,6 +142,41 @@ def test_errors(both, script):
     ev(both, script)
 
 
+def test_cjson_options(both):
+    for s in ("return {cjson.encode_sparse_array()}", "return {cjson.encode_max_depth()}",
+              "return {cjson.decode_max_depth()}", "return {cjson.encode_number_precision()}",
+              "return {cjson.encode_keep_buffer()}", "return {cjson.encode_invalid_numbers()}",
+              "return {cjson.decode_invalid_numbers()}", "return {cjson._NAME, cjson._VERSION}",
+              "return type(cjson.new)", "local n = 0 for k in pairs(cjson) do n = n + 1 end return n",
+              "local c = cjson.new() c.encode_number_precision(3) "
+              "return {c.encode(math.pi), cjson.encode(math.pi)}",
+              "return cjson.encode_number_precision(15)", "return cjson.encode_max_depth(0)",
+              "return cjson.encode_keep_buffer('x')"):
+        ev(both, s)
+    try:
+        # Options last across scripts, as in Redis.
+        ev(both, "return cjson.encode_number_precision(3)")
+        ev(both, "return cjson.encode(math.pi)")
+        ev(both, "return cjson.encode_max_depth(2)")
+        ev(both, "return cjson.encode({{{1}}})")
+        ev(both, "return {cjson.encode_sparse_array(true)}")
+        ev(both, "return cjson.encode({[1] = 1, [20] = 2})")
+        ev(both, "return cjson.encode_invalid_numbers('null')")
+        ev(both, "return cjson.encode({0/0, 1/0})")
+        ev(both, "return cjson.encode_invalid_numbers(true)")
+        ev(both, "return cjson.encode({1/0, -1/0})")
+        ev(both, "return cjson.decode_invalid_numbers(false)")
+        ev(both, "return cjson.decode('[0x10]')")
+        ev(both, "return cjson.decode('[1.5e2]')")
+        ev(both, "return cjson.decode_max_depth(2)")
+        ev(both, "return cjson.decode('[[[1]]]')")
+    finally:
+        ev(both, "cjson.encode_number_precision(14) cjson.encode_max_depth(1000) "
+                 "cjson.decode_max_depth(1000) cjson.encode_sparse_array(false, 2, 10) "
+                 "cjson.encode_invalid_numbers(false) cjson.decode_invalid_numbers(true) "
+                 "return 1")
+
+
 def test_write_after_random_without_effects_replication(both):
     both("CONFIG", "SET", "lua-replicate-commands", "no")
     try:
