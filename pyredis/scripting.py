@@ -5,17 +5,23 @@ machinery. No commands here (see ``commands/scripting.py``).
 
 How a script runs, as Redis 6.2 runs it:
 
-* The body is compiled once, as its own chunk named ``@user_script`` (so error positions read
-  ``user_script:1:``), cached by SHA1, and called with ``xpcall`` and an
-  error handler (chunk ``@err_handler_def``) that prefixes the position of
-  the failing frame, which gives Redis's doubled
-  ``@user_script:1: user_script:1: ...`` texts.
+* The body is compiled once, as its own chunk named ``@user_script`` (so
+  error positions read ``user_script:1:``), cached by SHA1, and called
+  with ``xpcall`` and an error handler (chunk ``@err_handler_def``) that
+  prefixes the position of the failing frame, which gives Redis's doubled
+  ``@user_script:1: user_script:1: ...`` texts. The API functions written
+  in Lua here are C in Redis; see ``untail_api_calls`` for why a return
+  into them is rewritten.
 * The sandbox is a table of read-only proxies: the globals (reading a
   missing global and writing any raise Redis's errors), ``string``,
-  ``table``, ``math``, ``coroutine``, ``redis``, ``cjson``, ``bit``. There
-  is no ``os``, ``io``, ``debug``, ``package``/``require``, ``loadfile`` or
-  ``dofile``. ``rawset``/``setmetatable`` on a proxy raise; ``pairs``,
-  ``next``, ``ipairs`` and ``rawget`` see through proxies.
+  ``table``, ``math``, ``coroutine``, ``redis``, ``cjson``, ``bit``,
+  ``cmsgpack``, ``struct`` (the last four from ``types.lua_libs``); its
+  global names are exactly Redis 6.2.14's. There is no ``os``, ``io``,
+  ``debug``, ``package``/``require``, ``loadfile`` or ``dofile``, and no
+  function environment hands out the host's globals.
+  ``rawset``/``setmetatable`` on a proxy raise; ``pairs``, ``next``,
+  ``ipairs`` and ``rawget`` see through proxies. ``math.random`` is
+  Redis's rand48, reseeded with 0 before every script.
 * ``redis.call`` runs a command through the server's command table and
   ``executor.run`` on a script client that shares the caller's database
   (blocking denied), after Redis's script-call checks. The reply, encoded
@@ -27,7 +33,13 @@ How a script runs, as Redis 6.2 runs it:
   SHUTDOWN NOSAVE and a few connection commands, and the hook lets the
   server shell read other clients (``core.process_events_while_blocked``)
   so a SCRIPT KILL can arrive; a kill request stops the script at the next
-  hook.
+  hook. Connections opened while a script runs are accepted only after it.
+
+Known differences from Redis 6.2: keys do not expire at the script's start
+time (Redis freezes the clock for a script); a script whose write commands
+change nothing sends no empty MULTI/EXEC; redis.set_repl's AOF-only and
+replica-only flags act as REPL_ALL (one funnel feeds both); no Lua
+debugger (SCRIPT DEBUG YES/SYNC).
 """
 
 from __future__ import annotations
@@ -473,8 +485,6 @@ function engine.run(f, nkeys, ...)
   return ok, v
 end
 
-function engine.newtable() return {} end
-
 return engine
 """
 
@@ -526,7 +536,6 @@ class Engine:
         boot = _BOOT.replace("HOOK_N", str(HOOK_INSTRUCTIONS))
         loader = self.lua.eval("function(src) return assert(loadstring(src, '@redis_internal')) end")
         self.api = loader(boot.encode())(py, libs)
-        self.table_type = self.lua.eval("function(v) return type(v) end")
 
     # -- the script cache ----------------------------------------------------
 
