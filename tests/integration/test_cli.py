@@ -65,10 +65,13 @@ class Running:
 
 
 @pytest.fixture
-def running():
+def running(tmp_path):
     started = []
 
     def start(args, **kw):
+        # In a temporary directory: SIGTERM saves with the default save
+        # points, and the dump must not land in the work tree.
+        kw.setdefault("cwd", tmp_path)
         srv = Running(args, **kw)
         started.append(srv)
         return srv
@@ -217,7 +220,8 @@ def test_config_rewrite_of_the_file_read(tmp_path, running):
 def test_daemonize(tmp_path):
     port = free_port()
     pidfile = tmp_path / "d.pid"
-    r = run(["--port", str(port), "--daemonize", "yes", "--pidfile", str(pidfile)])
+    r = run(["--port", str(port), "--daemonize", "yes", "--pidfile", str(pidfile)],
+            cwd=tmp_path)
     assert r.returncode == 0  # the parent returns at once
     deadline = time.monotonic() + 15
     client = None
