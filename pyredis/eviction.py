@@ -100,9 +100,10 @@ _random = random.random
 # -- value sizes ------------------------------------------------------------------
 
 
-def value_size(value) -> int:
+def value_size(value, samples: int = 16) -> int:
     """Estimated bytes held by one stored value (bounded work: big
-    containers are measured from a sample of 16 elements)."""
+    containers are measured from a sample of ``samples`` elements; MEMORY
+    USAGE passes its SAMPLES count)."""
     t = type(value)
     if t is bytes or t is bytearray:
         return _getsizeof(value)
@@ -110,17 +111,17 @@ def value_size(value) -> int:
         n = len(value)
         size = _getsizeof(value)
         if n:
-            sample = list(itertools.islice(value.items(), 16))
+            sample = list(itertools.islice(value.items(), samples))
             size += n * sum(_getsizeof(k) + _getsizeof(v) for k, v in sample) // len(sample)
         return size
     if t is deque or isinstance(value, (set, frozenset)):
         n = len(value)
         size = _getsizeof(value)
         if n:
-            if t is deque and n > 16:
-                sample = [value[0], value[-1], *itertools.islice(value, 1, 15)]
+            if t is deque and n > samples > 1:
+                sample = [value[0], value[-1], *itertools.islice(value, 1, samples - 1)]
             else:
-                sample = list(itertools.islice(value, 16))
+                sample = list(itertools.islice(value, samples))
             size += n * sum(map(_getsizeof, sample)) // len(sample)
         return size
     name = getattr(value, "TYPE_NAME", None)
@@ -129,7 +130,7 @@ def value_size(value) -> int:
         n = len(scores)
         size = _getsizeof(value) + _getsizeof(scores)
         if n:
-            sample = list(itertools.islice(scores, 16))
+            sample = list(itertools.islice(scores, samples))
             # member + float in the dict, member image + pointer in the order
             per = sum(2 * _getsizeof(m) + 8 + 24 + 8 for m in sample) // len(sample)
             size += n * per
@@ -152,9 +153,9 @@ def value_size(value) -> int:
         return _getsizeof(value)
 
 
-def key_cost(db, key, value) -> int:
+def key_cost(db, key, value, samples: int = 16) -> int:
     """What one key costs in total (see the module doc)."""
-    size = _getsizeof(key) + DICT_ENTRY + value_size(value)
+    size = _getsizeof(key) + DICT_ENTRY + value_size(value, samples)
     if key in db.expires:
         size += EXPIRE_ENTRY
     return min(size, _MAX_SIZE)
