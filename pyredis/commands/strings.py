@@ -5,7 +5,9 @@ Values are ``bytes``; APPEND and SETRANGE turn a value into a ``bytearray``
 so that repeated edits are amortised O(1), and every reader here accepts
 both. Writes whose argv does not replay deterministically record their
 effect: a relative expiry leaves as ``SET key value PXAT <ms>``, INCRBYFLOAT
-as ``SET key <result> KEEPTTL``, ``SET .. GET`` without its GET.
+as ``SET key <result> KEEPTTL``, ``SET .. GET`` without its GET, GETDEL as
+``DEL``, GETEX as ``PEXPIREAT`` (absolute), ``DEL`` (a past EXAT/PXAT) or
+``PERSIST``.
 """
 
 from __future__ import annotations
@@ -178,6 +180,72 @@ def getset(client, args):
     client.rewrite(_SET, args[1], args[2])
     notify(db, NOTIFY_STRING, b"set", args[1])
     return old
+
+
+@command("getdel", 2, "write fast", (1, 1, 1), "@string", group="string", since="6.2.0")
+def getdel(client, args):
+    db = client.db
+    key = args[1]
+    old = _string(db.get(key))
+    if old is None:
+        # A lazy expiry in the lookup sent its own DEL; GETDEL itself did nothing.
+        client.effects = []
+        return None
+    db.delete(key)
+    client.rewrite(b"DEL", key)
+    notify(db, NOTIFY_GENERIC, b"del", key)
+    return old
+
+
+_PERSIST = 256
+
+
+@command("getex", -2, "write fast", (1, 1, 1), "@string", group="string", since="6.2.0")
+def getex(client, args):
+    flags = 0
+    expire = None
+    n = len(args)
+    j = 2
+    while j < n:
+        opt = args[j].lower()
+        if opt in _EXPIRE_OPTS and j + 1 < n:
+            bit = _EXPIRE_OPTS[opt][0]
+            # As SET: one kind may repeat (the last wins), two kinds may not.
+            if flags & (_PERSIST | (_ANY_EXPIRE & ~bit)):
+                raise CommandError(errors.SYNTAX)
+            flags |= bit
+            expire = _EXPIRE_OPTS[opt]
+            expire_arg = args[j + 1]
+            j += 1
+        elif opt == b"persist" and not flags & _ANY_EXPIRE:
+            flags |= _PERSIST
+        else:
+            raise CommandError(errors.SYNTAX)
+        j += 1
+    db = client.db
+    key = args[1]
+    value = _string(db.get(key))
+    if value is None or not flags:
+        client.effects = []
+        return value
+    if expire is not None:
+        unit, relative = expire[1], expire[2]
+        when = _expire_at(b"getex", expire_arg, unit, relative)
+        if not relative and when <= now_ms():
+            # An absolute time already past deletes the key, as Redis does.
+            db.delete(key)
+            client.rewrite(b"DEL", key)
+            notify(db, NOTIFY_GENERIC, b"del", key)
+        else:
+            db.set_expire(key, when)
+            client.rewrite(b"PEXPIREAT", key, b"%d" % when)
+            notify(db, NOTIFY_GENERIC, b"expire", key)
+    elif db.persist(key):
+        client.rewrite(b"PERSIST", key)
+        notify(db, NOTIFY_GENERIC, b"persist", key)
+    else:
+        client.effects = []
+    return value
 
 
 @command("mget", -2, "readonly fast", (1, -1, 1), "@string", group="string", since="1.0.0")

@@ -1,7 +1,8 @@
 """String commands against the reference redis-server: the SET family with
 its options and expiries, MGET/MSET, the INCR family and INCRBYFLOAT's long
 double arithmetic (randomized), APPEND/STRLEN/GETRANGE/SETRANGE with the
-proto-max-bulk-len limit, WRONGTYPE paths; plus pyredis-only checks of the
+proto-max-bulk-len limit, GETDEL/GETEX with their options and keyspace
+events, WRONGTYPE paths; plus pyredis-only checks of the
 effects these commands send into the propagation funnel."""
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from collections import deque
 
 import pytest
 
+from conftest import RawClient
+
 from pyredis.commands import COMMANDS
 
 NAMES = ("get", "set", "setnx", "setex", "psetex", "getset", "mget", "mset", "msetnx",
          "incr", "decr", "incrby", "decrby", "incrbyfloat", "append", "strlen", "getrange",
-         "substr", "setrange")
+         "substr", "setrange", "getdel", "getex")
 
 NOT_INT = ("-", b"ERR value is not an integer or out of range")
 NOT_FLOAT = ("-", b"ERR value is not a valid float")
@@ -96,7 +99,8 @@ def test_arity(both):
                  ("PSETEX", "k", "1", "v", "x"), ("GETSET", "k"), ("MGET",), ("MSET", "a"),
                  ("MSETNX", "a"), ("INCR",), ("DECR", "a", "b"), ("INCRBY", "a"),
                  ("DECRBY", "a"), ("INCRBYFLOAT", "a"), ("APPEND", "a"), ("STRLEN",),
-                 ("GETRANGE", "a", "0"), ("SUBSTR", "a", "0"), ("SETRANGE", "a", "0")):
+                 ("GETRANGE", "a", "0"), ("SUBSTR", "a", "0"), ("SETRANGE", "a", "0"),
+                 ("GETDEL",), ("GETDEL", "a", "b"), ("GETEX",)):
         both(*args)
 
 
@@ -423,6 +427,117 @@ def test_length_limit(both, pyr):
             both(*c)
 
 
+# -- GETDEL / GETEX (6.2) ---------------------------------------------------
+
+
+def test_getdel(both, pyr):
+    both("SET", "k", "v")
+    both("GETDEL", "k")
+    both("EXISTS", "k")
+    both("GETDEL", "k")
+    both("SET", "t", "v", "EX", "100")
+    both("GETDEL", "t")
+    both("TTL", "t")
+    make_list(both, pyr, "l")
+    both("GETDEL", "l")
+    both("EXISTS", "l")
+
+
+def test_getex_options_and_errors(both, pyr):
+    # Options are parsed first, then the key is looked up, then the time checked.
+    for opts in (("FOO",), ("EX",), ("EX", "10", "PX", "100"), ("EX", "10", "PERSIST"),
+                 ("PERSIST", "EX", "10"), ("KEEPTTL",), ("NX",), ("XX",), ("GET",),
+                 ("EX", "10", "PXAT"), ("PERSIST", "FOO")):
+        both("GETEX", "missing", *opts)
+        both("SET", "k", "v")
+        both("GETEX", "k", *opts)
+    both("GETEX", "missing", "EX", "abc")
+    both("GETEX", "missing")
+    for opts in (("EX", "abc"), ("ex", "1.5"), ("EX", "0"), ("EX", "-1"), ("PX", "0"),
+                 ("PXAT", "0"), ("EXAT", "-5"), ("EX", "9223372036854775807"),
+                 ("EX", "9223372036854775"), ("PX", "9223372036854775807"),
+                 ("PXAT", "9223372036854775807")):
+        both("GETEX", "k", *opts)
+    both("TTL", "k")
+    make_list(both, pyr, "l")
+    both("GETEX", "l")
+    both("GETEX", "l", "EX", "abc")
+    both("GETEX", "l", "FOO")
+
+
+def test_getex_expiries(both):
+    both("SET", "k", "v")
+    both("GETEX", "k")
+    both("TTL", "k")
+    both("GETEX", "k", "EX", "10", "EX", "20")
+    both("TTL", "k")
+    both("GETEX", "k", "px", "50000")
+    both("TTL", "k")
+    both("GETEX", "k", "EXAT", "99999999999")
+    both("TTL", "k")
+    both("GETEX", "k", "PXAT", "99999999999999")
+    both("PERSIST", "k")
+    both("GETEX", "k", "EX", "100")
+    both("GETEX", "k", "PERSIST", "PERSIST")
+    both("TTL", "k")
+    both("GETEX", "k", "PERSIST")
+    both("GETEX", "k", "EXAT", "9223372036854775")
+    both("GETEX", "k", "PXAT", "1")
+    both("EXISTS", "k")
+    both("SET", "k", "v")
+    both("GETEX", "k", "EXAT", "1")
+    both("GET", "k")
+
+
+def test_getex_getdel_resp3(both):
+    for c in (both.p, both.r):
+        assert c.call("HELLO", "3")[0] == "%"
+    for c in [("GETDEL", "k"), ("GETEX", "k"), ("SET", "k", "v"), ("GETEX", "k", "EX", "9"),
+              ("GETDEL", "k")]:
+        both(*c)
+
+
+def _heard(sub) -> list:
+    out = []
+    while True:
+        kind, items = sub.read()
+        assert kind == "*", (kind, items)
+        if items[0][1] == b"message":  # the sentinel on channel "end"
+            return out
+        out.append((items[2][1], items[3][1]))
+
+
+def test_getdel_getex_events(both):
+    subs = []
+    for c in (both.p, both.r):
+        c.call("CONFIG", "SET", "notify-keyspace-events", "KEAm")
+    try:
+        heard = []
+        for c in (both.p, both.r):
+            sub = RawClient(c.port)
+            subs.append(sub)
+            sub.call("PSUBSCRIBE", "__key*@*__:*")
+            sub.call("SUBSCRIBE", "end")
+        for cmd in [("SET", "k", "v"), ("GETEX", "k"), ("GETEX", "k", "EX", "100"),
+                    ("GETEX", "k", "PERSIST"), ("GETEX", "k", "PERSIST"),
+                    ("GETEX", "k", "PXAT", "99999999999999"), ("GETEX", "k", "EXAT", "1"),
+                    ("GETEX", "k", "EX", "5"), ("SET", "d", "v"), ("GETDEL", "d"),
+                    ("GETDEL", "d"), ("GETEX", "nosuch", "EX", "5")]:
+            both(*cmd)
+        for c, sub in zip((both.p, both.r), subs):
+            c.call("PUBLISH", "end", "x")
+            heard.append(_heard(sub))
+        assert heard[0] == heard[1]
+        assert (b"__keyevent@0__:persist", b"k") in heard[0]
+        assert (b"__keyevent@0__:del", b"d") in heard[0]
+        assert (b"__keyevent@0__:keymiss", b"nosuch") in heard[0]
+    finally:
+        for c in (both.p, both.r):
+            c.call("CONFIG", "SET", "notify-keyspace-events", "")
+        for sub in subs:
+            sub.close()
+
+
 # -- pyredis-only: effects --------------------------------------------------
 
 
@@ -512,6 +627,38 @@ def test_setex_getset_incrbyfloat_effects(raw_pyr, recorder):
               ("SETRANGE", "nope", "3", ""), ("GET", "a"), ("SETEX", "k", "0", "v")]:
         raw_pyr.call(*c)
     assert len(recorder.effects) == n
+
+
+def test_getdel_getex_effects(raw_pyr, recorder):
+    raw_pyr.call("SET", "k", "v")
+    raw_pyr.call("GETDEL", "k")
+    assert _last(recorder) == (0, [b"DEL", b"k"])
+    raw_pyr.call("SET", "k", "v")
+    before = int(time.time() * 1000)
+    raw_pyr.call("GETEX", "k", "EX", "100")
+    db, eff = _last(recorder)
+    assert eff[:2] == [b"PEXPIREAT", b"k"] and before + 100_000 <= int(eff[2]) <= before + 105_000
+    raw_pyr.call("GETEX", "k", "PX", "5000")
+    eff = _last(recorder)[1]
+    assert eff[:2] == [b"PEXPIREAT", b"k"] and int(eff[2]) <= before + 10_000
+    raw_pyr.call("GETEX", "k", "EXAT", "99999999999")
+    assert _last(recorder) == (0, [b"PEXPIREAT", b"k", b"99999999999000"])
+    raw_pyr.call("GETEX", "k", "PERSIST")
+    assert _last(recorder) == (0, [b"PERSIST", b"k"])
+    n = len(recorder.effects)
+    for c in [("GETEX", "k"), ("GETEX", "k", "PERSIST"), ("GETEX", "nosuch", "EX", "5"),
+              ("GETDEL", "nosuch"), ("GETEX", "k", "EX", "0")]:
+        raw_pyr.call(*c)
+    assert len(recorder.effects) == n
+    raw_pyr.call("GETEX", "k", "PXAT", "1")
+    assert _last(recorder) == (0, [b"DEL", b"k"])
+    # A key expiring in the lookup leaves as its own DEL, not as the GETEX/GETDEL.
+    for cmd in ("GETEX", "GETDEL"):
+        raw_pyr.call("SET", "e", "v", "PX", "1")
+        time.sleep(0.01)
+        n = len(recorder.effects)
+        assert raw_pyr.call(cmd, "e") == ("$", None)
+        assert [e for _, e in recorder.effects[n:]] == [[b"DEL", b"e"]]
 
 
 def test_bytearray_values_read_back(raw_pyr, pyr):
