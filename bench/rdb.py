@@ -1,16 +1,21 @@
-"""RDB benchmark: SAVE time, load time and memory per key, pyredis against
-the reference redis-server.
+"""RDB benchmark: SAVE time, load time and memory, pyredis against the
+reference redis-server, on two datasets.
 
-    python -m bench.rdb              # 1,000,000 small keys
-    python -m bench.rdb -n 100000    # a quicker run
+    python -m bench.rdb                          # 1M small keys, 10 x 100k containers
+    python -m bench.rdb -n 100000 -e 10000       # a quicker run
+    python -m bench.rdb --cases large            # one dataset only
 
-For each server: start it empty in a temporary directory (its RSS is the
-baseline), fill it with ``key:<i> -> value:<i>`` by pipelined MSETs, time
-SAVE as the client sees it, stop it, start it again on the dump and time
-from the start until it answers DBSIZE with every key (so process start-up
-is included for both), and report (RSS after loading - baseline) / keys.
-The issue's targets: SAVE and load at most 3x redis-server's time, memory
-per key at most 1.6x. Results go to bench/results/rdb-<timestamp>.json.
+The datasets: ``small``, ``-n`` string keys ``key:<i> -> value:<i>``
+(pipelined MSETs); ``large``, ten containers (3 lists, 3 hashes, 2 sets,
+2 sorted sets) of ``-e`` short elements each (pipelined RPUSH/HSET/SADD/
+ZADD of 1000 elements). For each dataset and server: start it empty in a
+temporary directory (its RSS is the baseline), fill it, time SAVE as the
+client sees it, stop it, start it again on the dump and time from the
+start until it answers DBSIZE with every key (so process start-up is
+included for both), and report (RSS after loading - baseline) per key or
+element. The issue's targets: SAVE and load at most 3x redis-server's
+time, memory per key (small keys) at most 1.6x. Results go to
+bench/results/rdb-<timestamp>.json with the date and the load average.
 """
 
 from __future__ import annotations
@@ -120,7 +125,66 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(10)
 
 
-def measure(kind: str, n: int) -> dict:
+def _pipeline(c: Conn, commands, window: int = 16) -> None:
+    """Send ``commands`` (argument lists) keeping at most ``window`` replies
+    in flight; an error reply stops the run."""
+    pending = 0
+    for args in commands:
+        c.send(*args)
+        pending += 1
+        if pending >= window:
+            _check(c.line())
+            pending -= 1
+    for _ in range(pending):
+        _check(c.line())
+
+
+def _check(reply: bytes) -> None:
+    if reply.startswith(b"-"):
+        raise RuntimeError(reply.decode(errors="replace"))
+
+
+def small_keys(n: int):
+    """``key:<i> -> value:<i>``, 1000 keys per MSET."""
+    for start in range(0, n, 1000):
+        args = ["MSET"]
+        for i in range(start, min(n, start + 1000)):
+            args += [f"key:{i}", f"value:{i}"]
+        yield args
+
+
+# The large-containers case: 10 keys of every big type, ``elements`` each.
+CONTAINER_KINDS = ("list", "list", "list", "hash", "hash", "hash", "set", "set",
+                   "zset", "zset")
+
+
+def containers(elements: int):
+    """Ten containers (lists, hashes, sets, sorted sets) of ``elements``
+    short members each, 1000 members per command."""
+    for k, kind in enumerate(CONTAINER_KINDS):
+        key = f"{kind}:{k}"
+        for start in range(0, elements, 1000):
+            stop = min(elements, start + 1000)
+            if kind == "list":
+                yield ["RPUSH", key, *(f"element:{i}" for i in range(start, stop))]
+            elif kind == "set":
+                yield ["SADD", key, *(f"member:{i}" for i in range(start, stop))]
+            elif kind == "hash":
+                args = ["HSET", key]
+                for i in range(start, stop):
+                    args += [f"field:{i}", f"value:{i}"]
+                yield args
+            else:
+                args = ["ZADD", key]
+                for i in range(start, stop):
+                    args += [str(i * 1.5), f"member:{i}"]
+                yield args
+
+
+def measure(kind: str, fill, keys: int, items: int) -> dict:
+    """Fill a fresh server with the ``fill`` commands (``keys`` keys in all,
+    ``items`` keys or elements), SAVE, restart it on the dump; times and
+    RSS growth per item."""
     directory = tempfile.mkdtemp(prefix=f"bench-rdb-{kind}-")
     try:
         port = _free_port()
@@ -128,19 +192,7 @@ def measure(kind: str, n: int) -> dict:
         _wait_ready(port, 0)
         base = _rss(proc.pid)
         c = Conn(port)
-        batch = 1000
-        sent = 0
-        for start in range(0, n, batch):
-            args = ["MSET"]
-            for i in range(start, min(n, start + batch)):
-                args += [f"key:{i}", f"value:{i}"]
-            c.send(*args)
-            sent += 1
-            if sent >= 16:  # keep a bounded number of replies in flight
-                c.line()
-                sent -= 1
-        for _ in range(sent):
-            c.line()
+        _pipeline(c, fill)
         t0 = time.perf_counter()
         assert c.call("SAVE") == b"+OK"
         save = time.perf_counter() - t0
@@ -149,34 +201,64 @@ def measure(kind: str, n: int) -> dict:
         _stop(proc)
         t0 = time.perf_counter()
         proc = _start(kind, directory, port)
-        _wait_ready(port, n)
+        _wait_ready(port, keys)
         load = time.perf_counter() - t0
-        per_key = (_rss(proc.pid) - base) / n
+        per_item = (_rss(proc.pid) - base) / items
         _stop(proc)
         return {"save_s": round(save, 3), "load_s": round(load, 3), "rdb_bytes": size,
-                "bytes_per_key": round(per_key, 1)}
+                "bytes_per_item": round(per_item, 1)}
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def _ratios(r: dict, p: dict, with_memory: bool) -> dict:
+    ratios = {"save": p["save_s"] / max(r["save_s"], 1e-6),
+              "load": p["load_s"] / max(r["load_s"], 1e-6)}
+    if with_memory:
+        ratios["memory"] = p["bytes_per_item"] / max(r["bytes_per_item"], 1e-6)
+    return {k: round(v, 2) for k, v in ratios.items()}
+
+
+def _load_average() -> str:
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return ""
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("-n", "--keys", type=int, default=1_000_000)
+    ap.add_argument("-n", "--keys", type=int, default=1_000_000,
+                    help="small keys (default 1,000,000)")
+    ap.add_argument("-e", "--elements", type=int, default=100_000,
+                    help="elements per large container (default 100,000)")
+    ap.add_argument("--cases", default="small,large",
+                    help="small (string keys), large (10 containers), or both")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    results = {"keys": args.keys}
-    for kind in ("redis", "pyredis"):
-        results[kind] = measure(kind, args.keys)
-        print(kind, results[kind], flush=True)
-    r, p = results["redis"], results["pyredis"]
-    ratios = {"save": p["save_s"] / max(r["save_s"], 1e-6),
-              "load": p["load_s"] / max(r["load_s"], 1e-6),
-              "memory": p["bytes_per_key"] / max(r["bytes_per_key"], 1e-6)}
-    results["ratios"] = {k: round(v, 2) for k, v in ratios.items()}
-    results["targets"] = TARGETS
-    for k, v in ratios.items():
-        print(f"{k}: pyredis/redis = {v:.2f} (target <= {TARGETS[k]})"
-              f"{'' if v <= TARGETS[k] else '  MISSED'}")
+    cases = {
+        # name: (fill, keys after loading, items for the per-item memory,
+        #        whether memory has a target)
+        "small": (lambda: small_keys(args.keys), args.keys, args.keys, True),
+        "large": (lambda: containers(args.elements), len(CONTAINER_KINDS),
+                  len(CONTAINER_KINDS) * args.elements, False),
+    }
+    results = {"keys": args.keys, "elements": args.elements, "targets": TARGETS,
+               "date": time.strftime("%Y-%m-%d %H:%M:%S"), "loadavg_before": _load_average()}
+    for case in args.cases.split(","):
+        fill, keys, items, with_memory = cases[case]
+        res = results[case] = {}
+        for kind in ("redis", "pyredis"):
+            res[kind] = measure(kind, fill(), keys, items)
+            print(case, kind, res[kind], flush=True)
+        res["ratios"] = _ratios(res["redis"], res["pyredis"], with_memory)
+        for k, v in res["ratios"].items():
+            print(f"{case} {k}: pyredis/redis = {v:.2f} (target <= {TARGETS[k]})"
+                  f"{'' if v <= TARGETS[k] else '  MISSED'}")
+    results["loadavg_after"] = _load_average()
+    print("load average before/after:", results["loadavg_before"], "/",
+          results["loadavg_after"])
     out = args.out or BENCH_DIR / "results" / time.strftime("rdb-%Y%m%d-%H%M%S.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
