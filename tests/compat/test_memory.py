@@ -78,7 +78,8 @@ def test_usage_options(both):
 def test_usage_grows_with_the_value(both):
     cmds = [("SET", "s1", "x"), ("SET", "s2", "x" * 1000),
             ("RPUSH", "l1", "a"), ("RPUSH", "l2", *[f"e{i}" for i in range(500)]),
-            ("HSET", "h1", "f", "v"), ("HSET", "h2", *[x for i in range(300) for x in (f"f{i}", "v")]),
+            ("HSET", "h1", "f", "v"),
+            ("HSET", "h2", *[x for i in range(300) for x in (f"f{i}", "v")]),
             ("SADD", "t1", "a"), ("SADD", "t2", *[f"m{i}" for i in range(500)]),
             ("ZADD", "z1", "1", "a"), ("ZADD", "z2", *[x for i in range(300)
                                                        for x in (str(i), f"m{i}")])]
@@ -88,8 +89,7 @@ def test_usage_grows_with_the_value(both):
                            ("z1", "z2")):
             a, b = c.call("MEMORY", "USAGE", small), c.call("MEMORY", "USAGE", big)
             assert a[0] == b[0] == ":" and 0 < a[1] < b[1], (small, a, big, b)
-    # Expired keys are still measured until they are removed, as Redis's
-    # plain lookup does; DEL makes USAGE nil again.
+    # A deleted key is nil again.
     both("DEL", "s2")
     both("MEMORY", "USAGE", "s2")
 
