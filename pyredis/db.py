@@ -144,6 +144,24 @@ class Database:
         if ks.versions is not None:
             ks.versions.bump(self.id, key)
 
+    def set_many(self, pairs: list) -> None:
+        """Store each ``(key, value)`` of ``pairs`` as :meth:`set` would
+        (MSET). Without WATCHers, blocked clients or versions to update, one
+        dict update does the storing."""
+        ks = self.ks
+        if self.watched or self.blocked or ks.versions is not None:
+            for key, value in pairs:
+                self.set(key, value)
+            return
+        self.data.update(pairs)
+        expires = self.expires
+        if expires:
+            for key, _ in pairs:
+                if key in expires:
+                    del expires[key]
+                    self._heap_stale += 1
+        ks.dirty += len(pairs)
+
     def delete(self, key) -> bool:
         """Remove ``key``; True if it existed (and was not already expired)."""
         if key in self.expires:

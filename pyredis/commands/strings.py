@@ -270,12 +270,13 @@ def mset(client, args):
     if not n & 1:
         raise CommandError(errors.MSET_ARITY)
     db = client.db
-    set_key = db.set
     it = iter(args)
     next(it)
-    for key, value in zip(it, it):
-        set_key(key, value)
-        notify(db, NOTIFY_STRING, b"set", key)
+    pairs = list(zip(it, it))
+    db.set_many(pairs)
+    if db.ks.notify_flags:
+        for key, _ in pairs:
+            notify(db, NOTIFY_STRING, b"set", key)
     return OK
 
 
