@@ -161,39 +161,34 @@ def _pop(client, args, left: bool):
     return bulk_array(out)
 
 
+def _pop_one(client, args, left: bool):
+    """LPOP/RPOP key, the common form: one element, no count."""
+    db = client.db
+    key = args[1]
+    lst = db.get_for_write(key)
+    if type(lst) is not deque:
+        return _pop(client, args, left)
+    v = lst.popleft() if left else lst.pop()
+    if lst:
+        db.modified(key)
+    else:
+        db.delete(key)
+    if db.ks.notify_flags:
+        _events(db, key, b"lpop" if left else b"rpop", lst)
+    return v
+
+
 @command("lpop", -2, "write fast", (1, 1, 1), "@list", group="list", since="1.0.0")
 def lpop(client, args):
-    if len(args) == 2:  # the common form, inline
-        db = client.db
-        key = args[1]
-        lst = db.get_for_write(key)
-        if type(lst) is deque:
-            v = lst.popleft()
-            if lst:
-                db.modified(key)
-            else:
-                db.delete(key)
-            if db.ks.notify_flags:
-                _events(db, key, b"lpop", lst)
-            return v
+    if len(args) == 2:
+        return _pop_one(client, args, True)
     return _pop(client, args, True)
 
 
 @command("rpop", -2, "write fast", (1, 1, 1), "@list", group="list", since="1.0.0")
 def rpop(client, args):
     if len(args) == 2:
-        db = client.db
-        key = args[1]
-        lst = db.get_for_write(key)
-        if type(lst) is deque:
-            v = lst.pop()
-            if lst:
-                db.modified(key)
-            else:
-                db.delete(key)
-            if db.ks.notify_flags:
-                _events(db, key, b"rpop", lst)
-            return v
+        return _pop_one(client, args, False)
     return _pop(client, args, False)
 
 

@@ -25,6 +25,7 @@ from ..blocking import block
 from ..errors import CommandError
 from ..notify import NOTIFY_GENERIC, NOTIFY_ZSET, notify
 from ..protocol import NULL_ARRAY, Raw
+from ..protocol.encoder import bulk_array
 from ..types.glob import compile_pattern
 from ..types.scan import cursors
 from ..types.zset import (LexRange, ZSet, format_score, parse_lex_bound, parse_range_bound,
@@ -510,8 +511,7 @@ def _bulks(items) -> Raw:
 
 def _members(entries) -> Raw:
     """The members of (score, member) entries as a RESP array of bulks."""
-    return Raw(b"*%d\r\n" % len(entries)
-               + b"".join([b"$%d\r\n%b\r\n" % (len(m), m) for _, m in entries]))
+    return bulk_array([m for _, m in entries])
 
 
 @command("zrange", -4, "readonly", (1, 1, 1), "@sortedset", group="sorted_set",
