@@ -34,50 +34,48 @@ def _confirm(client, kind: bytes, name: bytes | None) -> bytes:
     return b"%b%b%b:%d\r\n" % (head, kind, item, client.subscriptions)
 
 
+def _subscribe(client, names, add, kind: bytes) -> Raw:
+    """(P)SUBSCRIBE: one confirmation per name, with the running count."""
+    out = []
+    for name in names:
+        add(client, name)
+        out.append(_confirm(client, kind, name))
+    return Raw(b"".join(out))
+
+
+def _unsubscribe(client, names, current, remove, kind: bytes) -> Raw:
+    """(P)UNSUBSCRIBE: the names given, else every current one; with none
+    at all, one confirmation with a nil name."""
+    names = names or list(current or ())
+    if not names:
+        return Raw(_confirm(client, kind, None))
+    out = []
+    for name in names:
+        remove(client, name)
+        out.append(_confirm(client, kind, name))
+    return Raw(b"".join(out))
+
+
 @command("subscribe", -2, "pubsub noscript loading stale", group="pubsub", since="2.0.0")
 def subscribe(client, args):
-    sub = client.core.pubsub.subscribe
-    out = []
-    for channel in args[1:]:
-        sub(client, channel)
-        out.append(_confirm(client, _SUBSCRIBE, channel))
-    return Raw(b"".join(out))
+    return _subscribe(client, args[1:], client.core.pubsub.subscribe, _SUBSCRIBE)
 
 
 @command("unsubscribe", -1, "pubsub noscript loading stale", group="pubsub", since="2.0.0")
 def unsubscribe(client, args):
-    unsub = client.core.pubsub.unsubscribe
-    channels = args[1:] if len(args) > 1 else list(client.channels or ())
-    if not channels:
-        return Raw(_confirm(client, _UNSUBSCRIBE, None))
-    out = []
-    for channel in channels:
-        unsub(client, channel)
-        out.append(_confirm(client, _UNSUBSCRIBE, channel))
-    return Raw(b"".join(out))
+    return _unsubscribe(client, args[1:], client.channels, client.core.pubsub.unsubscribe,
+                        _UNSUBSCRIBE)
 
 
 @command("psubscribe", -2, "pubsub noscript loading stale", group="pubsub", since="2.0.0")
 def psubscribe(client, args):
-    sub = client.core.pubsub.psubscribe
-    out = []
-    for pattern in args[1:]:
-        sub(client, pattern)
-        out.append(_confirm(client, _PSUBSCRIBE, pattern))
-    return Raw(b"".join(out))
+    return _subscribe(client, args[1:], client.core.pubsub.psubscribe, _PSUBSCRIBE)
 
 
 @command("punsubscribe", -1, "pubsub noscript loading stale", group="pubsub", since="2.0.0")
 def punsubscribe(client, args):
-    unsub = client.core.pubsub.punsubscribe
-    patterns = args[1:] if len(args) > 1 else list(client.patterns or ())
-    if not patterns:
-        return Raw(_confirm(client, _PUNSUBSCRIBE, None))
-    out = []
-    for pattern in patterns:
-        unsub(client, pattern)
-        out.append(_confirm(client, _PUNSUBSCRIBE, pattern))
-    return Raw(b"".join(out))
+    return _unsubscribe(client, args[1:], client.patterns, client.core.pubsub.punsubscribe,
+                        _PUNSUBSCRIBE)
 
 
 @command("publish", 3, "pubsub loading stale fast may_replicate", group="pubsub",
