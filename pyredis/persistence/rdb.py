@@ -30,6 +30,7 @@ from __future__ import annotations
 import struct
 import time
 from collections import deque
+from itertools import chain
 
 from .crc64 import crc64
 from . import lzf
@@ -149,6 +150,35 @@ class _Encoder:
         out.append(_LENS[n] if n < 16384 else _len(n))
         out.append(s)
 
+    def strings(self, items, zset: bool = False) -> None:
+        """:meth:`string` of each of ``items`` (a container's members), with
+        the common case, a short string that is neither an integer nor
+        worth compressing, inline: per-element calls dominate the cost of
+        big containers. With ``zset``, items are (member, score) pairs and
+        each score follows its member as a binary double."""
+        append = self.out.append
+        lens = _LENS
+        string = self.string
+        compress = self.compress
+        score = None
+        for s in items:
+            if zset:
+                s, score = s
+            n = len(s)
+            if n > 11:
+                if (n <= 20 or not compress) and n < 16384:
+                    append(lens[n])
+                    append(s)
+                else:
+                    string(s)
+            elif n and not (48 <= s[0] <= 57 or s[0] == 45):
+                append(lens[n])
+                append(s)
+            else:
+                string(s)
+            if zset:
+                append(_pack_d(score))
+
     def value(self, v) -> int:
         """Write ``v``'s serialisation; returns its RDB type."""
         t = type(v)
@@ -157,31 +187,25 @@ class _Encoder:
             return T_STRING
         if t is deque:
             self.length(len(v))
-            for x in v:
-                self.string(x)
+            self.strings(v)
             return T_LIST
         name = getattr(v, "TYPE_NAME", None)
         if t is dict or name == "hash":
             self.length(len(v))
-            for f, x in v.items():
-                self.string(f)
-                self.string(x)
+            self.strings(chain.from_iterable(v.items()))
             return T_HASH
         if name == "set" or t is set:
             if getattr(v, "intset", False) and v:
                 self.string(_intset_bytes(v))
                 return T_SET_INTSET
             self.length(len(v))
-            for m in v:
-                self.string(m)
+            self.strings(v)
             return T_SET
         if name == "zset":
             items = v.items()
             self.length(len(items))
             # Redis writes from the tail so the loader inserts at the head.
-            for m, s in reversed(items):
-                self.string(m)
-                self.out.append(_pack_d(s))
+            self.strings(reversed(items), zset=True)
             return T_ZSET_2
         if name == "stream":
             _write_stream(self, v)
@@ -547,6 +571,56 @@ class _Parser:
             self.fail("a length was expected, found a string encoding", start)
         return n
 
+    def strings(self, count: int, doubles: bool = False) -> list:
+        """``count`` strings (a container's members), short raw ones read
+        inline; with ``doubles``, each followed by a binary double (a sorted
+        set's score), so the list alternates member and score."""
+        buf = self.buf
+        if type(buf) is not bytes:  # slices of other buffers are not bytes
+            out = []
+            for _ in range(count):
+                out.append(self.string())
+                if doubles:
+                    out.append(self.binary_double())
+            return out
+        pos = self.pos
+        out = []
+        append = out.append
+        string = self.string
+        # A slice past the end comes back short, but leaves pos past the
+        # end, which the check after the loop catches; reading a length
+        # byte past the end raises IndexError.
+        try:
+            if doubles:
+                for _ in range(count):
+                    n = buf[pos]
+                    if n < 64:
+                        end = pos + 1 + n
+                        append(buf[pos + 1:end])
+                    else:
+                        self.pos = pos
+                        append(string())
+                        end = self.pos
+                    append(_unpack_d(buf, end)[0])
+                    pos = end + 8
+            else:
+                for _ in range(count):
+                    n = buf[pos]
+                    if n < 64:
+                        end = pos + 1 + n
+                        append(buf[pos + 1:end])
+                        pos = end
+                    else:
+                        self.pos = pos
+                        append(string())
+                        pos = self.pos
+        except (IndexError, struct.error):
+            self.fail("unexpected end of data reading a string", min(pos, len(buf)))
+        if pos > len(buf):
+            self.fail("unexpected end of data reading a string", len(buf))
+        self.pos = pos
+        return out
+
     def string(self) -> bytes:
         start = self.pos
         n, encoded = self.length()
@@ -596,22 +670,27 @@ class _Parser:
         if rtype == T_STRING:
             return self.string()
         if rtype == T_LIST:
-            return deque(self.string() for _ in range(self.len_()))
+            return deque(self.strings(self.len_()))
         if rtype == T_SET:
-            members = [self.string() for _ in range(self.len_())]
-            return self._set(members, start)
-        if rtype in (T_ZSET, T_ZSET_2):
-            read = self.binary_double if rtype == T_ZSET_2 else self.string_double
+            return self._set(self.strings(self.len_()), start)
+        if rtype == T_ZSET_2:
+            items = self.strings(self.len_(), doubles=True)
+            return self._zset(list(zip(items[0::2], items[1::2])), start)
+        if rtype == T_ZSET:
             pairs = []
             for _ in range(self.len_()):
                 m = self.string()
-                pairs.append((m, read()))
+                pairs.append((m, self.string_double()))
             return self._zset(pairs, start)
         if rtype == T_HASH:
-            h = {}
-            for _ in range(self.len_()):
-                f = self.string()
-                h[f] = self.string()
+            n = self.len_()
+            items = self.strings(2 * n)
+            h = dict(zip(items[0::2], items[1::2]))
+            if len(h) != n:
+                # As before: a repeated field keeps its last value.
+                h = {}
+                for i in range(0, 2 * n, 2):
+                    h[items[i]] = items[i + 1]
             return self._hash(h)
         if rtype == T_LIST_QUICKLIST or rtype == T_LIST_QUICKLIST_2:
             out = deque()
