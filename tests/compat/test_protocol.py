@@ -229,8 +229,12 @@ def test_proto_max_bulk_len(bulk_limited):
     pyr_port, ref_port = bulk_limited
     mb = 1024 * 1024
     same(pyr_port, ref_port, enc("SET", "k", b"x" * mb))
-    replies, closed = same(pyr_port, ref_port, enc("PING") + enc("SET", "k", b"x" * (mb + 1)))
-    assert closed and replies[-1] == ("-", b"ERR Protocol error: invalid bulk length")
+    # Only the start of the oversized value is sent: were the client still
+    # sending when the server closes, either server's kernel could answer
+    # with a reset that destroys the replies before they are read.
+    replies, closed = same(pyr_port, ref_port, enc("PING") + b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n"
+                           b"$%d\r\n" % (mb + 1) + b"x" * 1000)
+    assert closed and replies == [("+", b"PONG"), ("-", b"ERR Protocol error: invalid bulk length")]
     # the header alone is enough
     replies, closed = same(pyr_port, ref_port, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$%d\r\n" % (mb + 1))
     assert closed
