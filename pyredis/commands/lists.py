@@ -64,47 +64,37 @@ def _after_pop(db, key, lst, event: bytes) -> None:
 # -- push and pop ----------------------------------------------------------
 
 
-@command("lpush", -3, "write denyoom fast", (1, 1, 1), "@list", group="list", since="1.0.0")
-def lpush(client, args):
+def _push(client, args, left: bool):
+    """LPUSH/RPUSH: add the values at one end, creating the list if needed."""
     db = client.db
     key = args[1]
     lst = db.get_for_write(key)
-    if lst is None:
+    created = lst is None
+    if created:
         lst = deque()
-        lst.extendleft(islice(args, 2, None))
+    elif type(lst) is not deque:
+        raise CommandError(errors.WRONGTYPE)
+    if len(args) == 3:
+        (lst.appendleft if left else lst.append)(args[2])
+    else:
+        (lst.extendleft if left else lst.extend)(islice(args, 2, None))
+    if created:
         db.set(key, lst)
     else:
-        if type(lst) is not deque:
-            raise CommandError(errors.WRONGTYPE)
-        if len(args) == 3:
-            lst.appendleft(args[2])
-        else:
-            lst.extendleft(islice(args, 2, None))
         db.modified(key)
     if db.ks.notify_flags:
-        notify(db, NOTIFY_LIST, b"lpush", key)
+        notify(db, NOTIFY_LIST, b"lpush" if left else b"rpush", key)
     return len(lst)
+
+
+@command("lpush", -3, "write denyoom fast", (1, 1, 1), "@list", group="list", since="1.0.0")
+def lpush(client, args):
+    return _push(client, args, True)
 
 
 @command("rpush", -3, "write denyoom fast", (1, 1, 1), "@list", group="list", since="1.0.0")
 def rpush(client, args):
-    db = client.db
-    key = args[1]
-    lst = db.get_for_write(key)
-    if lst is None:
-        lst = deque(islice(args, 2, None))
-        db.set(key, lst)
-    else:
-        if type(lst) is not deque:
-            raise CommandError(errors.WRONGTYPE)
-        if len(args) == 3:
-            lst.append(args[2])
-        else:
-            lst.extend(islice(args, 2, None))
-        db.modified(key)
-    if db.ks.notify_flags:
-        notify(db, NOTIFY_LIST, b"rpush", key)
-    return len(lst)
+    return _push(client, args, False)
 
 
 def _pushx(client, args, left: bool):
