@@ -8,6 +8,9 @@
   replies as exact typed tuples (status vs bulk vs error kept apart).
 * ``both``: a :class:`Both` running the same commands on the two servers and
   asserting the replies are identical.
+* ``recorder``: a :class:`~pyredis.propagate.Recorder` subscribed to the
+  ``pyr`` server's funnel for the test (on the server's own thread), to
+  check what a command propagates.
 * ``srv``: each test runs twice, once per server, with a :class:`Target`
   that opens clients, blocks them (BLPOP, XREAD BLOCK...) and waits, bounded,
   until the server counts them blocked; :func:`silent` checks that nothing
@@ -247,6 +250,22 @@ def pyr(_pyr_server):
     for db in core.ks.dbs:
         db.flush()
     return _pyr_server
+
+
+@pytest.fixture
+def recorder(pyr):
+    from pyredis.propagate import Recorder
+    import threading
+
+    rec = Recorder()
+    done = threading.Event()
+    funnel = pyr.core.funnel
+    pyr.call_soon(lambda: (funnel.subscribe(rec), done.set()))
+    assert done.wait(5)
+    yield rec
+    done.clear()
+    pyr.call_soon(lambda: (funnel.unsubscribe(rec), done.set()))
+    assert done.wait(5)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from test_strings import SYNTAX, ProtoMaxBulkLen, Recorder, make_list, pttl_close
+from test_strings import SYNTAX, ProtoMaxBulkLen, make_list, pttl_close
 
 NAMES = ("setbit", "getbit", "bitcount", "bitpos", "bitop", "bitfield", "bitfield_ro")
 BIT_OFFSET = ("-", b"ERR bit offset is not an integer or out of range")
@@ -291,15 +291,6 @@ def test_bitfield_random(both, seed):
 
 
 # -- pyredis-only: effects ------------------------------------------------------
-
-
-@pytest.fixture
-def recorder(pyr):
-    rec = Recorder()
-    funnel = pyr.core.funnel
-    funnel.subscribe(rec)
-    yield rec
-    funnel.unsubscribe(rec)
 
 
 def test_bit_effects(raw_pyr, pyr, recorder):

@@ -6,13 +6,11 @@ DIGEST-VALUE; plus pyredis-only checks of the funnel effects."""
 
 from __future__ import annotations
 
-import threading
 
 import pytest
 
 from conftest import RawClient
 from pyredis.commands.hashes import HashTable
-from pyredis.propagate import Recorder
 from pyredis.types.digest import value_digest
 
 WRONGTYPE = ("-", b"WRONGTYPE Operation against a key holding the wrong kind of value")
@@ -416,28 +414,6 @@ def test_digest_matches_redis(both, h):
 
 
 # -- effects (pyredis only) ---------------------------------------------------------------
-
-
-@pytest.fixture
-def recorder(pyr):
-    rec = Recorder()
-    done = threading.Event()
-
-    def sub():
-        pyr.core.funnel.subscribe(rec)
-        done.set()
-
-    pyr.call_soon(sub)
-    assert done.wait(5)
-    yield rec
-    done.clear()
-
-    def unsub():
-        pyr.core.funnel.unsubscribe(rec)
-        done.set()
-
-    pyr.call_soon(unsub)
-    assert done.wait(5)
 
 
 def test_effects(raw_pyr, recorder):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import random
-import threading
 
 import hypothesis.strategies as st
 import pytest
@@ -17,7 +16,6 @@ from conftest import RawClient, ReferenceServer, encode_command
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from pyredis.propagate import Recorder
 from pyredis.testing import ServerThread
 
 WRONGTYPE = ("-", b"WRONGTYPE Operation against a key holding the wrong kind of value")
@@ -300,18 +298,6 @@ def test_command_rows(both):
 
 
 # -- effects -------------------------------------------------------------------
-
-
-@pytest.fixture
-def recorder(pyr):
-    rec = Recorder()
-    done = threading.Event()
-    pyr.call_soon(lambda: (pyr.core.funnel.subscribe(rec), done.set()))
-    assert done.wait(5)
-    yield rec
-    done.clear()
-    pyr.call_soon(lambda: (pyr.core.funnel.unsubscribe(rec), done.set()))
-    assert done.wait(5)
 
 
 def test_effects(raw_pyr, recorder):

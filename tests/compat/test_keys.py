@@ -538,15 +538,6 @@ class Recorder:
         pass
 
 
-@pytest.fixture
-def recorder(pyr):
-    rec = Recorder()
-    funnel = pyr.core.funnel
-    funnel.subscribe(rec)
-    yield rec
-    funnel.unsubscribe(rec)
-
-
 def test_expire_effects(raw_pyr, recorder):
     raw_pyr.call("SET", "k", "v")
     before = int(time.time() * 1000)

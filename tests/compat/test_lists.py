@@ -7,7 +7,6 @@ walks' cost. Blocking behaviour is in test_blocking_lists.py."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 
@@ -15,7 +14,6 @@ import pytest
 
 from conftest import RawClient
 from pyredis.commands.lists import list_range
-from pyredis.propagate import Recorder
 from pyredis.types.digest import value_digest
 
 WRONGTYPE = ("-", b"WRONGTYPE Operation against a key holding the wrong kind of value")
@@ -379,28 +377,6 @@ def test_digest_matches_redis(both, items):
 
 
 # -- effects (pyredis only) -------------------------------------------------------
-
-
-@pytest.fixture
-def recorder(pyr):
-    rec = Recorder()
-    done = threading.Event()
-
-    def sub():
-        pyr.core.funnel.subscribe(rec)
-        done.set()
-
-    pyr.call_soon(sub)
-    assert done.wait(5)
-    yield rec
-    done.clear()
-
-    def unsub():
-        pyr.core.funnel.unsubscribe(rec)
-        done.set()
-
-    pyr.call_soon(unsub)
-    assert done.wait(5)
 
 
 def test_effects(raw_pyr, recorder):

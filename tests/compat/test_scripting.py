@@ -5,14 +5,12 @@ a script, and the slow-script machinery (BUSY, SCRIPT KILL, UNKILLABLE)."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 
 from pyredis.core import Core
 from pyredis.executor import call
-from pyredis.propagate import Recorder
 
 from conftest import RawClient, encode_command
 
@@ -393,18 +391,6 @@ def test_eval_in_multi(both):
 
 
 # -- pyredis only: effects, waiters, slow scripts ------------------------------------
-
-@pytest.fixture
-def recorder(pyr):
-    rec = Recorder()
-    done = threading.Event()
-    pyr.call_soon(lambda: (pyr.core.funnel.subscribe(rec), done.set()))
-    assert done.wait(5)
-    yield rec
-    done.clear()
-    pyr.call_soon(lambda: (pyr.core.funnel.unsubscribe(rec), done.set()))
-    assert done.wait(5)
-
 
 def test_script_propagates_its_writes_as_one_unit(raw_pyr, recorder):
     raw_pyr.call("EVAL", "redis.call('set', KEYS[1], 'v') redis.call('incr', KEYS[2]) "

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import random
-import threading
 from collections import Counter
 
 import pytest
 
 from pyredis.commands.sets import digest_set
-from pyredis.propagate import Recorder
 from pyredis.types.setobj import Set
 
 WRONGTYPE = ("-", b"WRONGTYPE Operation against a key holding the wrong kind of value")
@@ -612,18 +610,6 @@ def test_pool_survives_many_changes():
             assert Counter(m for m in s._pool if m not in s._gone) == Counter(live)
             assert len(s._pool) == len(live) + len(s._gone)
             assert len(s._gone) <= len(live) + 1
-
-
-@pytest.fixture
-def recorder(pyr):
-    rec = Recorder()
-    done = threading.Event()
-    pyr.call_soon(lambda: (pyr.core.funnel.subscribe(rec), done.set()))
-    assert done.wait(5)
-    yield rec
-    done.clear()
-    pyr.call_soon(lambda: (pyr.core.funnel.unsubscribe(rec), done.set()))
-    assert done.wait(5)
 
 
 def test_effects(raw_pyr, recorder):

@@ -16,7 +16,6 @@ import threading
 import pytest
 from conftest import RawClient
 
-from pyredis.propagate import Recorder
 
 WRONGTYPE = ("-", b"WRONGTYPE Operation against a key holding the wrong kind of value")
 NOT_DOUBLE = ("-", b"ERR One or more scores can't be converted into double")
@@ -335,18 +334,6 @@ def test_randomized(both):
 
 
 # -- pyredis only: effects ---------------------------------------------------------
-
-
-@pytest.fixture
-def recorder(pyr):
-    rec = Recorder()
-    done = threading.Event()
-    pyr.call_soon(lambda: (pyr.core.funnel.subscribe(rec), done.set()))
-    assert done.wait(5)
-    yield rec
-    done.clear()
-    pyr.call_soon(lambda: (pyr.core.funnel.unsubscribe(rec), done.set()))
-    assert done.wait(5)
 
 
 def test_effects(raw_pyr, recorder):

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import os
 import random
-import threading
 import time
 
 import pytest
 
 from conftest import RawClient, ReferenceServer
 from pyredis.commands import COMMANDS
-from pyredis.propagate import Recorder
 from pyredis.testing import ServerThread
 
 WRONGTYPE = ("-", b"WRONGTYPE Operation against a key holding the wrong kind of value")
@@ -908,18 +906,6 @@ class AofReader:
             data = f.read()
         self.pos += len(data)
         return [c for c in _aof_commands(data) if c[0].upper() != b"SELECT"]
-
-
-@pytest.fixture
-def recorder(pyr):
-    rec = Recorder()
-    done = threading.Event()
-    pyr.call_soon(lambda: (pyr.core.funnel.subscribe(rec), done.set()))
-    assert done.wait(5)
-    yield rec
-    done.clear()
-    pyr.call_soon(lambda: (pyr.core.funnel.unsubscribe(rec), done.set()))
-    assert done.wait(5)
 
 
 def _mask_effect_times(effects: list) -> list:

@@ -552,15 +552,6 @@ class Recorder:
         pass
 
 
-@pytest.fixture
-def recorder(pyr):
-    rec = Recorder()
-    funnel = pyr.core.funnel
-    funnel.subscribe(rec)
-    yield rec
-    funnel.unsubscribe(rec)
-
-
 def _last(recorder):
     return recorder.effects[-1]
 
