@@ -252,6 +252,28 @@ def pyr(_pyr_server):
     return _pyr_server
 
 
+@pytest.fixture(scope="module")
+def own_pair():
+    """A pyredis and a real Redis of the module's own (a state machine owns
+    their data): ``(ServerThread, ReferenceServer)``."""
+    pyr = ServerThread().start()
+    ref = ReferenceServer()
+    yield pyr, ref
+    pyr.stop()
+    ref.stop()
+
+
+def run_machine(machine, max_examples: int = 50) -> None:
+    """Run a hypothesis state machine with the suite's bounds (derandomized
+    under CI)."""
+    from hypothesis import HealthCheck, settings
+    from hypothesis.stateful import run_state_machine_as_test
+    run_state_machine_as_test(machine, settings=settings(
+        max_examples=max_examples, stateful_step_count=30, deadline=None,
+        derandomize=bool(os.environ.get("CI")),
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+
+
 @pytest.fixture
 def recorder(pyr):
     from pyredis.propagate import Recorder

@@ -7,16 +7,13 @@ commands send into the propagation funnel."""
 
 from __future__ import annotations
 
-import os
 import random
 
 import hypothesis.strategies as st
 import pytest
-from conftest import RawClient, ReferenceServer, encode_command
-from hypothesis import HealthCheck, settings
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from conftest import RawClient, encode_command, run_machine
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from pyredis.testing import ServerThread
 
 WRONGTYPE = ("-", b"WRONGTYPE Operation against a key holding the wrong kind of value")
 NOT_HLL = ("-", b"WRONGTYPE Key is not a valid HyperLogLog string value.")
@@ -464,22 +461,9 @@ class HllMachine(RuleBasedStateMachine):
             c.close()
 
 
-@pytest.fixture(scope="module")
-def own_servers():
-    """A pyredis and a real Redis of their own: the machine owns their data."""
-    pyr = ServerThread().start()
-    ref = ReferenceServer()
-    yield pyr.port, ref.port
-    pyr.stop()
-    ref.stop()
-
-
-def test_hll_machine(own_servers):
-    HllMachine.ports = own_servers
-    run_state_machine_as_test(HllMachine, settings=settings(
-        max_examples=50, stateful_step_count=30, deadline=None,
-        derandomize=bool(os.environ.get("CI")),
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+def test_hll_machine(own_pair):
+    HllMachine.ports = (own_pair[0].port, own_pair[1].port)
+    run_machine(HllMachine)
 
 
 def test_keyspace_events(pyr, ref):

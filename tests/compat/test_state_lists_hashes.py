@@ -11,15 +11,10 @@ compared sorted."""
 
 from __future__ import annotations
 
-import os
-
 import hypothesis.strategies as st
-import pytest
-from conftest import RawClient, ReferenceServer
-from hypothesis import HealthCheck, settings
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from conftest import RawClient, run_machine
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from pyredis.testing import ServerThread
 
 KEYS = ["a", "b", "c"]
 KEY = st.sampled_from(KEYS)
@@ -124,19 +119,6 @@ class ListHashMachine(RuleBasedStateMachine):
         self.r.close()
 
 
-@pytest.fixture(scope="module")
-def servers():
-    """A pyredis and a real Redis of their own: the machine owns their data."""
-    pyr = ServerThread().start()
-    ref = ReferenceServer()
-    yield pyr.port, ref.port
-    pyr.stop()
-    ref.stop()
-
-
-def test_list_hash_machine(servers):
-    ListHashMachine.ports = servers
-    run_state_machine_as_test(ListHashMachine, settings=settings(
-        max_examples=50, stateful_step_count=30, deadline=None,
-        derandomize=bool(os.environ.get("CI")),
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+def test_list_hash_machine(own_pair):
+    ListHashMachine.ports = (own_pair[0].port, own_pair[1].port)
+    run_machine(ListHashMachine)

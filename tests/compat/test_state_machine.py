@@ -13,16 +13,11 @@ derandomized so a run is repeatable."""
 
 from __future__ import annotations
 
-import os
-
 import hypothesis.strategies as st
-import pytest
-from conftest import RawClient, ReferenceServer
-from hypothesis import HealthCheck, settings
-from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
+from conftest import RawClient, run_machine
+from hypothesis.stateful import RuleBasedStateMachine, rule
 
 from pyredis.commands import COMMANDS
-from pyredis.testing import ServerThread
 
 KEY = st.sampled_from(["a", "b", "c"])
 VALUE = st.sampled_from(["", "0", "1", "-1", "10", "abc", "x y", "3.5", " 1", "01",
@@ -163,27 +158,14 @@ class KeyspaceMachine(RuleBasedStateMachine):
         self.r.close()
 
 
-@pytest.fixture(scope="module")
-def servers():
-    """A pyredis and a real Redis of their own: the machine owns their data."""
-    pyr = ServerThread().start()
-    ref = ReferenceServer()
-    yield pyr.port, ref.port
-    pyr.stop()
-    ref.stop()
-
-
 def test_commands_drawn():
     # the string core is always there; the rest joins as it lands
     assert len(ACTIVE) >= 3
 
 
-def test_keyspace_machine(servers):
-    KeyspaceMachine.ports = servers
-    run_state_machine_as_test(KeyspaceMachine, settings=settings(
-        max_examples=60, stateful_step_count=30, deadline=None,
-        derandomize=bool(os.environ.get("CI")),
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+def test_keyspace_machine(own_pair):
+    KeyspaceMachine.ports = (own_pair[0].port, own_pair[1].port)
+    run_machine(KeyspaceMachine, 60)
 
 
 def test_select_non_integer(both):

@@ -15,16 +15,10 @@ reference's remaining members so that the runs go on in step."""
 
 from __future__ import annotations
 
-import os
-
 import hypothesis.strategies as st
-import pytest
-from conftest import RawClient, ReferenceServer
-from hypothesis import HealthCheck, settings
-from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, rule,
-                                 run_state_machine_as_test)
+from conftest import RawClient, run_machine
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from pyredis.testing import ServerThread
 from pyredis.types.setobj import is_integer
 
 KEY = st.sampled_from(["a", "b", "c"])
@@ -182,19 +176,6 @@ class SetMachine(RuleBasedStateMachine):
             c.close()
 
 
-@pytest.fixture(scope="module")
-def servers():
-    """A pyredis and a real Redis of their own: the machine owns their data."""
-    pyr = ServerThread().start()
-    ref = ReferenceServer()
-    yield pyr.port, ref.port
-    pyr.stop()
-    ref.stop()
-
-
-def test_set_machine(servers):
-    SetMachine.ports = servers
-    run_state_machine_as_test(SetMachine, settings=settings(
-        max_examples=50, stateful_step_count=30, deadline=None,
-        derandomize=bool(os.environ.get("CI")),
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+def test_set_machine(own_pair):
+    SetMachine.ports = (own_pair[0].port, own_pair[1].port)
+    run_machine(SetMachine)

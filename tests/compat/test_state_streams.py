@@ -15,10 +15,8 @@ from __future__ import annotations
 import os
 
 import hypothesis.strategies as st
-import pytest
-from conftest import RawClient, ReferenceServer
-from hypothesis import HealthCheck, settings
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from conftest import RawClient, run_machine
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from pyredis.testing import ServerThread
 from test_streams import mask_idle, mask_times
@@ -138,19 +136,6 @@ class StreamMachine(RuleBasedStateMachine):
             c.close()
 
 
-@pytest.fixture(scope="module")
-def servers():
-    """A pyredis and a real Redis of their own: the machine owns their data."""
-    pyr = ServerThread().start()
-    ref = ReferenceServer()
-    yield pyr, ref.port
-    pyr.stop()
-    ref.stop()
-
-
-def test_stream_machine(servers):
-    StreamMachine.pyr, StreamMachine.ref_port = servers
-    run_state_machine_as_test(StreamMachine, settings=settings(
-        max_examples=int(os.environ.get("STREAM_EXAMPLES", 50)), stateful_step_count=30, deadline=None,
-        derandomize=bool(os.environ.get("CI")),
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+def test_stream_machine(own_pair):
+    StreamMachine.pyr, StreamMachine.ref_port = own_pair[0], own_pair[1].port
+    run_machine(StreamMachine, int(os.environ.get("STREAM_EXAMPLES", 50)))

@@ -12,13 +12,9 @@ differ, and ZSCAN's order over a skiplist (compared sorted)."""
 
 from __future__ import annotations
 
-import os
-
 import hypothesis.strategies as st
-import pytest
-from conftest import RawClient, ReferenceServer
-from hypothesis import HealthCheck, settings
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from conftest import RawClient, run_machine
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from pyredis.testing import ServerThread
 from pyredis.types import digest as dg
@@ -155,19 +151,6 @@ class ZSetMachine(RuleBasedStateMachine):
         self.r.close()
 
 
-@pytest.fixture(scope="module")
-def servers():
-    """A pyredis and a real Redis of their own: the machine owns their data."""
-    pyr = ServerThread().start()
-    ref = ReferenceServer()
-    yield pyr, ref.port
-    pyr.stop()
-    ref.stop()
-
-
-def test_zset_machine(servers):
-    ZSetMachine.pyr, ZSetMachine.ref_port = servers
-    run_state_machine_as_test(ZSetMachine, settings=settings(
-        max_examples=50, stateful_step_count=30, deadline=None,
-        derandomize=bool(os.environ.get("CI")),
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+def test_zset_machine(own_pair):
+    ZSetMachine.pyr, ZSetMachine.ref_port = own_pair[0], own_pair[1].port
+    run_machine(ZSetMachine)
