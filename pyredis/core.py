@@ -15,6 +15,7 @@ from .db import Keyspace, unwatch_all
 from .notify import follow_config
 from .pubsub import PubSub
 from .propagate import Funnel
+from .replication.state import ReplicationState
 
 
 class Stats:
@@ -99,6 +100,8 @@ class Core:
         self.commands, self.table = server_table(self.config.renamed_commands)
         self.ks = Keyspace(self.config.databases)
         self.funnel = Funnel()
+        # Classic replication: ids, offset, backlog, replicas, our master.
+        self.repl = ReplicationState(self)
         self.ks.propagate = self._propagate_db_effect
         self.pubsub = self.ks.pubsub = PubSub()
         follow_config(self.config, self.ks)

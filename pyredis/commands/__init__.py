@@ -8,7 +8,8 @@ from .table import COMMANDS, TABLE, Command, command, lookup, server_table
 # Each module declares its commands with @command when imported.
 _MODULES = ("connection", "strings", "bits", "keys", "server", "transactions", "lists", "hashes",
             "sets", "hyperloglog", "pubsub", "zsets", "geo", "streams", "info", "client_cmds",
-            "introspection", "admin", "aof", "sort", "persistence", "scripting", "memory")
+            "introspection", "admin", "aof", "sort", "persistence", "scripting", "memory",
+            "replication", "sync")
 
 for _m in _MODULES:
     try:

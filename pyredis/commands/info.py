@@ -34,7 +34,6 @@ import platform
 import resource
 import sys
 import time
-import weakref
 from typing import Callable
 
 from .. import REDIS_VERSION, __version__, errors
@@ -207,18 +206,6 @@ def _multiplexing_api() -> str:
 _MULTIPLEXING_API = _multiplexing_api()
 
 
-# run_id-like ids for the replication section, one per core until the
-# replication layer keeps its own.
-_REPLIDS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _replid(core) -> str:
-    rid = _REPLIDS.get(core)
-    if rid is None:
-        rid = _REPLIDS[core] = os.urandom(20).hex()
-    return rid
-
-
 # -- the sections, in Redis's order ---------------------------------------------------
 
 
@@ -342,9 +329,9 @@ def _stats(core):
         ("total_net_input_bytes", s.net_input_bytes),
         ("total_net_output_bytes", s.net_output_bytes),
         ("rejected_connections", s.rejected_connections),
-        ("sync_full", 0),
-        ("sync_partial_ok", 0),
-        ("sync_partial_err", 0),
+        ("sync_full", core.repl.sync_full),
+        ("sync_partial_ok", core.repl.sync_partial_ok),
+        ("sync_partial_err", core.repl.sync_partial_err),
         ("expired_keys", ks.expired_keys),
         ("evicted_keys", s.evicted_keys),
         ("keyspace_hits", ks.hits),
@@ -359,19 +346,30 @@ def _stats(core):
 
 @section("replication")
 def _replication(core):
-    return [
-        ("role", "master"),
-        ("connected_slaves", 0),
+    repl = core.repl
+    fields = [("role", "master" if repl.master is None else "slave")]
+    if repl.master is not None:
+        # master_host .. replica_announced, from the replica side.
+        fields += repl.master.info_fields()
+    cfg = core.config
+    if cfg.min_replicas_to_write and cfg.min_replicas_max_lag:
+        fields.append(("min_slaves_good_slaves", repl.good_replicas()))
+    fields.append(("connected_slaves", len(repl.replicas)))
+    for i, r in enumerate(repl.replicas):
+        fields.append(("slave%d" % i, r.info_line()))
+    backlog = repl.backlog
+    fields += [
         ("master_failover_state", "no-failover"),
-        ("master_replid", _replid(core)),
-        ("master_replid2", "0" * 40),
-        ("master_repl_offset", 0),
-        ("second_repl_offset", -1),
-        ("repl_backlog_active", 0),
-        ("repl_backlog_size", core.config.repl_backlog_size),
-        ("repl_backlog_first_byte_offset", 0),
-        ("repl_backlog_histlen", 0),
+        ("master_replid", repl.replid),
+        ("master_replid2", repl.replid2),
+        ("master_repl_offset", repl.master_repl_offset),
+        ("second_repl_offset", repl.second_repl_offset),
+        ("repl_backlog_active", int(backlog is not None)),
+        ("repl_backlog_size", cfg.repl_backlog_size),
+        ("repl_backlog_first_byte_offset", backlog.first_byte_offset if backlog else 0),
+        ("repl_backlog_histlen", backlog.histlen if backlog else 0),
     ]
+    return fields
 
 
 def _cpu_time(t: float) -> str:

@@ -414,14 +414,13 @@ def aux_fields(core=None, preamble: bool = False) -> list:
         pass
     fields.append((b"used-mem", b"%d" % used))
     if core is not None:
-        # The replication id and offset the data corresponds to (a replica
-        # loading this file can then PSYNC from there).
-        replid = getattr(core, "replid", None)
-        if replid is None:
-            from ..commands.info import _replid
-            replid = _replid(core)
-        fields.append((b"repl-id", replid.encode() if isinstance(replid, str) else replid))
-        fields.append((b"repl-offset", b"%d" % getattr(core, "master_repl_offset", 0)))
+        # The replication id and offset the data corresponds to, so a
+        # replica that restarts from this file can PSYNC from there (as
+        # Redis's rdbPopulateSaveInfo), and the stream's database.
+        repl = core.repl
+        fields.append((b"repl-stream-db", b"%d" % max(repl.seldb, 0)))
+        fields.append((b"repl-id", repl.replid.encode()))
+        fields.append((b"repl-offset", b"%d" % repl.master_repl_offset))
     fields.append((b"aof-preamble", b"1" if preamble else b"0"))
     return fields
 

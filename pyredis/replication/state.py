@@ -1,0 +1,169 @@
+"""The replication identity and stream of one server (``core.repl``).
+
+What both sides of classic replication share:
+
+* the replication id and offset (``replid``, ``master_repl_offset``) and
+  the previous id kept after a promotion (``replid2`` valid up to
+  ``second_repl_offset``), as Redis's replication.c keeps them;
+* the backlog (``backlog.Backlog``), created when the first replica
+  connects (or when this server becomes a replica), freed after
+  ``repl-backlog-ttl`` seconds without replicas on a master;
+* the stream itself: :meth:`feed` appends bytes to the backlog and hands
+  them to every attached replica (``master.ReplicaLink.stream``).
+
+As a master, this object is a funnel sink (``propagate.py``): every effect
+becomes a RESP request in the stream, preceded by ``SELECT`` when the
+database changes, and units are wrapped in ``MULTI``/``EXEC``. As a replica
+(``self.master`` set by the replica side), effects of what it applies are
+*not* re-encoded: the master's bytes are fed unchanged, so sub-replicas see
+the very stream the master sent and the offsets agree along a chain.
+
+No sockets here: replicas are objects with a ``stream(data)`` method.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ..persistence.aof import _EXEC, _MULTI, _select, encode_request
+from .backlog import Backlog
+
+NO_ID = "0" * 40
+
+
+def new_replid() -> str:
+    return os.urandom(20).hex()
+
+
+class ReplicationState:
+    def __init__(self, core) -> None:
+        self.core = core
+        self.replid = new_replid()
+        self.replid2 = NO_ID
+        # Bytes of stream produced (or, on a replica, processed) so far.
+        self.master_repl_offset = 0
+        # The first offset *not* valid under replid2 (-1: no second id).
+        self.second_repl_offset = -1
+        self.backlog: Backlog | None = None
+        # When the last replica left (for repl-backlog-ttl), 0 while some are attached.
+        self.no_replicas_since = time.monotonic()
+        # Attached replicas (master side), each with .stream(data).
+        self.replicas: list = []
+        # The link to our master (replica side), or None on a master.
+        self.master = None
+        # The database the stream last SELECTed (-1: send SELECT before the next write).
+        self.seldb = -1
+        self._subscribed = False
+        # INFO stats.
+        self.sync_full = 0
+        self.sync_partial_ok = 0
+        self.sync_partial_err = 0
+
+    # -- the stream ------------------------------------------------------------
+
+    def create_backlog(self) -> None:
+        if self.backlog is None:
+            self.backlog = Backlog(self.core.config.repl_backlog_size,
+                                   self.master_repl_offset + 1)
+        self.update_sink()
+
+    def free_backlog(self) -> None:
+        self.backlog = None
+        self.update_sink()
+
+    def feed(self, data: bytes) -> None:
+        """Append ``data`` to the stream: backlog, offset, replicas."""
+        if self.backlog is not None:
+            self.backlog.feed(data)
+        self.master_repl_offset += len(data)
+        for r in self.replicas:
+            r.stream(data)
+
+    def update_sink(self) -> None:
+        """Subscribe to the funnel while there is a stream to write to and
+        this server produces it (a master with a backlog); otherwise the
+        hot path pays nothing for replication."""
+        want = self.backlog is not None and self.master is None
+        if want == self._subscribed:
+            return
+        self._subscribed = want
+        funnel = self.core.funnel
+        if want:
+            self.seldb = -1
+            funnel.subscribe(self)
+        else:
+            funnel.unsubscribe(self)
+
+    # Funnel sink: effects as requests.
+
+    def effect(self, db: int, args: list) -> None:
+        if db != self.seldb:
+            self.seldb = db
+            self.feed(_select(db) + encode_request(args))
+        else:
+            self.feed(encode_request(args))
+
+    def unit(self, begin: bool) -> None:
+        self.feed(_MULTI if begin else _EXEC)
+
+    # -- ids -------------------------------------------------------------------
+
+    def shift_replid(self) -> None:
+        """Start a new history that continues the current one (promotion):
+        replicas that followed the old id up to here can partial-resync."""
+        self.replid2 = self.replid
+        self.second_repl_offset = self.master_repl_offset + 1
+        self.replid = new_replid()
+
+    def clear_replid2(self) -> None:
+        self.replid2 = NO_ID
+        self.second_repl_offset = -1
+
+    def reset_history(self, replid: str, offset: int) -> None:
+        """Adopt a master's history after a full sync (or at start-up from
+        the RDB's AUX fields): the backlog restarts empty at ``offset``."""
+        self.replid = replid
+        self.master_repl_offset = offset
+        self.clear_replid2()
+        if self.backlog is not None:
+            self.backlog = Backlog(self.core.config.repl_backlog_size, offset + 1)
+
+    def can_continue(self, replid: str, offset: int) -> bool:
+        """PSYNC ``replid offset``: whether the stream from ``offset`` (the
+        first byte the replica lacks) can be served from the backlog."""
+        if self.backlog is None:
+            return False
+        if replid != self.replid:
+            # A replica of our previous master can continue up to where
+            # that history ended here.
+            if replid != self.replid2 or offset > self.second_repl_offset:
+                return False
+        return self.backlog.covers(offset)
+
+    def good_replicas(self) -> int:
+        """Online replicas that acknowledged within min-replicas-max-lag
+        seconds (min-replicas-to-write counts these)."""
+        max_lag = self.core.config.min_replicas_max_lag
+        now = time.monotonic()
+        return sum(1 for r in self.replicas if r.online and now - r.ack_time <= max_lag)
+
+    # -- upkeep ----------------------------------------------------------------
+
+    def cron(self, now: float) -> None:
+        """Free the backlog of a master after repl-backlog-ttl seconds
+        without replicas (never on a replica: sub-replicas and a promotion
+        need it)."""
+        if self.replicas:
+            self.no_replicas_since = 0.0
+            return
+        if not self.no_replicas_since:
+            self.no_replicas_since = now
+        ttl = self.core.config.repl_backlog_ttl
+        if (ttl and self.backlog is not None and self.master is None
+                and now - self.no_replicas_since > ttl):
+            self.free_backlog()
+            # As Redis: with no backlog, no replica can continue our
+            # history, so a new one starts.
+            self.replid = new_replid()
+            self.clear_replid2()
