@@ -16,6 +16,13 @@ every fixture's server as a child process (:class:`~pyredis.testing.ServerProces
 instead of a thread; ``pyredis_factory(process=True)`` does it for one server.
 ``--pyredis-config NAME=VALUE`` (repeatable) and the ``pyredis_config`` ini
 lines (``name value``) apply settings to the fixtures' servers.
+
+Every fixture's server starts empty and keeps its files (``dump.rdb``, the
+AOF, a subprocess's config and log) in a temporary directory of its own,
+removed when the server stops: a ``dump.rdb`` or ``appendonly.aof`` in the
+directory pytest runs from is not loaded, and nothing is written there. A
+``dir`` setting (``pyredis_factory(dir=...)``, ``--pyredis-config dir=...``)
+chooses the directory instead; it is then used as it is and kept.
 """
 
 from __future__ import annotations
@@ -70,7 +77,8 @@ def _start(config, settings: dict, process: bool | None, options: dict):
 
 @pytest.fixture
 def pyredis_server(request):
-    """A pyredis server for this test only; stopped after it."""
+    """A pyredis server for this test only, empty, in its own temporary
+    directory; stopped (and the directory removed) after it."""
     srv = _start(request.config, {}, None, {})
     yield srv
     srv.stop()
@@ -79,7 +87,8 @@ def pyredis_server(request):
 @pytest.fixture(scope="session")
 def pyredis_session_server(request):
     """One pyredis server for the whole session (not flushed between tests;
-    ``pyredis_client`` does that)."""
+    ``pyredis_client`` does that). It starts empty, in its own temporary
+    directory."""
     srv = _start(request.config, {}, None, {})
     yield srv
     srv.stop()
@@ -97,7 +106,9 @@ def pyredis_client(pyredis_session_server):
 @pytest.fixture
 def pyredis_factory(request):
     """Start servers with their own settings: ``pyredis_factory(maxmemory="1mb")``,
-    ``pyredis_factory({"appendonly": "yes"}, process=True)``."""
+    ``pyredis_factory({"appendonly": "yes"}, process=True)``. Each starts
+    empty in a temporary directory of its own unless ``dir`` is given (to
+    load a dump from it, say); all stop when the test ends."""
     started = []
 
     def factory(config: dict | None = None, *, process: bool | None = None, **options):

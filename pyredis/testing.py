@@ -7,9 +7,11 @@ context manager, ``host``/``port``/``url``, ``client()`` (a redis-py client)
 and ``flush()``.
 
 ``ServerThread`` runs a :class:`~pyredis.server.Server` on its own event loop
-in a daemon thread of the current process. It starts in a few milliseconds
-(after the first import of the command modules) and exposes the server's
-``core`` for white-box checks::
+in a daemon thread of the current process, with a temporary directory of its
+own as ``dir`` (made at start, removed at stop; the process's working
+directory is left alone). It starts in a few milliseconds (after the first
+import of the command modules) and exposes the server's ``core`` for
+white-box checks::
 
     with ServerThread(requirepass="s3cret") as srv:
         r = srv.client()                 # redis.Redis(port=srv.port, password=...)
@@ -22,6 +24,11 @@ its GIL, its signal handlers, or a test that kills the server::
 
     with ServerProcess(appendonly="yes") as srv:
         ...
+
+Either kind starts empty and writes nothing outside its temporary directory:
+a ``dump.rdb`` or ``appendonly.aof`` in the current directory is neither
+loaded nor overwritten. Pass ``dir`` to use a directory of your own instead
+(to load a dump, or to keep the files after stop); it is never removed.
 
 Settings are keyword arguments named like the config options, with ``_``
 for ``-`` (``maxmemory_policy="allkeys-lru"``; ``True``/``False`` mean
@@ -171,12 +178,21 @@ class _TestServer:
 
 
 class ServerThread(_TestServer):
-    """A pyredis server on its own event loop in a daemon thread."""
+    """A pyredis server on its own event loop in a daemon thread.
+
+    ``dir`` is where its files go: a temporary directory made by ``start()``
+    and removed by ``stop()``, or the ``dir`` setting when one is given
+    (then kept)."""
 
     def __init__(self, config: dict | None = None, **options) -> None:
         self.settings = _settings(config, options)
         self.settings.setdefault("port", "0")
         self.config = _build_config(self.settings)
+        # Config() defaults ``dir`` to the process's working directory, which
+        # would load a dump.rdb lying there and save into it: without an
+        # explicit ``dir`` each start gets a fresh temporary one instead.
+        self._own_dir = "dir" not in self.settings
+        self.dir = "" if self._own_dir else self.config.dir
         self.server = None
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -197,14 +213,22 @@ class ServerThread(_TestServer):
         self._ready.clear()
         self._error = None
         self._loop = None
+        if self._own_dir:
+            # Set through Config, not by chdir: the working directory belongs
+            # to the whole process, and other threads (and servers) use it.
+            self.dir = tempfile.mkdtemp(prefix="pyredis-test-")
+            self.config.set("dir", self.dir, startup=True)
         self._thread = threading.Thread(target=self._run, name="pyredis-server", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
+            # The thread may still come up later; stop() ends it and removes
+            # the directory.
             raise ServerStartError(f"pyredis server did not start within {timeout} s")
         if self._error is not None:
             self._thread.join(timeout)
             self._loop = None
             self._thread = None
+            self._remove_dir()
             raise self._error
         return self
 
@@ -234,8 +258,8 @@ class ServerThread(_TestServer):
         self._loop.call_soon_threadsafe(fn, *args)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Close the listening sockets and every connection, end the loop
-        and join the thread. Idempotent."""
+        """Close the listening sockets and every connection, end the loop,
+        join the thread and remove the temporary directory. Idempotent."""
         if self._thread is None:
             return
         if self._loop is not None and not self._loop.is_closed():
@@ -245,6 +269,12 @@ class ServerThread(_TestServer):
                 pass  # loop already closed
         self._thread.join(timeout)
         self._thread = None
+        self._remove_dir()
+
+    def _remove_dir(self) -> None:
+        if self._own_dir and self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = ""
 
 
 class ServerProcess(_TestServer):

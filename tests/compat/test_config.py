@@ -272,7 +272,9 @@ def test_config_rewrite_keeps_layout(tmp_path):
     inc.write_text("maxmemory-samples 7\n")
     path = tmp_path / "redis.conf"
     path.write_text(CONF.format(include=inc))
-    srv = ServerThread()
+    # CONFIG REWRITE writes ``dir``; a directory that outlives the server
+    # (not its own temporary one) lets the file be read back below.
+    srv = ServerThread(dir=str(tmp_path))
     srv.config.load_file(str(path))
     with srv:
         c = RawClient(srv.port)
