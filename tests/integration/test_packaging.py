@@ -11,8 +11,10 @@ import csv
 import io
 import os
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 import time
 import venv
 import zipfile
@@ -50,17 +52,49 @@ def wheel(tmp_path_factory):
     return whl
 
 
+def _running_site_dirs() -> list[str]:
+    """Where this interpreter's installed packages live: the virtualenv's
+    site-packages when the tests run in one, the interpreter's own (and the
+    user's) otherwise."""
+    paths = sysconfig.get_paths()
+    dirs = [paths["purelib"], paths["platlib"], *site.getsitepackages()]
+    if site.ENABLE_USER_SITE:
+        dirs.append(site.getusersitepackages())
+    unique = []
+    for d in dirs:
+        if os.path.isdir(d) and d not in unique:
+            unique.append(d)
+    return unique
+
+
 @pytest.fixture(scope="module")
 def installed(wheel, tmp_path_factory):
-    """A virtualenv (seeing the system's site-packages for the
-    dependencies) with the wheel installed; its bin directory."""
+    """A fresh virtualenv with the wheel installed (offline, ``--no-deps``);
+    its bin directory.
+
+    The dependencies come from the environment running the tests, through a
+    ``.pth`` file naming its site-packages directories. A venv created with
+    system site packages would not do: inside a virtualenv it sees the base
+    interpreter's packages, not the virtualenv's. The ``.pth`` lines only
+    append those directories to ``sys.path``, after the venv's own
+    site-packages, and do not run the ``.pth`` files inside them, so the
+    editable install of pyredis there (a ``.pth`` hook) stays inert and the
+    wheel's copy is the one imported (test_installed_scripts checks it)."""
     env_dir = tmp_path_factory.mktemp("venv")
-    venv.create(env_dir, system_site_packages=True, with_pip=False)
+    venv.create(env_dir, system_site_packages=False, with_pip=False)
     bindir = env_dir / "bin"
+    # Installed before the .pth is written, so pip sees an empty venv and
+    # never considers the running environment's pyredis-server as installed
+    # there (to uninstall or to skip).
     proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(bindir / "python"),
                            "install", "--no-deps", "--no-index", "--force-reinstall", "-q",
                            str(wheel)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    purelib = subprocess.run([str(bindir / "python"), "-c",
+                              "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, timeout=60, check=True)
+    with open(os.path.join(purelib.stdout.strip(), "running-env-site.pth"), "w") as f:
+        f.write("".join(d + "\n" for d in _running_site_dirs()))
     return bindir
 
 
@@ -91,6 +125,14 @@ def test_installed_scripts(installed, tmp_path):
     where = run_in(installed, installed / "python", "-c",
                    "import pyredis; print(pyredis.__file__)", cwd=tmp_path)
     assert where.stdout.startswith(str(installed.parent)), where  # the wheel's, not the tree's
+    # The metadata too (entry points: the scripts, the pytest plugin) is the
+    # wheel's, and the dependencies import from the running environment.
+    meta = run_in(installed, installed / "python", "-c",
+                  "import importlib.metadata as m, anycrc, click, hiredis, lupa, "
+                  "sortedcontainers, zstandard; "
+                  "print(m.distribution('pyredis-server').locate_file(''))", cwd=tmp_path)
+    assert meta.returncode == 0, meta.stderr
+    assert meta.stdout.startswith(str(installed.parent)), meta
 
     version = run_in(installed, "pyredis-server", "--version", cwd=tmp_path)
     assert version.returncode == 0
