@@ -326,3 +326,13 @@ SCRIPT_FLUSH_MODE = "ERR SCRIPT FLUSH only support SYNC|ASYNC option"
 SCRIPT_DEBUG_MODE = "ERR Use SCRIPT DEBUG YES/SYNC/NO"
 # Not Redis: pyredis has no Lua debugger (SCRIPT DEBUG YES/SYNC).
 SCRIPT_NO_DEBUGGER = "ERR the Lua debugger is not supported by this server"
+
+# Classic replication, master side (Redis 6.2's replication.c texts).
+NOREPLICAS = "NOREPLICAS Not enough good replicas to write."
+NOMASTERLINK = "NOMASTERLINK Can't SYNC while not connected with my master"
+WAIT_ON_REPLICA = (
+    "ERR WAIT cannot be used with replica instances. Please also note that since Redis "
+    "4.0 if a replica is configured to be writable (which is not the default) writes to "
+    "replicas are just local and are not propagated."
+)
+REPLCONF_UNKNOWN = "ERR Unrecognized REPLCONF option: {}"
