@@ -187,6 +187,9 @@ class Core:
             unwatch_all(client)
         if client.channels or client.patterns:
             self.pubsub.unsubscribe_all(client)
+        side = self.repl.master_side
+        if client.kind == "replica" or side.conf:
+            side.replica_gone(client)
 
     def _propagate_db_effect(self, db: int, args: list) -> None:
         if self.funnel.sinks:
@@ -202,6 +205,7 @@ class Core:
             # As Redis 6.2, a paused server expires nothing.
             self.ks.active_expire()
         self.stats.sample_ops()
+        self.repl.cron(time.monotonic())
         self.memory.cron()
         if self.aof is not None:
             self.aof.cron()

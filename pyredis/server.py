@@ -438,6 +438,7 @@ class Server:
             self._tick_handle.cancel()
         if self.core.aof is not None:
             self.core.aof.stop()
+        self.core.repl.master_side.stop()
         for srv in self._servers:
             srv.close()
         for c in list(self.core.clients.values()):

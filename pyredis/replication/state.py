@@ -28,6 +28,7 @@ import time
 
 from ..persistence.aof import _EXEC, _MULTI, _select, encode_request
 from .backlog import Backlog
+from .master import MasterSide
 
 NO_ID = "0" * 40
 
@@ -55,6 +56,8 @@ class ReplicationState:
         # The database the stream last SELECTed (-1: send SELECT before the next write).
         self.seldb = -1
         self._subscribed = False
+        # Replicas, snapshots for them, WAIT, min-replicas (master.py).
+        self.master_side = MasterSide(core)
         # INFO stats.
         self.sync_full = 0
         self.sync_partial_ok = 0
@@ -116,18 +119,24 @@ class ReplicationState:
         self.second_repl_offset = self.master_repl_offset + 1
         self.replid = new_replid()
 
+    def new_history(self) -> None:
+        """A new id with no previous one (nothing can be continued)."""
+        self.replid = new_replid()
+        self.clear_replid2()
+
     def clear_replid2(self) -> None:
         self.replid2 = NO_ID
         self.second_repl_offset = -1
 
     def reset_history(self, replid: str, offset: int) -> None:
         """Adopt a master's history after a full sync (or at start-up from
-        the RDB's AUX fields): the backlog restarts empty at ``offset``."""
+        the RDB's AUX fields): a new, empty backlog starts at ``offset``
+        (a replica keeps one, for its own replicas and for a promotion)."""
         self.replid = replid
         self.master_repl_offset = offset
         self.clear_replid2()
-        if self.backlog is not None:
-            self.backlog = Backlog(self.core.config.repl_backlog_size, offset + 1)
+        self.backlog = Backlog(self.core.config.repl_backlog_size, offset + 1)
+        self.update_sink()
 
     def can_continue(self, replid: str, offset: int) -> bool:
         """PSYNC ``replid offset``: whether the stream from ``offset`` (the
@@ -151,9 +160,10 @@ class ReplicationState:
     # -- upkeep ----------------------------------------------------------------
 
     def cron(self, now: float) -> None:
-        """Free the backlog of a master after repl-backlog-ttl seconds
-        without replicas (never on a replica: sub-replicas and a promotion
-        need it)."""
+        """Called on every server tick: the master side's upkeep, and the
+        backlog of a master freed after repl-backlog-ttl seconds without
+        replicas (never on a replica: sub-replicas and a promotion need it)."""
+        self.master_side.cron(now)
         if self.replicas:
             self.no_replicas_since = 0.0
             return
@@ -165,5 +175,4 @@ class ReplicationState:
             self.free_backlog()
             # As Redis: with no backlog, no replica can continue our
             # history, so a new one starts.
-            self.replid = new_replid()
-            self.clear_replid2()
+            self.new_history()
