@@ -193,6 +193,11 @@ class ServerThread(_TestServer):
         # explicit ``dir`` each start gets a fresh temporary one instead.
         self._own_dir = "dir" not in self.settings
         self.dir = "" if self._own_dir else self.config.dir
+        # What config.dir holds while nobody but this class has set it: to
+        # tell a dir the caller put on ``self.config`` later (load_file,
+        # CONFIG SET before a restart) from the defaults.
+        self._default_dir = self.config.dir
+        self._made_dir = ""
         self.server = None
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -213,10 +218,15 @@ class ServerThread(_TestServer):
         self._ready.clear()
         self._error = None
         self._loop = None
+        if self._own_dir and self.config.dir not in (self._default_dir, self._made_dir):
+            # The caller chose a directory through ``self.config``: use it
+            # and keep it, as if given to the constructor.
+            self._own_dir = False
+            self.dir = self.config.dir
         if self._own_dir:
             # Set through Config, not by chdir: the working directory belongs
             # to the whole process, and other threads (and servers) use it.
-            self.dir = tempfile.mkdtemp(prefix="pyredis-test-")
+            self.dir = self._made_dir = tempfile.mkdtemp(prefix="pyredis-test-")
             self.config.set("dir", self.dir, startup=True)
         self._thread = threading.Thread(target=self._run, name="pyredis-server", daemon=True)
         self._thread.start()

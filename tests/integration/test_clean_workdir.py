@@ -112,6 +112,23 @@ def test_server_ignores_the_working_directory(litter, kind, options):
     srv.stop()  # idempotent, and nothing left to remove
 
 
+def test_thread_dir_set_on_its_config_is_used_and_kept(litter):
+    """A ``dir`` put on ``srv.config`` before start (as a loaded config
+    file would) counts as the caller's: its dump loads, and stop keeps it."""
+    other = os.path.join(os.path.dirname(litter.path), "chosen")
+    os.mkdir(other)
+    with ServerThread(dir=litter.path) as srv:  # a dump to load, made elsewhere
+        srv.client().config_set("dir", other)
+        srv.client().save()
+    srv = ServerThread()
+    srv.config.set("dir", other, startup=True)
+    with srv:
+        assert srv.dir == other
+        assert srv.client().keys("*") == [b"rdb-key"]
+    assert os.path.exists(os.path.join(other, "dump.rdb"))
+    litter.untouched()
+
+
 def test_thread_restart_gets_a_fresh_directory(litter):
     srv = ServerThread()
     with srv:
