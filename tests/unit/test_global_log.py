@@ -888,3 +888,51 @@ def test_random_operations_agree_with_a_model(tmp_path_factory, steps):
     g.flush()
     assert g.nbytes == sum(os.path.getsize(p) for p in g.segment_paths)
     g.close()
+
+
+# -- the format document ----------------------------------------------------------------
+
+DOC = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "global-log-format.md")
+
+
+def _doc():
+    with open(DOC, encoding="utf-8") as f:
+        return f.read()
+
+
+def test_the_documented_reader_reads_what_the_log_wrote(tmp_path):
+    import re
+    code = re.search(r"```python\n(.*?)```", _doc(), re.S).group(1)
+    ns = {}
+    exec(code, ns)
+    g = GlobalLog(tmp_path, segment_bytes=400)
+    for i in range(1, 30):
+        g.append(op(1 + i % 2, i))
+    g.append(SAMPLES[2]._replace(origin=3))
+    g.close()
+    got = list(ns["read_log"](str(tmp_path)))
+    want = [(r.lsn, r.origin, r.opid, r.ts, r.db, r.commands, [tuple(k) for k in r.keys])
+            for r in GlobalLog(tmp_path).read_from(1)]
+    assert got == want and len(got) == 30
+
+
+def _hex_block(after):
+    """The bytes of the first hex dump after the line containing ``after``."""
+    import re
+    text = _doc()
+    block = text[text.index(after):].split("```")[1]
+    out = bytearray()
+    for line in block.strip().splitlines():
+        line = re.sub(r"^[0-9a-f]{4}  ", "", line.strip())
+        for tok in line.split():
+            if not re.fullmatch(r"[0-9a-f]{2}", tok):
+                break
+            out.append(int(tok, 16))
+    return bytes(out)
+
+
+def test_the_documented_examples_are_what_the_code_writes():
+    rec = Record(3, 7, (1700000000000 << 16) | 2, 0, [[b"SET", b"k", b"v"]],
+                 [KeyVersion(0, b"k", 0, 0x0001000000000003)], 42)
+    assert _hex_block("Example: LSN 42") == encode_record(rec)
+    assert _hex_block("A fresh log's first header") == encode_header(1, 0, {})
