@@ -436,6 +436,9 @@ class GlobalLog:
         # start position is found by bisection, not by a scan.
         self._cp: dict[int, tuple[array, array]] = {}
         self._origin_seen: dict[int, int] = {}
+        # origin -> LSN of its newest record: where a stream for a receiver
+        # that lacks only some origins can stop.
+        self._origin_last_lsn: dict[int, int] = {}
         # Set by start-up recovery when it cut a torn tail (also logged).
         self.tail_cut: TailCut | None = None
         os.makedirs(self.directory, exist_ok=True)
@@ -642,6 +645,7 @@ class GlobalLog:
         if origin not in seg.first_opids:
             seg.first_opids[origin] = opid
         self._vector[origin] = opid
+        self._origin_last_lsn[origin] = lsn
         seen = self._origin_seen.get(origin, 0)
         if seen % every == 0:
             cp = self._cp.get(origin)
@@ -737,17 +741,24 @@ class GlobalLog:
             raise FullSyncNeeded(
                 f"receiver has op {origin}:{have}, log dropped up to {origin}:{dropped}",
                 origin, have, dropped)
-        first = self.first_lsn
+        segs = self._segments
         start = None
+        stop = 0
         for origin, last in self._vector.items():
             if origin == exclude_origin:
                 continue
             have = vector.get(origin, 0)
             if have >= last:
                 continue
-            # The origin's first op above `have` lies at or after the last
-            # checkpoint whose op id is <= have (op ids grow with the LSN).
-            lb = first
+            # The origin's first op above `have` lies in the last segment
+            # whose base vector is <= have: every op of the origin before
+            # that segment is covered, and the next segment's base says one
+            # in this segment is not. Op ids grow with the LSN, so the base
+            # vectors grow along the segments and bisection finds it.
+            i = bisect.bisect_right(segs, have, key=lambda s, o=origin: s.base_vector.get(o, 0))
+            lb = segs[max(i - 1, 0)].first_lsn
+            # Within the segment, it lies at or after the last checkpoint
+            # whose op id is <= have.
             cp = self._cp.get(origin)
             if cp is not None:
                 j = bisect.bisect_right(cp[0], have) - 1
@@ -755,8 +766,11 @@ class GlobalLog:
                     lb = cp[1][j]
             if start is None or lb < start:
                 start = lb
+            stop = max(stop, self._origin_last_lsn.get(origin, self._next_lsn - 1))
         if start is None:
             return iter(())
+        if end_lsn is None or end_lsn > stop:
+            end_lsn = stop
         return self._missing(self.read_from(start, end_lsn), vector, exclude_origin)
 
     @staticmethod
@@ -822,6 +836,7 @@ class GlobalLog:
         report = self._drop(old, "reset")
         self._cp.clear()
         self._origin_seen.clear()
+        self._origin_last_lsn.clear()
         return report
 
     def _drop(self, k: int, reason: str) -> DropReport:

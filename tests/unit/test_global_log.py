@@ -784,6 +784,32 @@ def test_ops_missing_for_starts_near_the_first_needed_op(tmp_path, monkeypatch):
     g.close()
 
 
+def test_ops_missing_for_a_rare_origin_scans_one_segment_not_the_log(tmp_path, monkeypatch):
+    # Origin 2 writes once at the start and once near the end; its two ops
+    # are consecutive checkpoints far apart, so only the segments' base
+    # vectors keep the scan short.
+    g = GlobalLog(tmp_path, segment_bytes=2000, index_every=8)
+    g.append(op(2, 1))
+    for i in range(1, 3001):
+        g.append(op(1, i))
+        if i == 2900:
+            g.append(op(2, 2))
+    per_segment = 2000 // len(encode_record(op(1, 1), 1)) + 1
+    decoded = []
+    real = gl.decode_record
+
+    def counting(buf, pos=0, max_body=gl.MAX_BODY):
+        got = real(buf, pos, max_body)
+        if got is not None:
+            decoded.append(got[0].lsn)
+        return got
+    monkeypatch.setattr(gl, "decode_record", counting)
+    got = [(r.origin, r.opid) for r in g.ops_missing_for({1: 3000, 2: 1})]
+    assert got == [(2, 2)]
+    assert len(decoded) <= 2 * per_segment
+    g.close()
+
+
 def test_ops_missing_for_after_truncation_and_the_full_sync_signal(tmp_path):
     g = _segmented(tmp_path, 90)
     recs = list(g.read_from(1))
