@@ -537,7 +537,13 @@ class GlobalLog:
         self._buf.append(data)
         self._buf_bytes += len(data)
         if self._buf_bytes >= _MAX_BUFFER:
-            self._write_out()
+            try:
+                self._write_out()
+            except OSError:
+                # The op is in the log either way (its bytes stay buffered):
+                # the error is for the flush before the reply to report, so
+                # append fails only for a bad record and changes nothing then.
+                pass
         return lsn
 
     def flush(self, durable: bool | None = None) -> None:
@@ -566,9 +572,12 @@ class GlobalLog:
             return
         self._write_out()
         self._fsync()
-        os.close(self._fd)
-        self._fd = -1
+        old_fd = self._fd
+        # The old segment stays the active one until the new file exists,
+        # so a failure here (disk full) leaves a usable log and the next
+        # append tries the roll again.
         self._new_segment(self._next_lsn, self._max_ts, dict(self._vector))
+        os.close(old_fd)
 
     def close(self) -> None:
         """Writes and fsyncs what is buffered and closes the active file."""

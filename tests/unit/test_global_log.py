@@ -281,7 +281,8 @@ def test_other_files_in_the_directory_are_ignored(tmp_path):
     g = GlobalLog(tmp_path)
     g.append(op(1, 1))
     g.close()
-    assert GlobalLog(tmp_path).last_lsn == 1
+    with GlobalLog(tmp_path) as g:
+        assert g.last_lsn == 1
 
 
 def test_segments_roll_at_the_configured_size(tmp_path):
@@ -445,7 +446,33 @@ def test_a_failed_write_keeps_the_records_for_the_next_flush(tmp_path, monkeypat
     assert g.written_lsn == 2
     monkeypatch.undo()
     g.close()
-    assert [r.opid for r in GlobalLog(tmp_path).read_from(1)] == [1, 2]
+    with GlobalLog(tmp_path) as g:
+        assert [r.opid for r in g.read_from(1)] == [1, 2]
+
+
+def test_a_failed_roll_leaves_the_old_segment_active(tmp_path, monkeypatch):
+    g = GlobalLog(tmp_path, segment_bytes=300)
+    g.append(op(1, 1))
+    g.append(op(1, 2))
+    real = os.open
+
+    def no_new_files(path, flags, *args):
+        if flags & os.O_CREAT:
+            raise OSError(28, "No space left on device")
+        return real(path, flags, *args)
+    monkeypatch.setattr(os, "open", no_new_files)
+    with pytest.raises(OSError):
+        for i in range(3, 10):
+            g.append(op(1, i))
+    assert len(files(tmp_path)) == 1
+    monkeypatch.undo()
+    n = g.last_lsn
+    g.append(op(1, 20))                   # the roll is tried again and works
+    assert len(files(tmp_path)) == 2
+    g.close()
+    with GlobalLog(tmp_path) as g:
+        assert [r.opid for r in g.read_from(1)][-1] == 20
+        assert g.last_lsn == n + 1
 
 
 # -- start-up recovery ----------------------------------------------------------------
@@ -873,7 +900,8 @@ def test_reset_after_a_full_sync(tmp_path):
     g.reset({1: 200})
     assert files(tmp_path) == [segment_name(32)]
     g.close()
-    assert GlobalLog(tmp_path).vector == {1: 200}
+    with GlobalLog(tmp_path) as g:
+        assert g.vector == {1: 200}
 
 
 @settings(max_examples=30, deadline=None)
@@ -937,8 +965,9 @@ def test_the_documented_reader_reads_what_the_log_wrote(tmp_path):
     g.append(SAMPLES[2]._replace(origin=3))
     g.close()
     got = list(ns["read_log"](str(tmp_path)))
-    want = [(r.lsn, r.origin, r.opid, r.ts, r.db, r.commands, [tuple(k) for k in r.keys])
-            for r in GlobalLog(tmp_path).read_from(1)]
+    with GlobalLog(tmp_path) as g:
+        want = [(r.lsn, r.origin, r.opid, r.ts, r.db, r.commands, [tuple(k) for k in r.keys])
+                for r in g.read_from(1)]
     assert got == want and len(got) == 30
 
 
