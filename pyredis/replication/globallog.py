@@ -911,10 +911,10 @@ class GlobalLog:
                     self._cut(path, 0, len(data), "torn segment header")
                     os.unlink(path)
                     _fsync_dir(self.directory)
-                    if self._segments:
-                        self._reopen_or_roll(sealed=True)
-                    else:
-                        self._new_segment(name_lsn, 0, {})
+                    if not self._segments:
+                        # The log's only file: it starts where its name says.
+                        self._next_lsn = name_lsn
+                    self._reopen_or_roll(sealed=True)
                     return
                 raise CorruptLogError(path, 0, str(hdr) if hdr else "segment header cut short")
             first_lsn, base_ts, base_vector, hlen = hdr
@@ -991,13 +991,13 @@ class GlobalLog:
 
     def _reopen_or_roll(self, sealed: bool) -> None:
         """Makes the last segment the active one again, or starts a new
-        segment when the last one is sealed (its successor was torn away)."""
-        seg = self._segments[-1]
+        segment when there is none or the last one is sealed (its successor
+        was torn away)."""
         self._written_lsn = self._durable_lsn = self._next_lsn - 1
-        if sealed:
+        if sealed or not self._segments:
             self._new_segment(self._next_lsn, self._max_ts, dict(self._vector))
             return
-        self._fd = os.open(seg.path, os.O_WRONLY | os.O_APPEND)
+        self._fd = os.open(self._segments[-1].path, os.O_WRONLY | os.O_APPEND)
 
 
 def _torn_header(data: bytes) -> bool:

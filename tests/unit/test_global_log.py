@@ -640,6 +640,15 @@ def test_a_torn_new_segment_header_is_removed_and_made_again(tmp_path):
     assert last.exists()
 
 
+def test_a_log_whose_only_file_is_a_torn_header_starts_at_its_name(tmp_path):
+    (tmp_path / segment_name(5)).write_bytes(encode_header(5, 0, {})[:17])
+    with GlobalLog(tmp_path) as g:
+        assert g.tail_cut is not None
+        assert (g.first_lsn, g.next_lsn) == (5, 5)
+        assert g.append(op(1, 1)) == 5
+    assert files(tmp_path) == [segment_name(5)]
+
+
 def test_a_foreign_or_newer_format_file_is_never_deleted(tmp_path):
     g = GlobalLog(tmp_path)
     g.close()
