@@ -8,8 +8,10 @@ in a fresh virtualenv, and the image's entry point script is run with
 ``--flags`` (and, like ``docker run IMAGE /conf``, with a config file as its
 first argument); the ``pyredis-server`` it starts must answer PING.
 
-The venv reuses this interpreter's site-packages so the dependencies are not
-downloaded again; only the build backend is, as in ``docker build``.
+The venv reuses the installed packages of the environment running the tests
+(a virtualenv's or the interpreter's own, through a ``.pth`` file) so the
+dependencies are not downloaded again; only the build backend is, as in
+``docker build``.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ import json
 import os
 import shlex
 import shutil
+import site
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
 from pathlib import Path
 
@@ -137,6 +141,22 @@ def clean_env() -> dict:
     return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
 
 
+def running_site_dirs() -> list[str]:
+    """Where the running environment's packages live: the virtualenv's
+    site-packages when the tests run in one (a venv made with
+    ``--system-site-packages`` would see the base interpreter's instead),
+    the interpreter's own and the user's otherwise."""
+    paths = sysconfig.get_paths()
+    dirs = [paths["purelib"], paths["platlib"], *site.getsitepackages()]
+    if site.ENABLE_USER_SITE:
+        dirs.append(site.getusersitepackages())
+    unique = []
+    for d in dirs:
+        if os.path.isdir(d) and d not in unique:
+            unique.append(d)
+    return unique
+
+
 def copy_context(dest: Path) -> None:
     pats = ignore_patterns()
     for root, dirs, files in os.walk(REPO):
@@ -181,10 +201,20 @@ def image(tmp_path_factory, instructions):
 
     venv = tmp / "venv"
     # No pip inside: this interpreter's pip installs into the venv (--python).
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip",
-                    str(venv)],
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)],
                    check=True, timeout=60)
     bin_dir = venv / "bin"
+    # The dependencies, already installed here, count as satisfied in the
+    # venv: a .pth appends the running environment's site-packages to its
+    # sys.path (after its own, so the pyredis installed below wins; the
+    # directories' own .pth files, such as an editable install's hook, are
+    # not run). pip sees the pyredis-server there too but leaves it alone,
+    # as it is outside the venv.
+    purelib = subprocess.run([str(bin_dir / "python"), "-c",
+                              "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True, timeout=60).stdout
+    with open(os.path.join(purelib.strip(), "running-env-site.pth"), "w") as f:
+        f.write("".join(d + "\n" for d in running_site_dirs()))
 
     run = next(rest for kw, rest in instructions if kw == "RUN" and "pip install" in rest)
     step = next(s for s in run.split("&&") if "pip install" in s)
