@@ -79,7 +79,7 @@ class Database:
     def get(self, key):
         """The live value at ``key`` or None (expiring it if it is due).
         Counts a keyspace hit or miss, as Redis's lookupKeyRead does."""
-        if key in self.expires and self._expire_if_needed(key):
+        if key in self.expires and self._expired_for_read(key):
             v = None
         else:
             v = self.data.get(key)
@@ -116,7 +116,7 @@ class Database:
         return self.data.get(key)
 
     def exists(self, key) -> bool:
-        if key in self.expires and self._expire_if_needed(key):
+        if key in self.expires and self._expired_for_read(key):
             return False
         return key in self.data
 
@@ -223,6 +223,24 @@ class Database:
         # Like Redis's keyIsExpired: due once now is past the expiry time.
         if self.expires[key] >= now_ms():
             return False
+        if self.ks.replica_mode:
+            # A replica never expires keys itself (the master's DEL will
+            # come); until then a write sees the key as it is, as Redis's
+            # lookupKeyWrite does on a replica.
+            return False
+        self._expire(key)
+        return True
+
+    def _expired_for_read(self, key) -> bool:
+        """:meth:`_expire_if_needed` for reads: on a replica a due key is
+        hidden from clients but kept, and the master's own commands
+        (replica_mode 2 while they run) still see it, as Redis's
+        lookupKeyRead does."""
+        if self.expires[key] >= now_ms():
+            return False
+        mode = self.ks.replica_mode
+        if mode:
+            return mode == 1
         self._expire(key)
         return True
 
@@ -272,6 +290,10 @@ class Keyspace:
         self.ready: dict = {}
         # Per-key versions for global replication; None until it is enabled.
         self.versions = None
+        # 0 on a master. On a replica (set by replication.replica) keys are
+        # never expired here, the master's DELs remove them: 1 hides due
+        # keys from reads, 2 while the master's own commands run.
+        self.replica_mode = 0
         # Set by the core: propagate(db_index, args) sends an effect to the funnel.
         self.propagate = lambda db, args: None
         # Keyspace notifications (notify.py): the enabled classes, 0 when
@@ -296,6 +318,8 @@ class Keyspace:
                 self.ready[(d, key)] = None
 
     def active_expire(self, budget_keys: int = 200) -> int:
+        if self.replica_mode:
+            return 0
         now = now_ms()
         return sum(d.active_expire(now, budget_keys) for d in self.dbs if d._expiry_heap)
 

@@ -336,3 +336,8 @@ WAIT_ON_REPLICA = (
     "replicas are just local and are not propagated."
 )
 REPLCONF_UNKNOWN = "ERR Unrecognized REPLCONF option: {}"
+
+# Classic replication, replica side (Redis 6.2's texts; READONLY is above).
+MASTERDOWN = ("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set "
+              "to 'no'.")
+REPLICAOF_FROM_REPLICA = "ERR Command is not valid when client is a replica."

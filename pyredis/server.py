@@ -349,6 +349,9 @@ class Server:
         log.info("Server initialized")
         await _load_snapshot(self.core)
         log.info("Ready to accept connections")
+        # replicaof in the config: connect once the dataset is loaded.
+        from .replication.replica import startup as start_replica
+        start_replica(self.core)
 
     def _schedule_tick(self) -> None:
         hz = max(1, min(self.config.hz or 10, 500))
@@ -439,6 +442,8 @@ class Server:
         if self.core.aof is not None:
             self.core.aof.stop()
         self.core.repl.master_side.stop()
+        from .replication.replica import shutdown as stop_replica
+        stop_replica(self.core)
         for srv in self._servers:
             srv.close()
         for c in list(self.core.clients.values()):

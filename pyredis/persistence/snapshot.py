@@ -72,6 +72,9 @@ class Snapshots:
         self.load_keys = 0
         core.dirty_at_last_save = 0
         self._gate_installed = False
+        # The AUX fields of the file loaded at start-up (a replica continues
+        # the history its repl-id / repl-offset record).
+        self.aux: dict = {}
 
     # -- paths ---------------------------------------------------------------
 
@@ -323,7 +326,7 @@ class Snapshots:
                              100 * self.load_done // max(1, self.load_total),
                              self.load_keys, self.load_keys / max(now - t0, 1e-6))
                 await asyncio.sleep(0)
-            aux = snap.aux
+            aux = self.aux = snap.aux
             if b"redis-ver" in aux:
                 log.info("Loading RDB produced by version %s", aux[b"redis-ver"].decode(
                     "utf-8", "replace"))

@@ -222,6 +222,11 @@ class Handshake:
         self.state = State.RECEIVE_PING_REPLY
         return encode_request([b"PING"])
 
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes received but not yet turned into events."""
+        return len(self._buf)
+
     def data_to_send(self) -> bytes:
         out, self._out = self._out, []
         return b"".join(out)

@@ -157,6 +157,12 @@ class ReplicationState:
         now = time.monotonic()
         return sum(1 for r in self.replicas if r.online and now - r.ack_time <= max_lag)
 
+    def disconnect_replicas(self) -> None:
+        """Close every replica's connection (Redis's disconnectSlaves): our
+        history changed under them, they must ask again with PSYNC."""
+        for r in list(self.replicas):
+            r.client.kill()
+
     # -- upkeep ----------------------------------------------------------------
 
     def cron(self, now: float) -> None:
