@@ -36,6 +36,7 @@ Controls:
   peer).
 * :meth:`drop_at` -- close a connection after exactly N bytes were forwarded
   in a direction; the bytes before are delivered, then both sides see EOF.
+  :meth:`drop_each` arms one such drop for each of the next connections.
 * :meth:`corrupt_at` -- overwrite the bytes at an offset of a direction.
 * :meth:`set_target` -- forward new connections elsewhere.
 * :meth:`heal` -- undo every fault that is still armed.
@@ -188,6 +189,9 @@ class FaultProxy:
         self._stalled = {"up": False, "down": False}
         self._refusing = False
         self._pending_drop: dict[str, int | None] = {"up": None, "down": None}
+        # drop_each(): offsets for the next connections, one each, in order.
+        self._drop_queue: dict[str, collections.deque] = {
+            "up": collections.deque(), "down": collections.deque()}
         self._pending_corrupts: dict[str, list[tuple[int, bytes]]] = {"up": [], "down": []}
         self._totals = {"up": 0, "down": 0}
         self._accepted = 0
@@ -365,6 +369,21 @@ class FaultProxy:
                 self._pending_drop[d] = offset
         self._call(apply)
 
+    def drop_each(self, offsets, direction: str = "down") -> None:
+        """Arm one drop per new connection: the next connection accepted is
+        cut after ``offsets[0]`` bytes in ``direction``, the one after it at
+        ``offsets[1]``, and so on (a peer that reconnects at once cannot
+        race the test arming the next drop). A pending :meth:`drop_at`
+        goes first."""
+        d = _one_direction(direction)
+        offsets = [int(o) for o in offsets]
+        if any(o < 0 for o in offsets):
+            raise ValueError("offsets must be >= 0")
+
+        def apply():
+            self._drop_queue[d].extend(offsets)
+        self._call(apply)
+
     def corrupt_at(self, offset: int, data: bytes, direction: str = "down", *,
                    new_only: bool = False) -> None:
         """Overwrite the bytes at ``offset`` (counted from the start of the
@@ -402,6 +421,7 @@ class FaultProxy:
                 self._delay[d] = 0.0
                 self._stalled[d] = False
                 self._pending_drop[d] = None
+                self._drop_queue[d].clear()
                 self._pending_corrupts[d] = []
                 for conn in self._conns:
                     conn.flows[d].drop_at = None
@@ -628,6 +648,8 @@ class FaultProxy:
             target.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn = _Conn(self._accepted, client, target)
             for d in DIRECTIONS:
+                if self._pending_drop[d] is None and self._drop_queue[d]:
+                    self._pending_drop[d] = self._drop_queue[d].popleft()
                 conn.flows[d].drop_at, self._pending_drop[d] = self._pending_drop[d], None
                 conn.flows[d].corrupts, self._pending_corrupts[d] = self._pending_corrupts[d], []
             self._conns.append(conn)

@@ -305,6 +305,18 @@ def test_drop_at_past_the_current_offset_waits_for_the_next_connection(proxy, pe
         assert recv_to_eof(client) == b"w" * 20
 
 
+def test_drop_each_cuts_successive_connections_at_their_own_offsets(proxy, peer):
+    proxy.drop_each([3, 7])
+    for cut in (3, 7, None):
+        client, server = pair(proxy, peer)
+        with client, server:
+            server.sendall(b"q" * 10)
+            if cut is None:  # the queue is used up: forwarded whole
+                assert recv_exact(client, 10) == b"q" * 10
+            else:
+                assert recv_to_eof(client) == b"q" * cut
+
+
 def test_corrupt_at_overwrites_bytes_across_chunks(proxy, peer):
     proxy.corrupt_at(3, b"XY", "down")
     proxy.corrupt_at(1, b"!", "up")
