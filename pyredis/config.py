@@ -528,30 +528,35 @@ OPTIONS: dict[str, Option] = _opts(
            doc="Port a replica announces to its master (0: its own port)."),
     Option("replica-announced", "bool", True, True,
            doc="Shown by INFO (replica_announced, for Sentinel)."),
-    Option("repl-diskless-sync", "bool", False, True, effect=False,
-           doc="Send the RDB over the socket."),
-    Option("repl-diskless-sync-delay", "int", 5, True, 0, _INT_MAX, effect=False,
-           doc="Wait before a diskless transfer (s)."),
+    Option("repl-diskless-sync", "bool", False, True,
+           doc="A master streams the RDB of a full sync to the replicas' sockets from the "
+               "snapshot process (`$EOF:` framing; replicas must announce `capa eof`) "
+               "instead of writing a temporary file first."),
+    Option("repl-diskless-sync-delay", "int", 5, True, 0, _INT_MAX,
+           doc="Seconds a diskless full sync waits for more replicas to share it."),
     Option("repl-diskless-load", "enum", "disabled", True,
            choices=("disabled", "on-empty-db", "swapdb"),
            doc="`swapdb` (or `on-empty-db` with an empty dataset): a replica keeps the "
                "master's RDB in memory instead of a temp file. Either way it is parsed once "
                "complete and replaces the dataset only if valid."),
-    Option("repl-ping-replica-period", "int", 10, True, 1, _INT_MAX, effect=False,
-           doc="Master ping interval (s)."),
+    Option("repl-ping-replica-period", "int", 10, True, 1, _INT_MAX,
+           doc="A master sends PING through the stream this often (s)."),
     Option("repl-timeout", "int", 60, True, 1, _INT_MAX,
            doc="A replica drops its link after this long without data from the master "
                "(s)."),
-    Option("repl-disable-tcp-nodelay", "bool", False, True, effect=False,
-           doc="Disable TCP_NODELAY on the replica link."),
+    Option("repl-disable-tcp-nodelay", "bool", False, True,
+           doc="A master turns TCP_NODELAY off on a replica's socket once it syncs (fewer, "
+               "larger packets; more lag)."),
     Option("repl-backlog-size", "memory", 1024 ** 2, True, 1, _LL_MAX, clamp=(16384, _LL_MAX),
-           effect=False, doc="Replication backlog size (at least 16384)."),
-    Option("repl-backlog-ttl", "int", 3600, True, 0, _LL_MAX, effect=False,
-           doc="Free the backlog after this long without replicas (s)."),
-    Option("min-replicas-to-write", "int", 0, True, 0, _INT_MAX, effect=False,
-           doc="Refuse writes with fewer good replicas."),
-    Option("min-replicas-max-lag", "int", 10, True, 0, _INT_MAX, effect=False,
-           doc="Lag for a replica to count as good (s)."),
+           doc="Bytes of the replication stream kept for partial resyncs (at least 16384); "
+               "CONFIG SET resizes the live backlog."),
+    Option("repl-backlog-ttl", "int", 3600, True, 0, _LL_MAX,
+           doc="A master frees its backlog after this long without replicas (s; 0: never)."),
+    Option("min-replicas-to-write", "int", 0, True, 0, _INT_MAX,
+           doc="A master refuses writes with -NOREPLICAS while fewer replicas than this "
+               "acknowledged within min-replicas-max-lag (0: off)."),
+    Option("min-replicas-max-lag", "int", 10, True, 0, _INT_MAX,
+           doc="Seconds since its last acknowledgement for a replica to count as good."),
     # -- cluster (pyredis runs standalone)
     Option("cluster-enabled", "bool", False, False, effect=False, doc="Cluster mode."),
     Option("cluster-node-timeout", "int", 15000, True, 0, _LL_MAX, effect=False,

@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import time
 
 from .. import errors
@@ -110,6 +111,8 @@ class ReplicaLink:
                 self.client.kill()
 
     def go_online(self) -> None:
+        if self.core.config.repl_disable_tcp_nodelay:
+            _set_nodelay(self.client.fd, False)
         self.state = ONLINE
         self.job = None
         self.ack_time = time.monotonic()
@@ -566,6 +569,23 @@ def _reap(pid: int) -> bool:
     except ChildProcessError:
         return False
     return os.waitstatus_to_exitcode(status) == 0
+
+
+def _set_nodelay(fd: int, on: bool) -> None:
+    """TCP_NODELAY on a connection's socket (through a duplicate of its fd:
+    the option belongs to the socket, not to the descriptor)."""
+    if fd < 0:
+        return
+    try:
+        s = socket.fromfd(fd, socket.AF_INET, socket.SOCK_STREAM)
+    except OSError:
+        return
+    try:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(on))
+    except OSError:
+        pass
+    finally:
+        s.close()
 
 
 def _unlink(path: str) -> None:

@@ -58,10 +58,15 @@ class ReplicationState:
         self._subscribed = False
         # Replicas, snapshots for them, WAIT, min-replicas (master.py).
         self.master_side = MasterSide(core)
+        core.config.on_change("repl-backlog-size", self._resize_backlog)
         # INFO stats.
         self.sync_full = 0
         self.sync_partial_ok = 0
         self.sync_partial_err = 0
+
+    def _resize_backlog(self, size: int) -> None:
+        if self.backlog is not None:
+            self.backlog.resize(size)
 
     # -- the stream ------------------------------------------------------------
 

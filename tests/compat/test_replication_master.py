@@ -324,3 +324,22 @@ def test_replconf_errors(master):
     sock.sendall(b"REPLCONF ACK 10\r\nPING\r\n")
     assert sock.recv(100) == b"+PONG\r\n"
     sock.close()
+
+
+def test_config_set_resizes_the_live_backlog(master):
+    r = master.client()
+    ref, s = replica_of(master)
+    try:
+        r.set("big", "x" * 50000)
+        assert r.info("replication")["repl_backlog_histlen"] > 50000
+        r.config_set("repl-backlog-size", "20000")
+        info = r.info("replication")
+        assert info["repl_backlog_size"] == 20000
+        assert info["repl_backlog_histlen"] == 20000
+        assert info["repl_backlog_first_byte_offset"] == info["master_repl_offset"] - 20000 + 1
+        r.config_set("repl-disable-tcp-nodelay", "yes")
+        s.execute_command("CLIENT", "KILL", "TYPE", "master")
+        r.set("after", 1)
+        until(lambda: link_up(s) and s.get("after") == b"1", what="resumed")
+    finally:
+        ref.stop()
