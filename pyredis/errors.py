@@ -341,3 +341,5 @@ REPLCONF_UNKNOWN = "ERR Unrecognized REPLCONF option: {}"
 MASTERDOWN = ("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set "
               "to 'no'.")
 REPLICAOF_FROM_REPLICA = "ERR Command is not valid when client is a replica."
+UNBLOCKED_TO_REPLICA = ("UNBLOCKED force unblock from blocking operation, instance state "
+                        "changed (master -> replica?)")

@@ -45,8 +45,10 @@ import socket
 import time
 
 from .. import errors
+from ..blocking import unblock
 from ..executor import call
 from ..persistence import rdb, snapshot
+from ..protocol.encoder import error_bytes
 from .handshake import (NEED_DATA, Command, Continue, FullResync, Handshake, KeepAlive,
                         LinkError, Log, PayloadData, PayloadEnd, PayloadStart, Settings, State)
 
@@ -673,16 +675,33 @@ def set_master(core, host: str, port: int, stream_db: int = 0) -> MasterLink:
     old = repl.master
     if old is not None:
         old.stop()
+    if old is None:
+        _disconnect_blocked(core)
     link = MasterLink(core, host, port, stream_db)
     if old is not None:
         # Switching masters: our history is still worth a PSYNC if it was.
         link.cached = old.cached
     repl.master = link
+    # CONFIG GET / REWRITE show the master in use, as Redis.
+    core.config.replicaof = f"{host} {port}"
     repl.update_sink()
     core.ks.replica_mode = 1
     repl.disconnect_replicas()
     link.start()
     return link
+
+
+def _disconnect_blocked(core) -> None:
+    """Clients blocked on keys of a master that becomes a replica get an
+    error and are closed (Redis's disconnectAllBlockedClients): their pops
+    would write to a replica. Clients held by CLIENT PAUSE stay."""
+    for c in list(core.clients.values()):
+        state = c.blocked
+        if state is None or getattr(state, "held", False):
+            continue
+        unblock(c)
+        c.send(error_bytes(errors.UNBLOCKED_TO_REPLICA))
+        c.kill()
 
 
 def unset_master(core) -> None:
@@ -694,6 +713,7 @@ def unset_master(core) -> None:
         return
     link.stop()
     repl.master = None
+    core.config.replicaof = ""
     core.ks.replica_mode = 0
     repl.shift_replid()
     repl.disconnect_replicas()

@@ -253,18 +253,21 @@ def test_restart_resumes_with_psync(master):
     try:
         s = r.client()
         in_sync(m, s)
-        m.set("before-restart", "1")
+        # The stream's last SELECT is db 5: after the restart the master
+        # goes on without a SELECT, so the dump's repl-stream-db must say 5.
+        m5 = redis.Redis(port=srv.port, db=5)
+        m5.set("before-restart", "1")
         in_sync(m, s)
         assert s.save()
         full, partial = stats(m)
         r.kill()
-        m.set("while-down", "1")
+        m5.set("while-down", "1")
         r.start()
         s = r.client()
         until(lambda: stats(m)[1] == partial + 1, what="PSYNC +CONTINUE after restart")
         in_sync(m, s)
         assert stats(m)[0] == full
-        assert s.get("while-down") == b"1"
+        assert redis.Redis(port=r.port, db=5).get("while-down") == b"1"
     finally:
         r.stop()
 
@@ -329,6 +332,7 @@ def test_readonly_and_role_and_info_fields(master, replica):
     raw = c.call("INFO", "replication")[1].decode()
     c.close()
     assert "slave_read_only:1\r\n" in raw and f"master_port:{srv.port}\r\n" in raw
+    assert s.config_get("slaveof") == {"slaveof": f"127.0.0.1 {srv.port}"}
     assert s.replicaof("127.0.0.1", srv.port) == b"OK Already connected to specified master"
     with pytest.raises(redis.ResponseError, match="value is not an integer"):
         s.replicaof("127.0.0.1", "x")
@@ -363,8 +367,9 @@ class FakeMaster:
     """Answers the handshake, then sends ``payload`` after +FULLRESYNC, on
     every connection, and counts them."""
 
-    def __init__(self, payload: bytes) -> None:
+    def __init__(self, payload: bytes, hold: float = 0.3) -> None:
         self.payload = payload
+        self.hold = hold
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.connections = 0
@@ -380,18 +385,23 @@ class FakeMaster:
             except OSError:
                 continue
             self.connections += 1
-            with conn:
-                conn.settimeout(5)
-                try:
-                    data = self._until(conn, b"", lambda d: b"PING\r\n" in d)
-                    conn.sendall(b"+PONG\r\n")
-                    data = self._until(conn, data, lambda d: b"psync2\r\n" in d)
-                    conn.sendall(b"+OK\r\n+OK\r\n")
-                    self._until(conn, data, lambda d: b"PSYNC" in d and d.endswith(b"\r\n"))
-                    conn.sendall(b"+FULLRESYNC " + b"f" * 40 + b" 100\r\n" + self.payload)
-                    time.sleep(0.3)
-                except OSError:
-                    pass
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                data = self._until(conn, b"", lambda d: b"PING\r\n" in d)
+                conn.sendall(b"+PONG\r\n")
+                data = self._until(conn, data, lambda d: b"psync2\r\n" in d)
+                conn.sendall(b"+OK\r\n+OK\r\n")
+                self._until(conn, data, lambda d: b"PSYNC" in d and d.endswith(b"\r\n"))
+                conn.sendall(b"+FULLRESYNC " + b"f" * 40 + b" 100\r\n" + self.payload)
+                deadline = time.monotonic() + self.hold
+                while not self._stop and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            except OSError:
+                pass
 
     @staticmethod
     def _until(conn, data: bytes, done) -> bytes:
@@ -426,3 +436,103 @@ def test_bad_rdb_keeps_the_old_dataset(replica, payload):
     finally:
         s.replicaof("no", "one")
         fake.close()
+
+
+def test_sync_in_progress_fields_and_transfer_timeout(replica):
+    """A master that stops in the middle of the RDB: INFO shows the
+    transfer, ROLE says sync, and repl-timeout drops the link."""
+    _, s = replica
+    s.config_set("repl-timeout", "2")
+    fake = FakeMaster(b"$1000\r\n" + b"R" * 100, hold=30)
+    try:
+        s.replicaof("127.0.0.1", fake.port)
+        info = until(lambda: (lambda i: i.get("master_sync_read_bytes") == 100 and i)(
+            s.info("replication")), what="the transfer under way")
+        assert info["master_sync_in_progress"] == 1
+        names = list(info)
+        assert names[1:18] == [
+            "master_host", "master_port", "master_link_status", "master_last_io_seconds_ago",
+            "master_sync_in_progress", "slave_read_repl_offset", "slave_repl_offset",
+            "master_sync_total_bytes", "master_sync_read_bytes", "master_sync_left_bytes",
+            "master_sync_perc", "master_sync_last_io_seconds_ago",
+            "master_link_down_since_seconds", "slave_priority", "slave_read_only",
+            "replica_announced", "connected_slaves"]
+        assert (info["master_sync_total_bytes"], info["master_sync_left_bytes"],
+                info["master_sync_perc"]) == (1000, 900, 10.0)
+        assert s.execute_command("ROLE")[3] == b"sync"
+        until(lambda: fake.connections >= 2, timeout=10, what="repl-timeout and a retry")
+    finally:
+        s.replicaof("no", "one")
+        fake.close()
+
+
+def test_idle_master_times_out_and_link_resumes(master, replica):
+    (srv, m), (_, s) = master, replica
+    m.config_set("repl-ping-replica-period", "60")
+    s.config_set("repl-timeout", "2")
+    follow(s, srv.port)
+    m.set("k", "v")
+    in_sync(m, s)
+    full, partial = stats(m)
+    until(lambda: stats(m)[1] == partial + 1, timeout=10, what="timeout, then PSYNC")
+    in_sync(m, s)
+    assert stats(m)[0] == full
+
+
+def test_masterauth_masteruser_and_announced_address():
+    srv = ReferenceServer("--requirepass", "pw")
+    try:
+        m = redis.Redis(port=srv.port, password="pw")
+        m.execute_command("ACL", "SETUSER", "repl", "on", ">rpw", "+@all", "~*")
+        with ServerThread(masterauth="wrong", replica_announce_ip="10.1.2.3",
+                          replica_announce_port="1234") as r:
+            s = r.client()
+            s.replicaof("127.0.0.1", srv.port)
+            time.sleep(1.5)
+            assert not link_up(s)
+            s.config_set("masteruser", "repl")
+            s.config_set("masterauth", "rpw")
+            until(lambda: link_up(s), what="link up with the right credentials")
+            m.set("k", "v")
+            until(lambda: s.get("k") == b"v", what="the stream")
+            slave0 = m.info("replication")["slave0"]
+            assert (slave0["ip"], slave0["port"]) == ("10.1.2.3", 1234)
+    finally:
+        srv.stop()
+
+
+def test_pyredis_chain_passes_the_stream_unchanged():
+    """pyredis -> pyredis -> pyredis: the middle one feeds what it applies
+    to its own replica byte for byte, so all three agree on the offset."""
+    with ServerThread() as a, ServerThread() as b, ServerThread() as c:
+        ma, sb, sc = a.client(), b.client(), c.client()
+        fill(ma)
+        follow(sb, a.port)
+        follow(sc, b.port)
+        p = ma.pipeline(transaction=True)
+        p.incr("n").execute_command("SELECT", 2).sadd("set", "new")
+        p.execute_command("SELECT", 0)
+        p.execute()
+        ma.set("last", "1")
+        in_sync(ma, sb)
+        until(lambda: sc.info("replication")["slave_repl_offset"]
+              == ma.info("replication")["master_repl_offset"], what="end of the chain")
+        assert digest(sc) == digest(ma)
+        # A cut in the middle: both links continue.
+        assert sb.client_kill_filter(_type="master") == 1
+        ma.set("after", "cut")
+        in_sync(ma, sb)
+        until(lambda: sc.get("after") == b"cut", what="the chain after the cut")
+        assert stats(ma)[0] == 1 and stats(sb)[0] == 1
+
+
+def test_blocked_clients_are_released_when_becoming_a_replica(master, replica):
+    (srv, _), (r, s) = master, replica
+    c = RawClient(r.port)
+    c.send_raw(b"*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n")
+    until(lambda: s.info("clients")["blocked_clients"] == 1, what="BLPOP blocked")
+    s.replicaof("127.0.0.1", srv.port)
+    assert c.read() == ("-", b"UNBLOCKED force unblock from blocking operation, instance "
+                             b"state changed (master -> replica?)")
+    assert c.is_closed()
+    c.close()
