@@ -46,9 +46,9 @@ def call(client, args: list) -> bytes:
     arity = cmd.arity
     if arity > 0:
         if len(args) != arity:
-            return _reject(client, errors.wrong_arity(cmd.name))
+            return _reject(client, errors.wrong_arity(cmd.name), cmd, args)
     elif len(args) < -arity:
-        return _reject(client, errors.wrong_arity(cmd.name))
+        return _reject(client, errors.wrong_arity(cmd.name), cmd, args)
     if client.slowpath:
         refused = _gates(client, cmd, args)
         if refused is not None:
@@ -125,11 +125,18 @@ def _observe(client, cmd, args: list) -> None:
         core.after_call(client, cmd, args)
 
 
-def _reject(client, message: str) -> bytes:
+def _reject(client, message: str, cmd=None, args=None) -> bytes:
     core = client.core
-    core.stats.count_error(message)
     if client.in_multi:
-        client.multi_error = True
+        if cmd is not None and cmd.name == "exec":
+            # Redis's rejectCommand: a refused EXEC (BUSY, OOM, wrong
+            # arity...) ends the transaction, or the client would stay in
+            # MULTI and queue everything it sends after.
+            from .commands.transactions import exec_abort
+            message = exec_abort(client, message, args)
+        else:
+            client.multi_error = True
+    core.stats.count_error(message)
     return error_bytes(message)
 
 
@@ -137,14 +144,14 @@ def _gates(client, cmd, args):
     """The policy checks. Returns an encoded refusal, or None to go on."""
     core = client.core
     if not client.authenticated and not cmd.no_auth:
-        return _reject(client, errors.NOAUTH)
+        return _reject(client, errors.NOAUTH, cmd, args)
     if core.gate is not None:
         refused = core.gate(client, cmd, args)
         if refused is not None:
             if refused is HELD:
                 return refused
             cmd.rejected_calls += 1
-            return _reject(client, refused)
+            return _reject(client, refused, cmd, args)
     if (client.channels or client.patterns) and client.resp == 2 and not cmd.allowed_in_pubsub:
         return _reject(client, errors.PUBSUB_CONTEXT.format(cmd.name))
     if client.in_multi and cmd.name not in _MULTI_IMMEDIATE:

@@ -320,10 +320,28 @@ end
 local getinfo = debug.getinfo
 local sethook = debug.sethook
 local hook_check = py.hook
+local KILLED = 'Script killed by user with SCRIPT KILL...'
+-- Set once the running script is stopped (SCRIPT KILL, SHUTDOWN NOSAVE, a
+-- signal); engine.run clears it.
+local killed = false
+-- True while engine.run runs a script (only then can the hook stop it).
+local running = false
 local function hook()
-  if hook_check() then
-    error('Script killed by user with SCRIPT KILL...', 0)
+  if not running then return end
+  if not killed then
+    if not hook_check() then return end
+    killed = true
+    -- As Redis: from now on the hook runs at every line and raises again,
+    -- so a pcall that catches the kill cannot keep the script running.
+    sethook(hook, 'l')
   end
+  -- Raise in the script's own code only. Our API functions are C in
+  -- Redis (no lines); engine.run must get past xpcall to reset the hook;
+  -- and raising inside the error handler would turn the kill into "error
+  -- in error handling". The script's next line raises instead.
+  local source = getinfo(2, 'S').source
+  if source == '@redis_internal' or source == '@err_handler_def' then return end
+  error(KILLED, 0)
 end
 
 -- Hooks belong to a thread: a coroutine a script creates installs the
@@ -481,7 +499,12 @@ function engine.run(f, nkeys, ...)
   end
   real.KEYS = keys
   real.ARGV = argv
+  -- A killed script leaves the line hook behind: back to the count hook.
+  killed = false
+  sethook(hook, '', HOOK_N)
+  running = true
   local ok, v = xpcall(f, handler)
+  running = false
   return ok, v
 end
 
@@ -615,12 +638,19 @@ class Engine:
             raise CommandError(errors.UNKILLABLE)
         self.kill_requested = True
 
+    def stop(self) -> None:
+        """Stop the running script, if any, at its next hook, whatever it
+        wrote: SHUTDOWN NOSAVE and SIGTERM/SIGINT end even a script SCRIPT
+        KILL may not (Redis exits from inside it)."""
+        if self.caller is not None:
+            self.kill_requested = True
+
     def _hook(self):
         """Called every HOOK_INSTRUCTIONS Lua instructions; True stops the script."""
         core = self.core
         if self.caller is None:  # Lua run by the engine itself, not a script
             return False
-        if not self.timed_out:
+        if not self.kill_requested and not self.timed_out:
             limit = core.config.lua_time_limit
             elapsed = (time.monotonic() - self.start) * 1000
             if limit <= 0 or elapsed < limit:
@@ -632,8 +662,9 @@ class Engine:
             # Last in the chain: Redis checks OOM, read-only and the rest
             # before the busy script.
             core.set_gate(self._busy_gate, "script-busy")
+        # A signal may ask to stop before the time limit (see stop): no pump then.
         pump = getattr(core, "process_events_while_blocked", None)
-        if pump is not None:
+        if pump is not None and self.timed_out and not self.kill_requested:
             pump(self.caller)
         if self.kill_requested:
             log.warning("Lua script killed by user with SCRIPT KILL.")
@@ -647,7 +678,7 @@ class Engine:
         elif name == "shutdown" and len(args) == 2 and args[1][:1] in (b"n", b"N"):
             # Redis exits from inside the script; here the script stops at
             # its next hook and the shell then shuts down.
-            self.kill_requested = True
+            self.stop()
         elif name == "script" and len(args) == 2 and args[1][:1] in (b"k", b"K"):
             pass
         else:

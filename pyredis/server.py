@@ -62,6 +62,11 @@ class ClientConnection(asyncio.Protocol):
         self._soft_since = 0.0
 
     def connection_made(self, transport) -> None:
+        if isinstance(self.transport, _StandIn):
+            # Accepted while a script blocked the loop: the loop's own
+            # transport now takes over from the stand-in.
+            self._adopt(transport)
+            return
         self.transport = transport
         core = self.core
         if len(core.clients) >= core.config.maxclients:
@@ -94,6 +99,17 @@ class ClientConnection(asyncio.Protocol):
         cfg = core.config
         self.reader = RequestReader(cfg.proto_max_bulk_len, cfg.client_query_buffer_limit)
         self.reader.auth_required = not self.client.authenticated
+
+    def _adopt(self, transport) -> None:
+        stand_in = self.transport
+        self.transport = transport
+        if stand_in.closed:  # closed meanwhile (QUIT, CLIENT KILL)
+            transport.close()
+            return
+        transport.set_write_buffer_limits(high=65536, low=0)
+        rest = stand_in.handed_over()
+        if rest:
+            transport.write(rest)
 
     def data_received(self, data: bytes) -> None:
         client = self.client
@@ -324,6 +340,13 @@ class Server:
         # (connection, bytes) replies waiting for this loop turn's AOF write.
         self._replies: list = []
         self._replies_scheduled = False
+        # Listening fd -> a socket object of our own on it (a dup), to
+        # accept connections while a script blocks the loop.
+        self._accept_socks: dict = {}
+        # Stand-ins of connections accepted meanwhile, not yet adopted.
+        self._stand_ins: set = set()
+        # A SIGINT/SIGTERM arrived and the loop has not handled it yet.
+        self.signal_pending = False
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -403,7 +426,10 @@ class Server:
         without waiting, and runs it as the loop would; the scripting
         engine's gate answers BUSY to all but SCRIPT KILL, SHUTDOWN NOSAVE
         and a few connection commands. The script's own client is not read
-        (Redis protects it), and no new connection is accepted meanwhile."""
+        (Redis protects it). New connections are accepted too, as Redis
+        does: without that, a client that was not connected before the
+        script could never send SCRIPT KILL, and any new client (a health
+        check, redis-cli) would hang for as long as the script runs."""
         conns = {}
         for c in list(self.core.clients.values()):
             if c is busy_client or c.fd < 0:
@@ -412,21 +438,75 @@ class Server:
             if (isinstance(conn, ClientConnection) and conn.transport is not None
                     and not conn.transport.is_closing()):
                 conns[c.fd] = conn
-        if not conns:
-            return
+        listeners = self._listeners()
         try:
-            ready, _, _ = select.select(list(conns), [], [], 0)
+            ready, _, _ = select.select(list(conns) + list(listeners), [], [], 0)
         except (OSError, ValueError):
             return
         for fd in ready:
+            if fd in listeners:
+                self._accept_while_blocked(listeners[fd])
+                continue
             try:
                 data = os.read(fd, 65536)
             except OSError:  # nothing after all, or reset: the loop sees it later
                 continue
             if data:  # at EOF the loop reports the disconnect once it runs
                 conns[fd].data_received(data)
+        for stand_in in list(self._stand_ins):
+            stand_in.flush()
         # The loop is stuck in the script: BUSY replies cannot wait for its turn.
         self.flush_replies()
+
+    def _listeners(self) -> dict:
+        """fd -> our own non-blocking socket object on each listening socket
+        (the loop's are wrapped and cannot accept)."""
+        socks = self._accept_socks
+        if not socks:
+            for srv in self._servers:
+                for s in srv.sockets:
+                    try:
+                        own = socket.socket(fileno=os.dup(s.fileno()))
+                        own.setblocking(False)
+                    except OSError:
+                        continue
+                    socks[own.fileno()] = own
+        return socks
+
+    def _accept_while_blocked(self, listener) -> None:
+        loop = asyncio.get_running_loop()
+        # Bounded: a flood of connections must not keep the script waiting.
+        for _ in range(16):
+            try:
+                sock, _addr = listener.accept()
+            except OSError:  # none left (EAGAIN), or the peer already gone
+                return
+            sock.setblocking(False)
+            conn = ClientConnection(self)
+            stand_in = _StandIn(self, conn, sock)
+            conn.connection_made(stand_in)
+            if conn.client is None:  # refused (maxclients, protected mode)
+                continue
+            self._stand_ins.add(stand_in)
+            loop.create_task(self._hand_over(conn, stand_in))
+
+    async def _hand_over(self, conn: ClientConnection, stand_in: "_StandIn") -> None:
+        """Once the loop turns again, give a connection accepted while a
+        script blocked it to the loop (connect_accepted_socket calls
+        connection_made, which adopts the loop's transport)."""
+        if stand_in.closed:
+            return
+        stand_in.handing_over = True
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(lambda: conn,
+                                                                     stand_in.sock)
+        except Exception as e:  # pragma: no cover - a socket gone bad meanwhile
+            log.warning("Could not adopt a client accepted during a busy script: %s", e)
+            stand_in.handing_over = False
+            if stand_in.closed:
+                stand_in.sock.close()
+            else:
+                stand_in.close()
 
     def request_shutdown(self) -> None:
         if self._stopped is not None:
@@ -439,6 +519,9 @@ class Server:
     async def stop(self) -> None:
         if self._tick_handle is not None:
             self._tick_handle.cancel()
+        for own in self._accept_socks.values():
+            own.close()
+        self._accept_socks = {}
         if self.core.aof is not None:
             self.core.aof.stop()
         self.core.repl.master_side.stop()
@@ -454,6 +537,97 @@ class Server:
             except (asyncio.TimeoutError, Exception):
                 pass
         self._servers = []
+
+
+class _StandIn:
+    """The transport of a connection accepted while a script blocks the
+    loop, until the loop adopts the socket (Server._hand_over): writes go
+    straight to the non-blocking socket, what does not fit waits here and
+    is retried at each pump; reads are the pump's own (os.read on the fd,
+    as for every other client then)."""
+
+    def __init__(self, server: Server, conn: ClientConnection, sock) -> None:
+        self.server = server
+        self.conn = conn
+        self.sock = sock
+        self.closed = False
+        self.handing_over = False
+        self._out = bytearray()
+        self._eof = False
+
+    def get_extra_info(self, name, default=None):
+        try:
+            if name == "socket":
+                return self.sock
+            if name == "peername":
+                return self.sock.getpeername()
+            if name == "sockname":
+                return self.sock.getsockname()
+        except OSError:
+            pass
+        return default
+
+    def set_write_buffer_limits(self, high=None, low=None) -> None:
+        pass
+
+    def get_write_buffer_size(self) -> int:
+        return len(self._out)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def write(self, data) -> None:
+        if self.closed:
+            return
+        self._out += data
+        self.flush()
+
+    def flush(self) -> None:
+        out = self._out
+        while out and not self.closed:
+            try:
+                n = self.sock.send(out)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # the peer is gone: drop it as the loop would
+                self.abort()
+                return
+            del out[:n]
+        if not out and self._eof and not self.closed:
+            try:
+                self.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self._eof = True
+        self.flush()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.flush()  # a last reply (QUIT's +OK) if the socket takes it
+        self.abort()
+
+    def abort(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.server._stand_ins.discard(self)
+        if not self.handing_over:
+            self.sock.close()
+        # As asyncio transports do: the protocol hears of it on the next turn.
+        asyncio.get_running_loop().call_soon(self.conn.connection_lost, None)
+
+    def handed_over(self) -> bytes:
+        """The loop's transport took the socket: what is still unsent."""
+        self.closed = True
+        self.server._stand_ins.discard(self)
+        rest, self._out = bytes(self._out), bytearray()
+        return rest
 
 
 def _load_persistence(core: Core) -> None:
@@ -500,6 +674,7 @@ def run(config: Config) -> None:
                 f.write(f"{os.getpid()}\n")
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, _on_signal, server, sig)
+            _also_stop_scripts(server, sig)
         await server.serve_until_stopped()
 
     try:
@@ -514,7 +689,34 @@ def run(config: Config) -> None:
         loop.close()
 
 
+def _also_stop_scripts(server: Server, sig: int) -> None:
+    """The loop runs add_signal_handler callbacks (_on_signal) on its own
+    turn, which never comes while a script blocks it. Its Python-level
+    handler, which only records the signal, still runs at the next Python
+    bytecode, and a running script calls into Python at every hook: chain
+    one there that stops the script (even one that wrote, as SHUTDOWN
+    NOSAVE does), so the loop turns and _on_signal shuts down. A second
+    signal while the first still waits for the loop exits at once (Redis
+    does so for a second SIGINT): nothing else can end a server stuck in
+    something that is not a script."""
+    inner = signal.getsignal(sig)
+
+    def handler(signum, frame):
+        if server.signal_pending:
+            log.warning("You insist... exiting now.")
+            os._exit(1)
+        server.signal_pending = True
+        engine = getattr(server.core, "lua_engine", None)
+        if engine is not None:
+            engine.stop()
+        if callable(inner):
+            inner(signum, frame)
+
+    signal.signal(sig, handler)
+
+
 def _on_signal(server: Server, sig: int) -> None:
+    server.signal_pending = False
     name = "SIGINT" if sig == signal.SIGINT else "SIGTERM"
     log.warning("Received %s scheduling shutdown...", name)
     # As Redis: with save points configured, save first; if that fails,

@@ -78,6 +78,20 @@ def exec_(client, args):
     return replies
 
 
+def exec_abort(client, message: str, args: list) -> str:
+    """EXEC refused before it ran (Redis's execCommandAbort): the
+    transaction is discarded and the refusal, without its ERR prefix,
+    becomes the EXECABORT reason. MONITOR sees the EXEC, so the MULTI it
+    showed is closed."""
+    _leave_multi(client)
+    if client.core.monitors:
+        from ..executor import _feed_monitors
+        _feed_monitors(client, args)
+    if message.startswith("ERR "):
+        message = message[4:]
+    return errors.EXEC_ABORTED.format(message)
+
+
 def _watched_key_expired(client) -> bool:
     """A WATCHed key that is logically expired at EXEC counts as modified,
     even if nothing deleted it yet (Redis 6.2's isWatchedKeyExpired)."""
