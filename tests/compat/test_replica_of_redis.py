@@ -373,6 +373,8 @@ class FakeMaster:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.connections = 0
+        # The PSYNC request of each connection.
+        self.psyncs: list = []
         self._stop = False
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
@@ -395,7 +397,9 @@ class FakeMaster:
                 conn.sendall(b"+PONG\r\n")
                 data = self._until(conn, data, lambda d: b"psync2\r\n" in d)
                 conn.sendall(b"+OK\r\n+OK\r\n")
-                self._until(conn, data, lambda d: b"PSYNC" in d and d.endswith(b"\r\n"))
+                data = self._until(conn, data,
+                                   lambda d: b"PSYNC" in d and d.endswith(b"\r\n"))
+                self.psyncs.append(data[data.index(b"PSYNC"):].split(b"\r\n")[0:5:2])
                 conn.sendall(b"+FULLRESYNC " + b"f" * 40 + b" 100\r\n" + self.payload)
                 deadline = time.monotonic() + self.hold
                 while not self._stop and time.monotonic() < deadline:
@@ -536,3 +540,45 @@ def test_blocked_clients_are_released_when_becoming_a_replica(master, replica):
                              b"state changed (master -> replica?)")
     assert c.is_closed()
     c.close()
+
+
+def _rdb_with(key: bytes, value: bytes) -> bytes:
+    import io
+    from pyredis.db import Keyspace
+    from pyredis.persistence import rdb
+    ks = Keyspace(16)
+    ks.dbs[0].set(key, value)
+    buf = io.BytesIO()
+    rdb.dump(ks, buf)
+    return buf.getvalue()
+
+
+def test_stream_protocol_error_closes_the_link_and_forces_a_full_sync(replica):
+    """A good RDB, one good request, then inline garbage: the good part is
+    applied, the link is closed, and the next attempt asks for a full sync
+    (the history is no longer trusted)."""
+    _, s = replica
+    body = _rdb_with(b"fromrdb", b"1")
+    good = b"*3\r\n$3\r\nSET\r\n$4\r\ngood\r\n$1\r\n1\r\n"
+    fake = FakeMaster(b"$%d\r\n" % len(body) + body + good + b"SET bad 1\r\n")
+    try:
+        s.replicaof("127.0.0.1", fake.port)
+        until(lambda: len(fake.psyncs) >= 2, what="a second attempt")
+        assert fake.psyncs[0][0] == b"PSYNC" and fake.psyncs[0][2] == b"1"
+        assert fake.psyncs[1] == [b"PSYNC", b"?", b"-1"]
+        assert s.get("fromrdb") == b"1" and s.get("good") == b"1" and s.get("bad") is None
+        assert s.info("replication")["master_repl_offset"] == 100 + len(good)
+    finally:
+        s.replicaof("no", "one")
+        fake.close()
+
+
+def test_pyredis_master_diskless_to_pyredis_replica():
+    with ServerThread(repl_diskless_sync="yes", repl_diskless_sync_delay="0") as a, \
+            ServerThread(repl_diskless_load="on-empty-db") as b:
+        ma, sb = a.client(), b.client()
+        fill(ma)
+        follow(sb, a.port)
+        ma.set("after", "1")
+        in_sync(ma, sb)
+        assert sb.info("replication")["master_replid"] == ma.info("replication")["master_replid"]
