@@ -673,14 +673,17 @@ def set_master(core, host: str, port: int, stream_db: int = 0) -> MasterLink:
     replid and offset are the cached master to try a partial resync with."""
     repl = core.repl
     old = repl.master
-    if old is not None:
-        old.stop()
+    link = MasterLink(core, host, port, stream_db)
     if old is None:
         _disconnect_blocked(core)
-    link = MasterLink(core, host, port, stream_db)
-    if old is not None:
-        # Switching masters: our history is still worth a PSYNC if it was.
+    else:
+        # Switching masters is Redis's cached master: our history is still
+        # worth a PSYNC if it was, the stream's database stays selected,
+        # and the link has been down since the old one went.
         link.cached = old.cached
+        link.client.db = old.client.db
+        link.down_since = time.monotonic() if old.linked else old.down_since
+        old.stop()
     repl.master = link
     # CONFIG GET / REWRITE show the master in use, as Redis.
     core.config.replicaof = f"{host} {port}"
