@@ -395,6 +395,8 @@ class MasterLink:
         if self.linked:
             self.linked = False
             self.down_since = time.monotonic()
+            if self.cached:
+                log.info("Caching the disconnected master state.")
         self.hs = None
         self.loading = False
         self._unlink_master_client()

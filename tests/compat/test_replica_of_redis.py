@@ -8,6 +8,7 @@ DEBUG DIGEST on both sides; every wait is bounded."""
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 import time
@@ -582,3 +583,38 @@ def test_pyredis_master_diskless_to_pyredis_replica():
         ma.set("after", "1")
         in_sync(ma, sb)
         assert sb.info("replication")["master_replid"] == ma.info("replication")["master_replid"]
+
+
+def test_syncs_cut_and_corrupted_at_random_offsets(master, replica):
+    """Full syncs cut at random byte offsets, one with its RDB corrupted,
+    then stream cuts: the replica retries until it holds the master's
+    data, never a part of it, and the stream cuts resume by PSYNC."""
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    (srv, m), (_, s) = master, replica
+    fill(m)
+    m.set("noise", rng.randbytes(120000))  # incompressible: a long transfer
+    with FaultProxy(("127.0.0.1", srv.port)) as proxy:
+        proxy.drop_each(sorted(rng.randrange(0, 120000) for _ in range(3)))
+        follow(s, proxy.port)
+        in_sync(m, s, timeout=30)
+        assert proxy.connections == 4, f"seed {seed}"
+
+        # A corrupted byte inside the RDB: refused whole, then synced again.
+        s.replicaof("no", "one")
+        s.set("local", "write")
+        proxy.corrupt_at(40000 + rng.randrange(40000), b"\xa5\x5a\xa5\x5a", new_only=True)
+        s.replicaof("127.0.0.1", proxy.port)
+        until(lambda: proxy.connections >= 6, timeout=20, what=f"retry (seed {seed})")
+        in_sync(m, s, timeout=30)
+        assert s.get("local") is None
+
+        _, partial = stats(m)
+        for i in range(3):
+            proxy.drop_at(proxy.conn_bytes_down + rng.randrange(1, 200), "down")
+            for j in range(20):
+                m.rpush("stream-list", f"{i}:{j}")
+            m.incr("counter")
+            until(lambda: stats(m)[1] >= partial + i + 1, what=f"partial resync (seed {seed})")
+        in_sync(m, s)
+        assert m.lrange("stream-list", 0, -1) == s.lrange("stream-list", 0, -1)
