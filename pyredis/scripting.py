@@ -31,9 +31,12 @@ How a script runs, as Redis 6.2 runs it:
 * A count hook checks the time: past ``lua-time-limit`` the script is
   *timed out*: a gate answers BUSY to every other command but SCRIPT KILL,
   SHUTDOWN NOSAVE and a few connection commands, and the hook lets the
-  server shell read other clients (``core.process_events_while_blocked``)
-  so a SCRIPT KILL can arrive; a kill request stops the script at the next
-  hook. Connections opened while a script runs are accepted only after it.
+  server shell read other clients and accept new connections
+  (``core.process_events_while_blocked``) so a SCRIPT KILL can arrive; a kill request stops the script at the next
+  hook, and from then on the hook runs at every line of the script and
+  raises again, so a ``pcall`` that catches the kill cannot keep it
+  alive (as Redis). SHUTDOWN NOSAVE and SIGTERM/SIGINT stop even a
+  script that wrote (``Engine.stop``).
 
 Known differences from Redis 6.2: keys do not expire at the script's start
 time (Redis freezes the clock for a script); a script whose write commands
@@ -67,9 +70,10 @@ _LLONG_MIN = -(1 << 63)
 _LLONG_MAX = (1 << 63) - 1
 
 # Commands a timed-out script still lets other clients run (Redis 6.2's
-# processCommand list); SHUTDOWN and SCRIPT only as SHUTDOWN NOSAVE / SCRIPT KILL.
+# processCommand list, plus QUIT, which Redis handles before any check);
+# SHUTDOWN and SCRIPT only as SHUTDOWN NOSAVE / SCRIPT KILL.
 _BUSY_ALLOWED = frozenset(("auth", "hello", "replconf", "multi", "discard", "watch", "unwatch",
-                           "reset"))
+                           "reset", "quit"))
 
 
 def sha1hex(data: bytes) -> str:

@@ -502,8 +502,6 @@ def test_busy_and_script_kill_over_the_wire(pyr, ref, target):
     other = RawClient(port)
     try:
         admin.call("CONFIG", "SET", "lua-time-limit", "100")
-        # Connected and accepted before the script: pyredis accepts no new
-        # connection while a script runs (Redis does).
         assert runner.call("PING") == other.call("PING") == ("+", b"PONG")
         runner.send_raw(encode_command(("EVAL", "local i = 0 while true do i = i + 1 end", "0")))
         time.sleep(0.4)

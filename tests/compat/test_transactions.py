@@ -37,6 +37,17 @@ def test_queue_time_errors_abort(both):
     both("GET", "a")
 
 
+def test_refused_exec_ends_the_transaction(both):
+    # Redis's rejectCommand: an EXEC refused before it runs (here its arity;
+    # a busy script in tests/integration/test_wedges.py) discards the
+    # transaction with EXECABORT, so the client is no longer in MULTI.
+    both("MULTI")
+    both("SET", "a", "1")
+    both("EXEC", "extra")
+    both("GET", "a")
+    both("EXEC")
+
+
 def test_misuse_errors(both):
     both("EXEC")
     both("DISCARD")
