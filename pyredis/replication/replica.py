@@ -106,7 +106,7 @@ class MasterLink:
         self._mem = None
         self._full: FullResync | None = None
 
-    # -- what others read ------------------------------------------------------------
+    # -- what others read ------------------------------------------------------
 
     @property
     def connected(self) -> bool:
@@ -173,7 +173,7 @@ class MasterLink:
         ]
         return fields
 
-    # -- life cycle ----------------------------------------------------------------------
+    # -- life cycle ------------------------------------------------------------
 
     def start(self) -> None:
         """Begin connecting (on the running loop) and install the gate."""
@@ -215,7 +215,7 @@ class MasterLink:
             except Exception:  # already closed
                 pass
 
-    # -- the connection loop ---------------------------------------------------------------
+    # -- the connection loop ---------------------------------------------------
 
     async def _run(self) -> None:
         log.info("Connecting to MASTER %s:%d", self.host, self.port)
@@ -345,7 +345,7 @@ class MasterLink:
                 writer.write(out)
             await self._payload_end(writer)
 
-    # -- PSYNC results ----------------------------------------------------------------------
+    # -- PSYNC results ---------------------------------------------------------
 
     def _discard_cached(self) -> None:
         if self.cached:
@@ -414,7 +414,7 @@ class MasterLink:
         if self.core.clients.get(client.id) is client:
             self.core.remove_client(client)
 
-    # -- the RDB -------------------------------------------------------------------------------
+    # -- the RDB ---------------------------------------------------------------
 
     def _diskless(self) -> bool:
         mode = self.core.config.repl_diskless_load
@@ -564,7 +564,7 @@ class MasterLink:
             snaps._update_gate()
         return None
 
-    # -- the stream -------------------------------------------------------------------------------
+    # -- the stream ------------------------------------------------------------
 
     def _apply(self, ev: Command) -> None:
         client = self.client
@@ -601,7 +601,7 @@ class MasterLink:
         if w is not None and self.linked:
             w.write(Handshake.ack(self.reploff))
 
-    # -- timers -------------------------------------------------------------------------------------
+    # -- timers ----------------------------------------------------------------
 
     def _cron(self) -> None:
         """Once a second: the ACK and the timeouts (Redis's replicationCron)."""
@@ -631,7 +631,7 @@ class MasterLink:
             log.exception("error in the replication link's periodic task")
         self._cron_handle = asyncio.get_running_loop().call_later(1.0, self._cron)
 
-    # -- the gate ---------------------------------------------------------------------------------------
+    # -- the gate --------------------------------------------------------------
 
     def _gate(self, client, cmd, args):
         """READONLY and MASTERDOWN, as Redis's processCommand (the master's
@@ -666,7 +666,7 @@ def _to_int(value) -> int | None:
         return None
 
 
-# -- becoming a replica, and a master again ------------------------------------------------
+# -- becoming a replica, and a master again ------------------------------------
 
 
 def set_master(core, host: str, port: int, stream_db: int = 0) -> MasterLink:
