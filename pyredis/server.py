@@ -340,9 +340,6 @@ class Server:
         # (connection, bytes) replies waiting for this loop turn's AOF write.
         self._replies: list = []
         self._replies_scheduled = False
-        # Listening fd -> a socket object of our own on it (a dup), to
-        # accept connections while a script blocks the loop.
-        self._accept_socks: dict = {}
         # Stand-ins of connections accepted meanwhile, not yet adopted.
         self._stand_ins: set = set()
         # A SIGINT/SIGTERM arrived and the loop has not handled it yet.
@@ -440,12 +437,12 @@ class Server:
                 conns[c.fd] = conn
         listeners = self._listeners()
         try:
-            ready, _, _ = select.select(list(conns) + list(listeners), [], [], 0)
+            ready, _, _ = select.select(list(conns) + listeners, [], [], 0)
         except (OSError, ValueError):
             return
         for fd in ready:
             if fd in listeners:
-                self._accept_while_blocked(listeners[fd])
+                self._accept_while_blocked(fd)
                 continue
             try:
                 data = os.read(fd, 65536)
@@ -458,37 +455,43 @@ class Server:
         # The loop is stuck in the script: BUSY replies cannot wait for its turn.
         self.flush_replies()
 
-    def _listeners(self) -> dict:
-        """fd -> our own non-blocking socket object on each listening socket
-        (the loop's are wrapped and cannot accept)."""
-        socks = self._accept_socks
-        if not socks:
-            for srv in self._servers:
-                for s in srv.sockets:
-                    try:
-                        own = socket.socket(fileno=os.dup(s.fileno()))
-                        own.setblocking(False)
-                    except OSError:
-                        continue
-                    socks[own.fileno()] = own
-        return socks
+    def _listeners(self) -> list:
+        """The fds of the listening sockets."""
+        fds = []
+        for srv in self._servers:
+            for s in srv.sockets:
+                try:
+                    fds.append(s.fileno())
+                except OSError:
+                    pass
+        return fds
 
-    def _accept_while_blocked(self, listener) -> None:
+    def _accept_while_blocked(self, fd: int) -> None:
         loop = asyncio.get_running_loop()
-        # Bounded: a flood of connections must not keep the script waiting.
-        for _ in range(16):
-            try:
-                sock, _addr = listener.accept()
-            except OSError:  # none left (EAGAIN), or the peer already gone
-                return
-            sock.setblocking(False)
-            conn = ClientConnection(self)
-            stand_in = _StandIn(self, conn, sock)
-            conn.connection_made(stand_in)
-            if conn.client is None:  # refused (maxclients, protected mode)
-                continue
-            self._stand_ins.add(stand_in)
-            loop.create_task(self._hand_over(conn, stand_in))
+        # The loop's socket objects cannot accept: a socket object of our
+        # own on the same listening socket, for this call only.
+        try:
+            listener = socket.socket(fileno=os.dup(fd))
+        except OSError:
+            return
+        try:
+            listener.setblocking(False)
+            # Bounded: a flood of connections must not keep the script waiting.
+            for _ in range(16):
+                try:
+                    sock, _addr = listener.accept()
+                except OSError:  # none left (EAGAIN), or the peer already gone
+                    return
+                sock.setblocking(False)
+                conn = ClientConnection(self)
+                stand_in = _StandIn(self, conn, sock)
+                conn.connection_made(stand_in)
+                if conn.client is None:  # refused (maxclients, protected mode)
+                    continue
+                self._stand_ins.add(stand_in)
+                loop.create_task(self._hand_over(conn, stand_in))
+        finally:
+            listener.close()
 
     async def _hand_over(self, conn: ClientConnection, stand_in: "_StandIn") -> None:
         """Once the loop turns again, give a connection accepted while a
@@ -519,9 +522,6 @@ class Server:
     async def stop(self) -> None:
         if self._tick_handle is not None:
             self._tick_handle.cancel()
-        for own in self._accept_socks.values():
-            own.close()
-        self._accept_socks = {}
         if self.core.aof is not None:
             self.core.aof.stop()
         self.core.repl.master_side.stop()
