@@ -350,3 +350,21 @@ def test_sigterm_still_shuts_an_idle_server_down(pyredis_server):
     r.close()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", pyredis_server.port), timeout=1).close()
+
+
+def test_second_signal_ends_a_server_stuck_outside_scripts(pyredis_server):
+    """A server stuck in a command that is not a script (here DEBUG SLEEP)
+    cannot run the loop's shutdown: the second signal exits at once, as a
+    second SIGINT does in Redis."""
+    r = client(pyredis_server.port)
+    r.send_raw(encode_command(("DEBUG", "SLEEP", "60")))
+    time.sleep(0.3)
+    try:
+        pyredis_server.signal(signal.SIGTERM)
+        assert not pyredis_server.exited(0.5)
+        pyredis_server.signal(signal.SIGTERM)
+        assert pyredis_server.exited(10), "a second SIGTERM did not end the stuck server"
+        assert pyredis_server.srv.proc.returncode == 1
+    finally:
+        r.close()
+    assert "You insist... exiting now." in pyredis_server.srv.log()
