@@ -67,9 +67,11 @@ def _report() -> dict:
                     "redis": {"p50_ms": sp(0.25), "p99_ms": sp(1.0)},
                     "ratio": 4.0, "verdict": "PASS"},
             "throughput": {"pyredis": {"without": sp(200000.0), "with": sp(180000.0),
-                                       "ratio": 0.9},
+                                       "ratio": 0.9,
+                                       "cpu_us_per_op": {"without": sp(2.5), "with": sp(3.5)}},
                            "redis": {"without": sp(500000.0), "with": sp(400000.0),
-                                     "ratio": 0.8},
+                                     "ratio": 0.8,
+                                     "cpu_us_per_op": {"without": sp(1.0), "with": sp(1.0)}},
                            "verdict": "PASS"},
             "clients": {"pyredis": {"without": sp(0.2), "during": sp(1.0), "ratio": 5.0},
                         "redis": {"without": sp(0.2), "during": sp(0.3), "ratio": 1.5},
@@ -82,7 +84,7 @@ def test_table_rows_targets_and_spread():
     table = markdown_table(_report())
     lines = table.splitlines()
     assert lines[0] == "| figure | pyredis | redis | pyredis/redis | target | result |"
-    assert len(lines) == 2 + 1 + 2 + 3 + 3
+    assert len(lines) == 2 + 1 + 2 + 5 + 3
     assert ("| full sync of 1,000,000 keys (s) | 4.50 (4.00–5.00) | 1.40 (1.30–1.50) "
             "| 3.21 | pyredis/redis ≤ 3 | MISS |") in lines
     # One round: the median alone, no spread.
@@ -90,6 +92,7 @@ def test_table_rows_targets_and_spread():
             "| pyredis ≤ 10 ms | PASS |") in lines
     assert ("| master SET -P 16 ops/s, one replica | 180,000 | 400,000 | 0.45 | - | - |"
             in lines)
+    assert "| master CPU µs per SET, one replica | 3.50 | 1.00 | 3.50 | - | - |" in lines
     assert ("| master throughput with/without replica | 0.90 | 0.80 | 1.12 "
             "| pyredis ≥ 0.85 | PASS |") in lines
     assert ("| master clients' p99 during/without sync | 5.00 | 1.50 | 3.33 "
