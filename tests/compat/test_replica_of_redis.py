@@ -621,3 +621,18 @@ def test_syncs_cut_and_corrupted_at_random_offsets(master, replica):
             until(lambda: stats(m)[1] >= partial + i + 1, what=f"partial resync (seed {seed})")
         in_sync(m, s)
         assert m.lrange("stream-list", 0, -1) == s.lrange("stream-list", 0, -1)
+
+
+def test_scripts_replicated_verbatim_run_on_the_replica(master, replica):
+    """With lua-replicate-commands no, Redis 6.2 sends EVAL itself: the
+    replica runs it, and its writes pass the read-only gate because the
+    master's client called it."""
+    (srv, m), (_, s) = master, replica
+    m.config_set("lua-replicate-commands", "no")
+    follow(s, srv.port)
+    m.eval("redis.call('set', KEYS[1], ARGV[1]); return redis.call('incr', 'n')",
+           1, "verbatim", "v")
+    sha = m.script_load("return redis.call('incrby', KEYS[1], ARGV[1])")
+    m.evalsha(sha, 1, "n", 5)
+    in_sync(m, s)
+    assert s.get("verbatim") == b"v" and s.get("n") == b"6"
