@@ -250,7 +250,18 @@ class Database:
         self.data.pop(key, None)
         ks = self.ks
         ks.expired_keys += 1
-        self.modified(key)
+        versions = ks.versions
+        if versions is None:
+            self.modified(key)
+        else:
+            # An expiry is no versioned write: every member removes the key
+            # at the same absolute time by itself, so modified() must not
+            # bump its version; the table hears of it as an expiry instead
+            # (just before the DEL below reaches the funnel).
+            ks.versions = None
+            self.modified(key)
+            ks.versions = versions
+            versions.expired(self.id, key)
         ks.propagate(self.id, [b"DEL", key])
         if ks.notify_flags:
             notify(self, NOTIFY_EXPIRED, b"expired", key)

@@ -25,6 +25,13 @@ counter restarts at 0. Adding 1 to the packed value also handles counter
 overflow: the carry moves into the millisecond part, so the clock runs at
 most a hair ahead of the wall and stays strictly increasing.
 
+A clock may keep its counter narrower than 16 bits (``logical_bits``):
+global replication packs 42 bits of ms, 6 bits of counter and a 16-bit
+ServerID into a key version, so its clock must never hand out a counter
+above 63. Such a clock carries into the next millisecond as soon as the
+counter would pass its limit (the value stays strictly increasing; it only
+runs a little further ahead of the wall while bursts last).
+
 The clock does no I/O and reads no global time: the wall clock is a callable
 passed in (``time.time_ns() // 1_000_000`` in the server, a simulated clock in
 tests), so a deterministic simulation can drive it.
@@ -73,11 +80,16 @@ class HLC:
     wall clock is behind the previous run's.
     """
 
-    __slots__ = ("_wall_ms", "_last", "max_ahead_ms")
+    __slots__ = ("_wall_ms", "_last", "max_ahead_ms", "_max_logical")
 
-    def __init__(self, wall_ms_fn: Callable[[], float], last: int = 0) -> None:
+    def __init__(self, wall_ms_fn: Callable[[], float], last: int = 0,
+                 logical_bits: int = LOGICAL_BITS) -> None:
         if not 0 <= last <= TS_MAX:
             raise ValueError("last must be an unsigned 64-bit timestamp")
+        if not 1 <= logical_bits <= LOGICAL_BITS:
+            raise ValueError(f"logical_bits must be in 1..{LOGICAL_BITS}")
+        # The largest counter this clock hands out (see the module doc).
+        self._max_logical = (1 << logical_bits) - 1
         # wall_ms_fn() -> milliseconds since the epoch (int or float).
         self._wall_ms = wall_ms_fn
         self._last = last
@@ -106,6 +118,8 @@ class HLC:
     def now(self) -> int:
         """A timestamp for a local event (a write executed here)."""
         ts = max(self._last + 1, self._physical())
+        if ts & LOGICAL_MASK > self._max_logical:
+            ts = ((ts >> LOGICAL_BITS) + 1) << LOGICAL_BITS
         if ts > TS_MAX:
             raise OverflowError("hybrid logical clock exhausted its 64 bits")
         self._last = ts
@@ -124,6 +138,8 @@ class HLC:
         ts = max(self._last, remote) + 1
         if pt > ts:
             ts = pt
+        if ts & LOGICAL_MASK > self._max_logical:
+            ts = ((ts >> LOGICAL_BITS) + 1) << LOGICAL_BITS
         if ts > TS_MAX:
             raise OverflowError("hybrid logical clock exhausted its 64 bits")
         self._last = ts

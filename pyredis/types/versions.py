@@ -89,6 +89,12 @@ class VersionTable:
         """The keyspace's hook: ``key`` was written here, give it a new version."""
         self.set(db, key, self.clock())
 
+    def expired(self, db: int, key: bytes) -> None:
+        """The keyspace's hook: ``key`` expired here. An expiry is no write
+        (every member removes the key at the same absolute time by itself),
+        so the version stays; an owner that tracks absent keys overrides
+        this."""
+
     def remove(self, db: int, key: bytes) -> bool:
         fp = _fingerprint(db, key)
         fps, vers = self._fp, self._ver

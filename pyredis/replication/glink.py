@@ -1,0 +1,575 @@
+"""The global replication link, sans-IO: the message codec and the state
+machines of its two ends. Bytes in, bytes out; no sockets, no timers (time
+comes in through :meth:`ReceiverLink.tick`), so the simulation and the
+asyncio driver run the same code.
+
+A link is one-way and pulled by the *receiver*: it connects to the source
+(after AUTH, which the driver does), says HELLO with its ServerID and its
+version vector, and the source streams the ops the receiver lacks, then
+live ops. Rules (G1, G2):
+
+* the source skips ops that originated at the receiver and ops at or below
+  the receiver's vector; per origin it sends op ids in increasing order, and
+  remembers per origin the highest it sent so live ops and the backlog never
+  overlap;
+* when the source's log no longer covers the receiver (retention dropped
+  what it lacks, ``FullSyncNeeded``), it sends a snapshot instead: SNAPBEGIN
+  with its vector and flush versions, one SNAPKEY per versioned key (values
+  and tombstones), SNAPEND; the receiver installs each key only where it is
+  newer than its own (never blindly replacing newer keys), merges the vector
+  and restarts its log from it; then the stream goes on live;
+* after the backlog (or the snapshot) the source sends SYNCED; the receiver
+  then runs anti-entropy: DIGESTREQ -> DIGEST (flush versions, one 64-bit
+  digest per slot), SLOTSREQ for the slots that differ -> SLOTKEYS (key,
+  version) -> KEYFETCH for every key the source has newer -> KEYVALUE;
+* KEYFETCH/KEYVALUE also resolve conflicts: when an op wins on a key but
+  cannot be recomputed here (see gmember), the receiver fetches the key from
+  the source; an answer older than the op's version (the source is waiting
+  for it itself) is asked again after ``retry_ms``;
+* the receiver ACKs its vector after its log is flushed (the driver calls
+  :meth:`ReceiverLink.ack` after ``log.flush()``), so the source may drop
+  log segments every receiver has (retention by acknowledgement).
+
+Framing: every message is ``type (u8) | body length (u32 LE) | body``. An OP's
+body is a global log record exactly as ``globallog.encode_record`` writes it
+(its own length and CRC-32 included), so records cross the wire unchanged.
+Other bodies are little-endian fixed-width fields; a key or payload is a u32
+length and the bytes. Misuse of the API raises ``LinkUsageError``; a peer
+sending bytes that are not a valid message raises ``LinkProtocolError`` (the
+driver closes the connection and reconnects).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import NamedTuple
+
+from .globallog import CorruptRecord, FullSyncNeeded, Record, decode_record, encode_record
+from .gmember import KeyState
+
+# Message types.
+HELLO, OP, ACK, KEYFETCH, KEYVALUE, SYNCED, DIGESTREQ, DIGEST, SLOTSREQ, SLOTKEYS, \
+    SNAPBEGIN, SNAPKEY, SNAPEND = range(1, 14)
+
+_HEAD = struct.Struct("<BI")
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+_VEC = struct.Struct("<HQ")
+_KEYSTATE = struct.Struct("<HQBQI")     # db, version, flags, expire, key length
+_SLOTKEY = struct.Struct("<HQI")        # db, version, key length
+MAX_MESSAGE = 1 << 30
+
+
+class LinkProtocolError(ValueError):
+    """The peer sent bytes that are not a valid message."""
+
+
+class LinkUsageError(RuntimeError):
+    """The caller used a state machine out of order."""
+
+
+# -- messages --------------------------------------------------------------------
+
+class Hello(NamedTuple):
+    server_id: int
+    vector: dict
+
+
+class Op(NamedTuple):
+    record: Record
+
+
+class Ack(NamedTuple):
+    vector: dict
+
+
+class KeyFetch(NamedTuple):
+    db: int
+    key: bytes
+
+
+class KeyValue(NamedTuple):
+    state: KeyState
+
+
+class Synced(NamedTuple):
+    pass
+
+
+class DigestReq(NamedTuple):
+    pass
+
+
+class Digest(NamedTuple):
+    flush: list
+    slots: list
+
+
+class SlotsReq(NamedTuple):
+    slots: list
+
+
+class SlotKeys(NamedTuple):
+    entries: list        # (db, key, version)
+
+
+class SnapBegin(NamedTuple):
+    vector: dict
+    flush: list
+
+
+class SnapKey(NamedTuple):
+    state: KeyState
+
+
+class SnapEnd(NamedTuple):
+    pass
+
+
+def _vec(vector: dict) -> bytes:
+    items = sorted(vector.items())
+    return _U32.pack(len(items)) + b"".join(_VEC.pack(o, v) for o, v in items)
+
+
+def _u64s(values: list) -> bytes:
+    return _U32.pack(len(values)) + struct.pack("<%dQ" % len(values), *values)
+
+
+def _state(st: KeyState) -> bytes:
+    return _KEYSTATE.pack(st.db, st.version, st.flags, st.expire, len(st.key)) + st.key \
+        + st.payload
+
+
+def _frame(mtype: int, body: bytes) -> bytes:
+    return _HEAD.pack(mtype, len(body)) + body
+
+
+def encode(msg) -> bytes:
+    """The framed bytes of one message."""
+    t = type(msg)
+    if t is Op:
+        return _frame(OP, encode_record(msg.record))
+    if t is Hello:
+        return _frame(HELLO, _U16.pack(msg.server_id) + _vec(msg.vector))
+    if t is Ack:
+        return _frame(ACK, _vec(msg.vector))
+    if t is KeyFetch:
+        return _frame(KEYFETCH, _U16.pack(msg.db) + msg.key)
+    if t is KeyValue:
+        return _frame(KEYVALUE, _state(msg.state))
+    if t is SnapKey:
+        return _frame(SNAPKEY, _state(msg.state))
+    if t is Synced:
+        return _frame(SYNCED, b"")
+    if t is DigestReq:
+        return _frame(DIGESTREQ, b"")
+    if t is SnapEnd:
+        return _frame(SNAPEND, b"")
+    if t is Digest:
+        return _frame(DIGEST, _u64s(msg.flush) + _u64s(msg.slots))
+    if t is SlotsReq:
+        return _frame(SLOTSREQ, _U32.pack(len(msg.slots))
+                      + struct.pack("<%dI" % len(msg.slots), *msg.slots))
+    if t is SlotKeys:
+        parts = [_U32.pack(len(msg.entries))]
+        for db, key, version in msg.entries:
+            parts.append(_SLOTKEY.pack(db, version, len(key)))
+            parts.append(key)
+        return _frame(SLOTKEYS, b"".join(parts))
+    if t is SnapBegin:
+        return _frame(SNAPBEGIN, _vec(msg.vector) + _u64s(msg.flush))
+    raise LinkUsageError(f"not a link message: {msg!r}")
+
+
+class _Body:
+    """A cursor over one message body; running past its end is the peer's
+    protocol error."""
+
+    __slots__ = ("b", "p")
+
+    def __init__(self, b: bytes) -> None:
+        self.b = b
+        self.p = 0
+
+    def take(self, s: struct.Struct):
+        try:
+            v = s.unpack_from(self.b, self.p)
+        except struct.error:
+            raise LinkProtocolError("message body cut short") from None
+        self.p += s.size
+        return v
+
+    def raw(self, n: int) -> bytes:
+        q = self.p + n
+        if q > len(self.b):
+            raise LinkProtocolError("message body cut short")
+        v = self.b[self.p:q]
+        self.p = q
+        return v
+
+    def rest(self) -> bytes:
+        v = self.b[self.p:]
+        self.p = len(self.b)
+        return v
+
+    def vec(self) -> dict:
+        (n,) = self.take(_U32)
+        out = {}
+        for _ in range(n):
+            o, v = self.take(_VEC)
+            out[o] = v
+        return out
+
+    def u64s(self) -> list:
+        (n,) = self.take(_U32)
+        return list(struct.unpack("<%dQ" % n, self.raw(8 * n)))
+
+    def state(self) -> KeyState:
+        db, version, flags, expire, klen = self.take(_KEYSTATE)
+        key = self.raw(klen)
+        return KeyState(db, key, version, flags, expire, self.rest())
+
+    def end(self) -> None:
+        if self.p != len(self.b):
+            raise LinkProtocolError(f"{len(self.b) - self.p} stray bytes after a message")
+
+
+def decode_body(mtype: int, body: bytes):
+    """The message of type ``mtype`` whose body is ``body``."""
+    c = _Body(body)
+    if mtype == OP:
+        try:
+            got = decode_record(body)
+        except CorruptRecord as e:
+            raise LinkProtocolError(f"bad op record: {e}") from None
+        if got is None or got[1] != len(body):
+            raise LinkProtocolError("op record does not fill its message")
+        return Op(got[0])
+    if mtype == HELLO:
+        (sid,) = c.take(_U16)
+        msg = Hello(sid, c.vec())
+    elif mtype == ACK:
+        msg = Ack(c.vec())
+    elif mtype == KEYFETCH:
+        (db,) = c.take(_U16)
+        msg = KeyFetch(db, c.rest())
+    elif mtype == KEYVALUE:
+        msg = KeyValue(c.state())
+    elif mtype == SNAPKEY:
+        msg = SnapKey(c.state())
+    elif mtype == SYNCED:
+        msg = Synced()
+    elif mtype == DIGESTREQ:
+        msg = DigestReq()
+    elif mtype == SNAPEND:
+        msg = SnapEnd()
+    elif mtype == DIGEST:
+        msg = Digest(c.u64s(), c.u64s())
+    elif mtype == SLOTSREQ:
+        (n,) = c.take(_U32)
+        msg = SlotsReq(list(struct.unpack("<%dI" % n, c.raw(4 * n))))
+    elif mtype == SLOTKEYS:
+        (n,) = c.take(_U32)
+        entries = []
+        for _ in range(n):
+            db, version, klen = c.take(_SLOTKEY)
+            entries.append((db, c.raw(klen), version))
+        msg = SlotKeys(entries)
+    elif mtype == SNAPBEGIN:
+        msg = SnapBegin(c.vec(), c.u64s())
+    else:
+        raise LinkProtocolError(f"unknown message type {mtype}")
+    c.end()
+    return msg
+
+
+class Decoder:
+    """Messages from a byte stream fed in pieces: :meth:`feed`, then
+    :meth:`next` until it returns None (more bytes needed)."""
+
+    __slots__ = ("_buf", "_pos")
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._pos = 0
+
+    def feed(self, data) -> None:
+        if self._pos:
+            del self._buf[:self._pos]
+            self._pos = 0
+        self._buf += data
+
+    def next(self):
+        buf, pos = self._buf, self._pos
+        if len(buf) - pos < _HEAD.size:
+            return None
+        mtype, n = _HEAD.unpack_from(buf, pos)
+        if n > MAX_MESSAGE:
+            raise LinkProtocolError(f"message length {n} too large")
+        end = pos + _HEAD.size + n
+        if end > len(buf):
+            return None
+        msg = decode_body(mtype, bytes(buf[pos + _HEAD.size:end]))
+        self._pos = end
+        return msg
+
+
+# -- the receiver's end ------------------------------------------------------------
+
+class ReceiverLink:
+    """The pulling end of one link, for ``member`` (a GlobalMember).
+
+    Per connection: :meth:`connect` (returns HELLO and pending fetches),
+    then :meth:`receive_data` with what arrives; :meth:`data_to_send`
+    returns what to write. After each turn's ``log.flush()`` the driver
+    calls :meth:`ack`. :meth:`tick` with the time retries fetches whose
+    answer was older than wanted. Conflict fetches survive reconnects.
+
+    ``state``: "idle" (not connected), "syncing" (HELLO sent), "fullsync"
+    (a snapshot is arriving), "synced" (live).
+    """
+
+    def __init__(self, member, *, retry_ms: int = 50) -> None:
+        self.member = member
+        self.retry_ms = retry_ms
+        self.state = "idle"
+        self._dec = Decoder()
+        self._out: list = []
+        self.now = 0
+        # (db, key) -> version wanted (an op's result, or a newer version
+        # the source's digest showed); kept until a state that new is here.
+        self.wants: dict = {}
+        self._inflight: set = set()
+        self._retry: dict = {}
+        self._snap_vector = None
+        self._acked: dict = {}
+        self.full_syncs = 0
+        self.ops_received = 0
+        self.bytes_in = 0
+        self.events: list = []
+
+    def connect(self) -> bytes:
+        """A new connection is up (after AUTH): the HELLO, then a fetch for
+        every key still wanted."""
+        self._dec = Decoder()
+        self._inflight.clear()
+        self._retry.clear()
+        self._snap_vector = None
+        self.state = "syncing"
+        self._acked = {}
+        self._out = [encode(Hello(self.member.server_id, dict(self.member.vector)))]
+        for (db, key) in self.wants:
+            self._fetch(db, key)
+        return self.data_to_send()
+
+    def disconnected(self) -> None:
+        """The connection is gone; :meth:`connect` starts the next one."""
+        self.state = "idle"
+        self._out = []
+
+    def data_to_send(self) -> bytes:
+        out = b"".join(self._out)
+        self._out = []
+        return out
+
+    def ack(self) -> bytes:
+        """An ACK of our vector when it moved (call after log.flush())."""
+        if self.state == "idle":
+            return b""
+        vec = self.member.vector
+        if vec != self._acked:
+            self._acked = dict(vec)
+            return encode(Ack(self._acked))
+        return b""
+
+    def tick(self, now_ms: int) -> None:
+        """The time moved: re-asks for keys whose answer was too old once
+        ``retry_ms`` passed (then :meth:`data_to_send`)."""
+        self.now = now_ms
+        if self.state != "idle" and self._retry:
+            for k, due in list(self._retry.items()):
+                if due <= now_ms:
+                    del self._retry[k]
+                    if self._still_wanted(k):
+                        self._fetch(*k)
+
+    def request_digest(self) -> None:
+        """Starts an anti-entropy round (GLOBAL DIGEST, or on SYNCED)."""
+        if self.state != "idle":
+            self._out.append(encode(DigestReq()))
+
+    def _fetch(self, db: int, key: bytes) -> None:
+        if (db, key) not in self._inflight:
+            self._inflight.add((db, key))
+            self._out.append(encode(KeyFetch(db, key)))
+
+    def _still_wanted(self, k) -> bool:
+        want = self.wants.get(k)
+        if want is None:
+            return False
+        if self.member.version_of(*k) >= want:
+            del self.wants[k]
+            return False
+        return True
+
+    def receive_data(self, data) -> None:
+        if self.state == "idle":
+            raise LinkUsageError("receive_data before connect")
+        self.bytes_in += len(data)
+        self._dec.feed(data)
+        while (msg := self._dec.next()) is not None:
+            self._handle(msg)
+
+    def _handle(self, msg) -> None:
+        m = self.member
+        t = type(msg)
+        if t is Op:
+            self.ops_received += 1
+            res = m.apply(msg.record)
+            for db, key, version in res.fetch:
+                k = (db, key)
+                if version > self.wants.get(k, 0):
+                    self.wants[k] = version
+                self._fetch(db, key)
+        elif t is KeyValue:
+            st = msg.state
+            k = (st.db, st.key)
+            self._inflight.discard(k)
+            m.install(st)
+            if self._still_wanted(k):
+                self._retry[k] = self.now + self.retry_ms
+        elif t is Synced:
+            self.state = "synced"
+            self.events.append("synced")
+            self.request_digest()
+        elif t is Digest:
+            for db, fv in enumerate(msg.flush[:len(m.flush_versions)]):
+                m.adopt_flush(db, fv)
+            ours = m.slot_digests()
+            if len(ours) != len(msg.slots):
+                raise LinkProtocolError("peer uses another number of slots")
+            diff = [i for i, (a, b) in enumerate(zip(ours, msg.slots)) if a != b]
+            if diff:
+                self._out.append(encode(SlotsReq(diff)))
+        elif t is SlotKeys:
+            for db, key, version in msg.entries:
+                if version > m.version_of(db, key):
+                    k = (db, key)
+                    if version > self.wants.get(k, 0):
+                        self.wants[k] = version
+                    self._fetch(db, key)
+        elif t is SnapBegin:
+            self.state = "fullsync"
+            self.full_syncs += 1
+            self.events.append("fullsync")
+            self._snap_vector = msg.vector
+            for db, fv in enumerate(msg.flush[:len(m.flush_versions)]):
+                m.adopt_flush(db, fv)
+        elif t is SnapKey:
+            if self.state != "fullsync":
+                raise LinkProtocolError("SNAPKEY outside a snapshot")
+            m.install(msg.state)
+        elif t is SnapEnd:
+            if self.state != "fullsync":
+                raise LinkProtocolError("SNAPEND outside a snapshot")
+            m.finish_snapshot(self._snap_vector)
+            self._snap_vector = None
+            self.state = "syncing"
+            self.events.append("log_reset")
+        else:
+            raise LinkProtocolError(f"unexpected {t.__name__} from a source")
+
+
+# -- the source's end ----------------------------------------------------------------
+
+class SourceLink:
+    """The serving end of one link, for ``member``. Feed it the receiver's
+    bytes with :meth:`receive_data`; take :meth:`data_to_send` after the
+    member's log was flushed (never ship an op the log could still lose).
+    Live ops reach it through ``member.listeners`` while it is open;
+    :meth:`close` detaches it."""
+
+    def __init__(self, member) -> None:
+        self.member = member
+        self.peer = 0
+        self.state = "waiting"        # HELLO not yet received
+        self._dec = Decoder()
+        self._out: list = []
+        # origin -> highest op id sent (or held by the receiver).
+        self.sent: dict = {}
+        # The receiver's last acknowledged (durable) vector.
+        self.acked: dict = {}
+        self.full_syncs = 0
+        self.partial_syncs = 0
+        self.ops_sent = 0
+
+    def close(self) -> None:
+        if self._on_record in self.member.listeners:
+            self.member.listeners.remove(self._on_record)
+        self.state = "closed"
+
+    def data_to_send(self) -> bytes:
+        out = b"".join(self._out)
+        self._out = []
+        return out
+
+    def receive_data(self, data) -> None:
+        if self.state == "closed":
+            raise LinkUsageError("receive_data after close")
+        self._dec.feed(data)
+        while (msg := self._dec.next()) is not None:
+            self._handle(msg)
+
+    def _on_record(self, rec: Record) -> None:
+        if rec.origin != self.peer and rec.opid > self.sent.get(rec.origin, 0):
+            self.sent[rec.origin] = rec.opid
+            self._out.append(encode(Op(rec)))
+            self.ops_sent += 1
+
+    def _handle(self, msg) -> None:
+        m = self.member
+        t = type(msg)
+        if t is Hello:
+            if self.state != "waiting":
+                raise LinkProtocolError("second HELLO")
+            self.peer = msg.server_id
+            self.sent = dict(msg.vector)
+            try:
+                for rec in m.log.ops_missing_for(msg.vector, exclude_origin=self.peer):
+                    self._on_record(rec)
+                self.partial_syncs += 1
+            except FullSyncNeeded:
+                self._out = []
+                self._snapshot(msg.vector)
+            self._out.append(encode(Synced()))
+            self.state = "streaming"
+            m.listeners.append(self._on_record)
+            return
+        if self.state != "streaming":
+            raise LinkProtocolError(f"{t.__name__} before HELLO")
+        if t is KeyFetch:
+            self._out.append(encode(KeyValue(m.key_state(msg.db, msg.key))))
+        elif t is Ack:
+            self.acked = msg.vector
+        elif t is DigestReq:
+            self._out.append(encode(Digest(list(m.flush_versions), m.slot_digests())))
+        elif t is SlotsReq:
+            self._out.append(encode(SlotKeys(m.slot_entries(set(msg.slots)))))
+        else:
+            raise LinkProtocolError(f"unexpected {t.__name__} from a receiver")
+
+    def _snapshot(self, theirs: dict) -> None:
+        """A full sync: every versioned key, with our vector and flush
+        versions; the stream goes on from that vector."""
+        m = self.member
+        self.full_syncs += 1
+        vector = dict(m.vector)
+        self._out.append(encode(SnapBegin(vector, list(m.flush_versions))))
+        for st in m.snapshot_states():
+            self._out.append(encode(SnapKey(st)))
+        self._out.append(encode(SnapEnd()))
+        for o, v in theirs.items():
+            if v > vector.get(o, 0):
+                vector[o] = v
+        self.sent = vector

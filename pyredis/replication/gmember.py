@@ -1,0 +1,770 @@
+"""The sans-IO member of global replication: turns this server's writes into
+ops of the global log, applies ops received from other members by the
+conflict rule, and answers the key-level questions links ask (a key's
+versioned state, slot digests for anti-entropy, a snapshot).
+
+No sockets, no timers, no wall clock of its own: time comes in through the
+``clock`` callable (ms since the epoch) and the links (``glink.py``) carry
+the bytes. The same object runs under the deterministic simulation
+(``tests/sim``) and under the asyncio driver.
+
+Versions (G4, G8)
+=================
+Every key state carries a u64 *version*, unique across the group::
+
+    bit 63 ........ 22 | 21 .... 16 | 15 ....... 0
+     ms since 2020-01-01 | HLC counter | ServerID
+     (42 bits, to 2159)  | (6 bits)    | (16 bits)
+
+built from the hybrid logical clock's timestamp of the op that wrote it
+(:func:`make_version`). Ordered as integers, versions are the
+last-writer-wins order: HLC time first, the ServerID breaks ties. The HLC
+keeps its counter within 6 bits (it carries into the next millisecond), and
+its wall clock never reads below 2020, so the packing is exact and
+``version_ts`` inverts it. Invariant: **equal version => equal key state**
+(value and absolute expiry) on every member.
+
+* A key that is absent but has a version is a *tombstone* (``tombs``): a DEL,
+  or an op that emptied the key, left it; a late older write cannot bring
+  it back because it loses to the tombstone's version.
+* Expiry changes no version and is no op: every member removes an expired
+  key by itself at the same absolute time (``db._expire`` tells the table,
+  which records the key as an *expired* tombstone).
+* FLUSHDB/FLUSHALL give their databases a *flush version* F (the op's
+  version): keys versioned below F are gone, later ones survive. The
+  effective version of a key is ``max(its own, F of its database)``
+  (:meth:`GlobalMember.version_of`), so keys need not be rewritten.
+
+The conflict rule (G3, G4)
+==========================
+An op ``(origin, opid)`` carries, per key it touched, the version before and
+after. A member receiving it:
+
+1. skips it if it already holds it (``opid <= vector[origin]``) or made it
+   (G1);
+2. **applies it as it is** - its commands run through the executor on an
+   internal client, so types, notifications, blocked clients, the AOF and
+   classic replicas see exactly what a client's command gives - when every
+   touched key's local version equals the op's *before* (the op was made on
+   the state held here) and no touched key's expiry could read differently
+   here than at the origin (a TTL at or before ``max(op time, local now)``;
+   for whole-value ops this does not matter);
+3. otherwise **resolves each key by last-writer-wins**: where the local
+   version is at least the op's *after*, the local state wins and the key is
+   left alone; where the op's *after* is higher the op wins: a whole-value
+   write (SET without conditions, MSET, DEL/UNLINK) is applied to that key
+   directly, anything else cannot be recomputed here, so the member fetches
+   the key's current state from the member it got the op from (which holds
+   the op's result or a later one) and installs it if it is still newer.
+   Keys resolved this way count in ``conflicts``.
+
+Either way the op is then appended to this member's log with its original
+origin, op id and timestamp (so it is forwarded: chains, stars and rings
+work) and ``vector[origin]`` advances. Anti-entropy (slot digests of key
+versions) repairs whatever a path missed, so convergence never rests on one
+op path alone.
+
+API (for the driver and the links)
+==================================
+``GlobalMember(core, server_id, log, clock)``
+    subscribes to the core's funnel and installs the version table.
+    ``clock()`` returns wall milliseconds. ``log`` is a ``GlobalLog``.
+``listeners``
+    callables ``f(record)`` told of every record appended to the log (local
+    ops and forwarded ones): source links stream them. The driver must
+    ``log.flush()`` before any bytes of a turn leave (replies and links).
+``apply(record) -> Applied``
+    a record received on a link; ``Applied.fetch`` lists ``(db, key,
+    version)`` to ask the link's source for, until a state at least that
+    new is installed (``key_state`` there, ``install`` here).
+``key_state(db, key) -> KeyState`` / ``install(state) -> bool``
+    the versioned state of one key, and installing one if it is newer.
+``slot_digests()``, ``slot_entries(slots)``, ``flush_versions``,
+``adopt_flush(db, version)``
+    anti-entropy.
+``snapshot_states()`` / ``finish_snapshot(vector)``
+    full sync: every versioned key, then the vector merge and log reset.
+``vector``
+    origin -> highest op id held (applied or made here).
+``conflicts``, ``applied_ops``, ``local_ops``, ``apply_errors``
+    counters for INFO global.
+"""
+
+from __future__ import annotations
+
+import zlib
+from hashlib import blake2b as _blake2b
+from typing import Callable, NamedTuple
+
+from ..executor import run as _run_command
+from ..blocking import serve_ready_keys
+from ..persistence import rdb
+from ..types.versions import VersionTable
+from .globallog import KeyVersion, Record
+from .hlc import HLC, LOGICAL_BITS
+
+# -- versions -------------------------------------------------------------------
+
+EPOCH_MS = 1_577_836_800_000     # 2020-01-01T00:00:00Z
+COUNTER_BITS = 6
+SERVER_BITS = 16
+_COUNTER_MASK = (1 << COUNTER_BITS) - 1
+_SERVER_MASK = (1 << SERVER_BITS) - 1
+_MS_SHIFT = COUNTER_BITS + SERVER_BITS
+_MS_MAX = (1 << (64 - _MS_SHIFT)) - 1
+
+
+def make_version(ts: int, server_id: int) -> int:
+    """The version of a key written by an op stamped ``ts`` (an HLC value
+    whose counter fits COUNTER_BITS) at ``server_id``."""
+    ms = (ts >> LOGICAL_BITS) - EPOCH_MS
+    counter = ts & ((1 << LOGICAL_BITS) - 1)
+    if not 0 <= ms <= _MS_MAX or counter > _COUNTER_MASK:
+        raise ValueError(f"timestamp {ts:#x} does not fit a version")
+    return (ms << _MS_SHIFT) | (counter << SERVER_BITS) | server_id
+
+
+def version_ts(version: int) -> int:
+    """The HLC timestamp a version was made from (inverse of make_version)."""
+    ms = (version >> _MS_SHIFT) + EPOCH_MS
+    return (ms << LOGICAL_BITS) | ((version >> SERVER_BITS) & _COUNTER_MASK)
+
+
+def version_origin(version: int) -> int:
+    return version & _SERVER_MASK
+
+
+def key_slot(key: bytes, slots: int) -> int:
+    """Anti-entropy slot of a key: crc32, the same in every process (never
+    Python's salted hash)."""
+    return zlib.crc32(key) % slots
+
+
+# -- records the links carry -------------------------------------------------------
+
+# KeyState.flags
+PRESENT = 1       # the key holds a value (payload is a DUMP payload)
+EXPIRED = 2       # absent because it expired (its state had a TTL)
+
+
+class KeyState(NamedTuple):
+    """One key's versioned state, as KEYVALUE and snapshots carry it.
+    ``expire`` is the absolute expiry in ms, 0 for none; ``payload`` a
+    DUMP payload (RDB value + RDB version + CRC-64), empty when absent."""
+    db: int
+    key: bytes
+    version: int
+    flags: int
+    expire: int
+    payload: bytes
+
+
+class Applied(NamedTuple):
+    status: str          # "duplicate", "applied" or "resolved"
+    fetch: list          # (db, key, wanted version) to fetch from the source
+
+
+DUPLICATE = Applied("duplicate", [])
+
+# Commands whose effect on each key they name does not depend on the key's
+# prior state (whole-value writes); see _whole_states.
+_DEL_NAMES = (b"DEL", b"UNLINK")
+
+
+def _whole_states(db: int, commands: list):
+    """``{(db, key): (value or None, pxat or 0)}``: the final state of every
+    key a unit of whole-value writes leaves, or None when a command in it
+    depends on prior state."""
+    out = {}
+    cur = db
+    for args in commands:
+        name = args[0].upper()
+        if name == b"SELECT":
+            cur = int(args[1])
+        elif name in _DEL_NAMES:
+            for k in args[1:]:
+                out[(cur, k)] = (None, 0)
+        elif name == b"SET":
+            pxat = 0
+            if len(args) == 5 and args[3].upper() == b"PXAT":
+                pxat = int(args[4])
+            elif len(args) != 3:
+                return None
+            out[(cur, args[1])] = (args[2], pxat)
+        elif name == b"MSET":
+            for i in range(1, len(args) - 1, 2):
+                out[(cur, args[i])] = (args[i + 1], 0)
+        elif name == b"RESTORE" and len(args) == 6 and args[4].upper() == b"REPLACE" \
+                and args[5].upper() == b"ABSTTL":
+            # A state an op shipped (GlobalMember._state_commands).
+            out[(cur, args[1])] = (_Payload(args[3]), int(args[2]))
+        else:
+            return None
+    return out
+
+
+class _Payload(bytes):
+    """A DUMP payload in a whole-value state (a RESTORE), not a string."""
+
+
+def _flushed_dbs(db: int, commands: list, ndbs: int) -> list:
+    """Databases a unit empties with FLUSHDB/FLUSHALL."""
+    out = []
+    cur = db
+    for args in commands:
+        name = args[0].upper()
+        if name == b"SELECT":
+            cur = int(args[1])
+        elif name == b"FLUSHDB":
+            if cur not in out:
+                out.append(cur)
+        elif name == b"FLUSHALL":
+            return list(range(ndbs))
+    return out
+
+
+class _MemberVersions(VersionTable):
+    """The keyspace's version table with the member's hooks: a write records
+    the key (and its version before) into the op being built; an expiry
+    marks the key an expired tombstone."""
+
+    __slots__ = ("member",)
+
+    def __init__(self, member) -> None:
+        super().__init__(None)
+        self.member = member
+
+    def bump(self, db: int, key: bytes) -> None:
+        m = self.member
+        t = m._touched
+        k = (db, key)
+        if k not in t:
+            t[k] = m.version_of(db, key)
+
+    def expired(self, db: int, key: bytes) -> None:
+        m = self.member
+        if self.get(db, key) > m.flush_versions[db]:
+            m.tombs[(db, key)] = True
+        # The DEL the keyspace sends next is the expiry's, not an op.
+        m._expiry_del = (db, key)
+
+
+class GlobalMember:
+    """One member of a global replication group (see the module doc)."""
+
+    def __init__(self, core, server_id: int, log, clock: Callable[[], int], *,
+                 slots: int = 1024, hlc_last: int = 0) -> None:
+        if not 1 <= server_id <= _SERVER_MASK:
+            raise ValueError("ServerID must be in 1..65535")
+        self.core = core
+        self.ks = core.ks
+        self.server_id = server_id
+        self.log = log
+        self.clock = clock
+        self.slots = slots
+        # The wall clock the HLC reads never goes below 2020, so every
+        # timestamp packs into a version.
+        self.hlc = HLC(lambda: max(clock(), EPOCH_MS), max(log.max_ts, hlc_last),
+                       logical_bits=COUNTER_BITS)
+        self.versions = _MemberVersions(self)
+        self.ks.versions = self.versions
+        ndbs = len(self.ks.dbs)
+        # Per database: keys versioned below it are gone.
+        self.flush_versions = [0] * ndbs
+        # (db, key) -> True when absent by expiry, False when deleted:
+        # every absent key that still has a version (tombstones).
+        self.tombs: dict = {}
+        # (db, key) whose current state has a TTL (expired or not).
+        self.ttl_keys: set = set()
+        # (db, key) whose current state came from outside our log (a fetch,
+        # a snapshot): local ops on them ship states (_replay_unsafe).
+        # Empty after a restart: the dataset is then what the log rebuilt.
+        self.volatile: set = set()
+        # origin -> highest op id held (made here, applied or snapshotted).
+        self.vector: dict = log.vector
+        self.listeners: list = []
+        # Called with each record this member applied from others (the
+        # simulation counts applications per op id with it).
+        self.on_applied = None
+        self.conflicts = 0
+        self.applied_ops = 0
+        self.local_ops = 0
+        self.apply_errors = 0
+        self.last_apply_error = None
+        # Op capture: keys written since the current op opened -> version
+        # before; the commands of an open MULTI/EXEC or script unit.
+        self._touched: dict = {}
+        self._unit = None
+        self._unit_db = 0
+        self._unit_cur = 0
+        self._applying = 0
+        self._expiry_del = None
+        # The internal client received ops run on: kind "master" as a
+        # replica's master link (no OOM refusals, expired keys restored as
+        # they are), gates bypassed (executor.run), never blocking.
+        self._client = core.new_client()
+        self._client.kind = "master"
+        self._client.authenticated = True
+        self._client.deny_blocking = True
+        self._client.name = b"global-apply"
+        core.funnel.subscribe(self)
+
+    def close(self) -> None:
+        """Detaches from the core (the log stays the caller's)."""
+        self.core.funnel.unsubscribe(self)
+        self.ks.versions = None
+        self.core.remove_client(self._client)
+
+    # -- versions ------------------------------------------------------------------
+
+    def version_of(self, db: int, key: bytes) -> int:
+        """The effective version of a key: its own, or its database's flush
+        version when that is higher (0: never written while versioned)."""
+        v = self.versions.get(db, key)
+        f = self.flush_versions[db]
+        return v if v > f else f
+
+    def _set_version(self, db: int, key: bytes, version: int, expired: bool = False) -> None:
+        """Stores ``version`` for a key whose new state is in place, and
+        keeps the tombstone and TTL sets in step with the data."""
+        self.versions.set(db, key, version)
+        k = (db, key)
+        d = self.ks.dbs[db]
+        if key in d.data:
+            self.tombs.pop(k, None)
+            ttl = key in d.expires
+        else:
+            self.tombs[k] = expired
+            ttl = expired
+        if ttl:
+            self.ttl_keys.add(k)
+        else:
+            self.ttl_keys.discard(k)
+
+    def _time_hazard(self, db: int, key: bytes, ts: int) -> bool:
+        """Whether the key's expiry may read differently here than it did at
+        the origin of an op stamped ``ts``: a TTL not after both the op's
+        time and our now, or a tombstone left by expiry."""
+        when = self.ks.dbs[db].expires.get(key)
+        if when is not None:
+            return when <= max(ts >> LOGICAL_BITS, self.clock())
+        return self.tombs.get((db, key), False)
+
+    # -- the funnel sink: local writes become ops ---------------------------------
+
+    def effect(self, db: int, args: list) -> None:
+        exp = self._expiry_del
+        if exp is not None:
+            self._expiry_del = None
+            if exp[0] == db and len(args) == 2 and args[1] == exp[1]:
+                return
+        if self._applying:
+            return
+        if self._unit is not None:
+            if not self._unit:
+                self._unit_db = self._unit_cur = db
+            elif db != self._unit_cur:
+                self._unit.append([b"SELECT", b"%d" % db])
+                self._unit_cur = db
+            self._unit.append(list(args))
+            return
+        self._close_op(db, [list(args)])
+
+    def unit(self, begin: bool) -> None:
+        if self._applying:
+            return
+        if begin:
+            self._unit = []
+        else:
+            cmds, self._unit = self._unit, None
+            if cmds:
+                self._close_op(self._unit_db, cmds)
+
+    def _close_op(self, db: int, commands: list) -> None:
+        """Makes the record of one local op: stamps it, versions its keys,
+        appends it to the log and tells the listeners."""
+        touched, self._touched = self._touched, {}
+        sid = self.server_id
+        hlc = self.hlc
+        ts = hlc.now()
+        top = max(touched.values(), default=0)
+        if top and make_version(ts, sid) <= top:
+            # A version installed from elsewhere ran ahead of our clock:
+            # the op's versions must still beat every before.
+            ts = hlc.update(version_ts(top))
+        flushed = _flushed_dbs(db, commands, len(self.flush_versions))
+        if flushed:
+            # The flush gets the op's stamp; keys the op wrote get a later
+            # one, so a key written after the flush in the same unit
+            # survives it everywhere.
+            fv = make_version(ts, sid)
+            version = make_version(hlc.now(), sid)
+            self._local_flush(flushed, fv)
+        else:
+            version = make_version(ts, sid)
+        named = self._named_keys(db, commands)
+        if touched and self._replay_unsafe(touched, named):
+            commands = self._state_commands(db, commands, touched, flushed)
+            named = {}
+            for k in touched:
+                self.volatile.discard(k)
+        keys = []
+        for (kdb, key), before in touched.items():
+            self._set_version(kdb, key, version)
+            keys.append(KeyVersion(kdb, key, before, version))
+        # Keys the commands name but did not change (DEL of a missing key,
+        # the sources of SUNIONSTORE) go in with before == after: the
+        # commands' effect on every member depends on their state too.
+        for kdb, key in named:
+            if (kdb, key) not in touched:
+                v = self.version_of(kdb, key)
+                keys.append(KeyVersion(kdb, key, v, v))
+        opid = self.log.last_opid(sid) + 1
+        rec = Record(sid, opid, ts, db, commands, keys)
+        self.log.append(rec)
+        self.vector[sid] = opid
+        self.local_ops += 1
+        for f in self.listeners:
+            f(rec)
+
+    def _replay_unsafe(self, touched: dict, named: dict) -> bool:
+        """Whether replaying the op's commands on the state its befores name
+        could give another result than here: a key it reads or writes has a
+        TTL (before or after: expiry reads the clock, which differs between
+        members and between now and a replay after a restart), or its state
+        came from outside our log (a fetch or snapshot: a replay of our log
+        alone cannot rebuild it)."""
+        ttl, vol = self.ttl_keys, self.volatile
+        dbs = self.ks.dbs
+        for k in touched:
+            if k in ttl or k in vol or k[1] in dbs[k[0]].expires:
+                return True
+        for k in named:
+            if k in ttl or k in vol:
+                return True
+        return False
+
+    def _state_commands(self, db: int, commands: list, touched: dict, flushed: list) -> list:
+        """The op rewritten as the states it left: per touched key a DEL or
+        a RESTORE .. REPLACE ABSTTL of its value and absolute expiry (after
+        the op's flushes, if any). Whole-value, so every member and every
+        replay installs exactly this state, whatever its clock says."""
+        out = []
+        cur = db
+        if len(flushed) == len(self.flush_versions):
+            out.append([b"FLUSHALL"])
+        else:
+            for d in flushed:
+                if d != cur:
+                    out.append([b"SELECT", b"%d" % d])
+                    cur = d
+                out.append([b"FLUSHDB"])
+        dbs = self.ks.dbs
+        for kdb, key in touched:
+            if kdb != cur:
+                out.append([b"SELECT", b"%d" % kdb])
+                cur = kdb
+            d = dbs[kdb]
+            value = d.data.get(key)
+            if value is None:
+                out.append([b"DEL", key])
+            else:
+                out.append([b"RESTORE", key, b"%d" % d.expires.get(key, 0),
+                            rdb.dump_payload(value), b"REPLACE", b"ABSTTL"])
+        if cur != db:
+            out.append([b"SELECT", b"%d" % db])
+        return out
+
+    def _named_keys(self, db: int, commands: list) -> dict:
+        """``{(db, key): None}`` of every key the commands name, by the
+        command table's key positions."""
+        lookup = self.core.commands.get
+        out = {}
+        cur = db
+        for args in commands:
+            cmd = lookup(args[0].decode("latin-1").lower())
+            if cmd is None:
+                continue
+            if cmd.name == "select":
+                cur = int(args[1])
+                continue
+            for k in cmd.keys(args):
+                out[(cur, k)] = None
+        return out
+
+    def _local_flush(self, dbs: list, fv: int) -> None:
+        """This member flushed ``dbs`` itself: the data is gone already."""
+        for d in dbs:
+            self.flush_versions[d] = fv
+        if len(dbs) == len(self.flush_versions):
+            self.tombs.clear()
+            self.ttl_keys.clear()
+            self.volatile.clear()
+            # Every entry is below the flush versions now.
+            self.versions.clear()
+        else:
+            self._drop_tombs_below(dbs, fv)
+
+    def _drop_tombs_below(self, dbs, fv: int) -> None:
+        get = self.versions.get
+        for k in [k for k in self.tombs if k[0] in dbs and get(*k) < fv]:
+            del self.tombs[k]
+            self.versions.remove(*k)
+
+    # -- applying ops from other members ----------------------------------------------
+
+    def apply(self, rec: Record) -> Applied:
+        """Applies one op received on a link, by the rule in the module doc,
+        and forwards it (appends it to our log)."""
+        origin = rec.origin
+        if origin == self.server_id or rec.opid <= self.vector.get(origin, 0):
+            return DUPLICATE
+        res = self._apply_rule(rec)
+        self.log.append(rec)
+        self.vector[origin] = rec.opid
+        self.applied_ops += 1
+        if self.on_applied is not None:
+            self.on_applied(rec)
+        for f in self.listeners:
+            f(rec)
+        return res
+
+    def replay(self, rec: Record) -> Applied:
+        """Re-applies a record of our own durable log at start-up (rebuilding
+        the dataset from the log): the same rule, local ops included, nothing
+        appended or forwarded. Keys it cannot recompute are left to
+        anti-entropy (``Applied.fetch``)."""
+        res = self._apply_rule(rec)
+        if rec.opid > self.vector.get(rec.origin, 0):
+            self.vector[rec.origin] = rec.opid
+        return res
+
+    def _apply_rule(self, rec: Record) -> Applied:
+        origin = rec.origin
+        self.hlc.update(rec.ts)
+        ndbs = len(self.flush_versions)
+        flushed = _flushed_dbs(rec.db, rec.commands, ndbs)
+        fv = make_version(rec.ts, origin) if flushed else 0
+        whole = _whole_states(rec.db, rec.commands)
+        clean = True
+        for kdb, key, before, _after in rec.keys:
+            if self.version_of(kdb, key) != before or (
+                    whole is None and self._time_hazard(kdb, key, rec.ts)):
+                clean = False
+                break
+        if clean and whole is None and self._expires_in_past(rec.commands):
+            clean = False
+        if clean and flushed:
+            # Running the flush would also delete keys newer than it.
+            for d in flushed:
+                if self._has_version_above(d, fv):
+                    clean = False
+                    break
+        fetch = []
+        if clean:
+            # Computed from states a replay of our log could not rebuild,
+            # the result cannot be rebuilt either.
+            vol = self.volatile
+            tainted = bool(vol) and any((kdb, key) in vol for kdb, key, _b, _a in rec.keys)
+            self._execute(rec.db, rec.commands)
+            if tainted:
+                for kdb, key, before, after in rec.keys:
+                    if before != after:
+                        vol.add((kdb, key))
+            for d in flushed:
+                if fv > self.flush_versions[d]:
+                    self.flush_versions[d] = fv
+            if flushed:
+                self._drop_tombs_below(flushed, fv)
+            for kdb, key, before, after in rec.keys:
+                if before != after:
+                    self._set_version(kdb, key, after)
+                elif key not in self.ks.dbs[kdb].data and (kdb, key) not in self.tombs \
+                        and self.versions.get(kdb, key) > self.flush_versions[kdb]:
+                    # A named key the op did not change at its origin, gone
+                    # here (a DEL of it): its state had expired there.
+                    self.tombs[(kdb, key)] = True
+            status = "applied"
+        else:
+            for d in flushed:
+                self.adopt_flush(d, fv)
+            for kdb, key, before, after in rec.keys:
+                if before == after:
+                    continue          # named, not changed: nothing to resolve
+                local = self.version_of(kdb, key)
+                if local != before and local != after:
+                    self.conflicts += 1
+                if local >= after:
+                    continue          # the local state wins (or is this op's)
+                if whole is not None and (kdb, key) in whole:
+                    value, pxat = whole[(kdb, key)]
+                    self._install_whole(kdb, key, after, value, pxat)
+                else:
+                    fetch.append((kdb, key, after))
+            status = "resolved"
+        return Applied(status, fetch)
+
+    def _expires_in_past(self, commands: list) -> bool:
+        """Whether a command sets an expiry that is already past here: run
+        here it would delete the key, while at its origin the key lived on
+        with that TTL (the state must come from the source instead)."""
+        now = self.clock()
+        for args in commands:
+            name = args[0].upper()
+            if name in (b"PEXPIREAT", b"EXPIREAT") and len(args) >= 3:
+                try:
+                    when = int(args[2]) * (1000 if name == b"EXPIREAT" else 1)
+                except ValueError:
+                    return True
+                if when <= now:
+                    return True
+        return False
+
+    def _has_version_above(self, db: int, fv: int) -> bool:
+        get = self.versions.get
+        if any(get(db, k) > fv for k in self.ks.dbs[db].data):
+            return True
+        return any(k[0] == db and get(*k) > fv for k in self.tombs)
+
+    def adopt_flush(self, db: int, fv: int) -> None:
+        """A flush with version ``fv`` of database ``db`` from elsewhere:
+        deletes the keys versioned below it (through the executor, so
+        clients and sinks see DELs), keeps later ones."""
+        if fv <= self.flush_versions[db]:
+            return
+        get = self.versions.get
+        data = self.ks.dbs[db].data
+        old = [k for k in data if get(db, k) < fv]
+        if old and len(old) == len(data):
+            self._execute(db, [[b"FLUSHDB"]])
+        elif old:
+            self._execute(db, [[b"DEL", *old]])
+        self.flush_versions[db] = fv
+        self._drop_tombs_below([db], fv)
+        for k in old:
+            self.versions.remove(db, k)
+
+    def _execute(self, db: int, commands: list) -> None:
+        """Runs commands through the executor on the internal client, as one
+        unit towards the other sinks; they never become local ops."""
+        core = self.core
+        c = self._client
+        c.db = self.ks.dbs[db]
+        lookup = core.commands.get
+        funnel = core.funnel
+        unit = len(commands) > 1
+        self._applying += 1
+        if unit:
+            funnel.begin_unit()
+        try:
+            for args in commands:
+                cmd = lookup(args[0].decode("latin-1").lower())
+                if cmd is None:
+                    self.apply_errors += 1
+                    continue
+                reply = _run_command(c, cmd, args)
+                if reply[:1] == b"-":
+                    # Equal versions mean equal states, so a command that
+                    # worked at its origin fails here only if that broke.
+                    self.apply_errors += 1
+                    self.last_apply_error = (args, reply)
+        finally:
+            if unit:
+                funnel.end_unit()
+            self._applying -= 1
+            self._touched = {}
+        if self.ks.ready:
+            serve_ready_keys(core)
+
+    def _install_whole(self, db: int, key: bytes, version: int, value, pxat: int) -> None:
+        if value is None:
+            self._execute(db, [[b"DEL", key]])
+        elif type(value) is _Payload:
+            self._execute(db, [[b"RESTORE", key, b"%d" % pxat, bytes(value), b"REPLACE",
+                                b"ABSTTL"]])
+        elif pxat:
+            self._execute(db, [[b"SET", key, value, b"PXAT", b"%d" % pxat]])
+        else:
+            self._execute(db, [[b"SET", key, value]])
+        self._set_version(db, key, version)
+        self.hlc.update(version_ts(version))
+
+    # -- key states: fetches, anti-entropy, snapshots ----------------------------------
+
+    def key_state(self, db: int, key: bytes) -> KeyState:
+        """The versioned state of a key as stored, expired or not (the
+        receiver judges expiry by the absolute time, as we do)."""
+        d = self.ks.dbs[db]
+        version = self.version_of(db, key)
+        value = d.data.get(key)
+        if value is None:
+            flags = EXPIRED if self.tombs.get((db, key)) else 0
+            return KeyState(db, key, version, flags, 0, b"")
+        return KeyState(db, key, version, PRESENT, d.expires.get(key, 0),
+                        rdb.dump_payload(value))
+
+    def install(self, st: KeyState) -> bool:
+        """Installs a fetched key state when it is newer than ours; True if
+        it was."""
+        db, key, version = st.db, st.key, st.version
+        if version <= self.version_of(db, key):
+            return False
+        if st.flags & PRESENT:
+            self._execute(db, [[b"RESTORE", key, b"%d" % st.expire, st.payload,
+                                b"REPLACE", b"ABSTTL"]])
+        else:
+            self._execute(db, [[b"DEL", key]])
+        self._set_version(db, key, version, bool(st.flags & EXPIRED))
+        self.volatile.add((db, key))
+        self.hlc.update(version_ts(version))
+        return True
+
+    def versioned_keys(self):
+        """Every (db, key) with a version: live keys and tombstones."""
+        get = self.versions.get
+        for d in self.ks.dbs:
+            i = d.id
+            for k in d.data:
+                if get(i, k):
+                    yield i, k
+        yield from self.tombs
+
+    def slot_entries(self, slots=None) -> list:
+        """``(db, key, version)`` of every versioned key in ``slots`` (all
+        when None), sorted so both sides list them alike."""
+        n = self.slots
+        out = []
+        for db, key in self.versioned_keys():
+            if slots is None or key_slot(key, n) in slots:
+                out.append((db, key, self.version_of(db, key)))
+        out.sort()
+        return out
+
+    def slot_digests(self) -> list:
+        """Per slot, a 64-bit xor of a hash of every (db, key, version) in
+        it: equal digests mean equal versions (and so equal states)."""
+        n = self.slots
+        dig = [0] * n
+        for db, key in self.versioned_keys():
+            v = self.version_of(db, key)
+            h = _blake2b(b"%d:%d:%b" % (db, v, key), digest_size=8).digest()
+            dig[key_slot(key, n)] ^= int.from_bytes(h, "little")
+        return dig
+
+    def snapshot_states(self):
+        """Every versioned key's state (a full sync's payload)."""
+        for db, key in list(self.versioned_keys()):
+            yield self.key_state(db, key)
+
+    def finish_snapshot(self, vector: dict) -> None:
+        """After a full sync's states were installed: the source's vector
+        merges into ours, and the log restarts from it (our log has none of
+        the ops the snapshot brought, so members pulling from us need a
+        full sync too: their links must be restarted)."""
+        merged = dict(self.vector)
+        for o, v in vector.items():
+            if v > merged.get(o, 0):
+                merged[o] = v
+        self.log.reset(merged, self.hlc.last)
+        self.vector.clear()
+        self.vector.update(merged)
