@@ -57,7 +57,9 @@ ONLINE = "online"
 # Pacing of the snapshot transfer: read more only while the replica's
 # connection holds less than this much unsent output.
 _SEND_WINDOW = 4 * 1024 * 1024
-_CHUNK = 1024 * 1024
+# Bytes moved per event-loop callback during a snapshot transfer: small
+# enough that the master's other clients wait at most a few ms behind one.
+_CHUNK = 256 * 1024
 _GETACK = encode_request([b"REPLCONF", b"GETACK", b"*"])
 _PING = encode_request([b"PING"])
 
@@ -67,7 +69,7 @@ class ReplicaLink:
 
     __slots__ = ("core", "client", "ip", "listening_port", "capa_eof", "capa_psync2",
                  "rdb_only", "old_sync", "state", "waiting_since", "ack_offset", "ack_time",
-                 "pending", "pending_bytes", "job")
+                 "pending", "pending_bytes", "job", "obuf")
 
     def __init__(self, core, client, conf: dict) -> None:
         self.core = core
@@ -88,6 +90,9 @@ class ReplicaLink:
         self.pending: list = []
         self.pending_bytes = 0
         self.job = None
+        # Stream bytes of this loop turn, written once at its end (as
+        # Redis writes a replica's output buffer once per event-loop turn).
+        self.obuf: list = []
 
     @property
     def online(self) -> bool:
@@ -97,7 +102,10 @@ class ReplicaLink:
         """New stream bytes (called by ReplicationState.feed)."""
         state = self.state
         if state == ONLINE:
-            self.client.send(data)
+            obuf = self.obuf
+            obuf.append(data)
+            if len(obuf) == 1:
+                self.core.repl.master_side.mark_output(self)
         elif self.job is not None:
             # The snapshot is taken: what follows it waits for the RDB. (A
             # replica still waiting for a snapshot to start gets nothing:
@@ -161,6 +169,8 @@ class MasterSide:
         self._last_ping = time.monotonic()
         self._last_second = 0.0
         self._gate_on = False
+        # Online replicas with stream bytes to write at the end of this turn.
+        self._to_flush: list = []
         # Snapshots forked for replicas (one may serve several).
         self.snapshots = 0
         for name in ("min-replicas-to-write", "min-replicas-max-lag"):
@@ -209,6 +219,19 @@ class MasterSide:
         # A diskless snapshot waits its delay (more replicas may come), or
         # one is running: the next one, started by cron, serves this replica.
         return Raw(b"")
+
+    def mark_output(self, link: ReplicaLink) -> None:
+        if not self._to_flush:
+            asyncio.get_running_loop().call_soon(self._flush_output)
+        self._to_flush.append(link)
+
+    def _flush_output(self) -> None:
+        links, self._to_flush = self._to_flush, []
+        for link in links:
+            obuf = link.obuf
+            if obuf:
+                link.client.send(obuf[0] if len(obuf) == 1 else b"".join(obuf))
+                obuf.clear()
 
     def _continue(self, link: ReplicaLink, offset: int) -> Raw:
         core = self.core
@@ -319,9 +342,23 @@ class MasterSide:
             return
         if data:  # disk mode: the child writes nothing here
             return
-        # EOF: the child is done (or died).
+        # EOF: the child is done (or died). Reap it without blocking: the
+        # kernel may take tens of ms to tear down its memory, and the
+        # parent's clients must not wait for that (Redis reaps from cron).
         self._unwatch(job)
-        ok = _reap(job.pid)
+        self._reap_later(job)
+
+    def _reap_later(self, job: SyncJob) -> None:
+        try:
+            pid, status = os.waitpid(job.pid, os.WNOHANG)
+        except ChildProcessError:
+            pid, status = job.pid, 1 << 8
+        if pid == 0:
+            asyncio.get_running_loop().call_later(0.002, self._reap_later, job)
+            return
+        self._child_done(job, os.waitstatus_to_exitcode(status) == 0)
+
+    def _child_done(self, job: SyncJob, ok: bool) -> None:
         self.job = None
         if not ok:
             log.warning("Background transfer error: the snapshot child failed")
@@ -437,7 +474,10 @@ class MasterSide:
                 os.kill(job.pid, 9)
             except OSError:
                 pass
-            _reap(job.pid)
+            try:
+                os.waitpid(job.pid, 0)
+            except ChildProcessError:
+                pass
             if job.path:
                 _unlink(job.path)
             self.job = None
@@ -560,15 +600,6 @@ class MasterSide:
                 log.warning("Disconnecting timedout replica (streaming sync): %s:%d",
                             r.ip, r.listening_port)
                 r.client.kill()
-
-
-def _reap(pid: int) -> bool:
-    """Wait for a snapshot child (it has closed its pipe, so it is exiting)."""
-    try:
-        _, status = os.waitpid(pid, 0)
-    except ChildProcessError:
-        return False
-    return os.waitstatus_to_exitcode(status) == 0
 
 
 def _set_nodelay(fd: int, on: bool) -> None:
