@@ -56,6 +56,12 @@ UNAUTH_MULTIBULK_MAX = 10
 # A line starting with a reply type that hiredis returns as a plain string
 # (status, big number, verbatim) or as a list (set, push, attribute).
 _IRREGULAR = re.compile(rb"\n[+(=~>|]")
+# An array header of seven digits or more. hiredis allocates a list of the
+# declared size as soon as it reads a header (its own limit is 2^32 - 1), so
+# ``*2147483647`` would cost 16 GiB of address space and seconds of CPU to
+# free or garbage-collect; such bytes go to the exact parser, which refuses
+# a count above MULTIBULK_MAX and allocates nothing ahead of the data.
+_BIG_COUNT = re.compile(rb"\*[0-9]{7}")
 
 
 class ProtocolError(Exception):
@@ -82,8 +88,8 @@ def _strict_int(b) -> int | None:
 class RequestReader:
     """Turns the bytes of one client connection into lists of arguments."""
 
-    __slots__ = ("_hi", "_buf", "_need", "max_bulk_len", "max_query_buffer", "auth_required",
-                 "error")
+    __slots__ = ("_hi", "_buf", "_need", "_part", "max_bulk_len", "max_query_buffer",
+                 "auth_required", "error")
 
     def __init__(self, max_bulk_len: int = 512 * 1024 * 1024,
                  max_query_buffer: int = 1024 * 1024 * 1024) -> None:
@@ -92,6 +98,11 @@ class RequestReader:
         self._buf = bytearray()
         # The Python parser cannot make progress before the buffer holds this much.
         self._need = 0
+        # The multibulk at the start of the buffer that the last read left
+        # unfinished: (count, arguments read, offset of the next header).
+        # Resuming there keeps a request of many arguments that arrives in
+        # many reads linear; reparsing it from its start was quadratic.
+        self._part = None
         self.max_bulk_len = max_bulk_len
         self.max_query_buffer = max_query_buffer
         self.auth_required = False
@@ -120,8 +131,10 @@ class RequestReader:
         """Parse ``data`` with hiredis. If it ends inside a request, or holds
         anything irregular, the bytes after the last good request go to the
         exact parser instead."""
-        if len(data) > self.max_bulk_len or len(data) > 6 * MULTIBULK_MAX:
-            # Rare: a request this big may pass a limit; the exact parser judges.
+        if (len(data) > self.max_bulk_len or len(data) > 6 * MULTIBULK_MAX
+                or _BIG_COUNT.search(data) is not None):
+            # Rare: a request this big may pass a limit, or a count this
+            # large would make hiredis allocate for it; the exact parser judges.
             return self._resync(data, [])
         hi = self._hi
         hi.feed(data)
@@ -160,6 +173,7 @@ class RequestReader:
         self._hi = hiredis.Reader()
         self._buf = bytearray(rest)
         self._need = 0
+        self._part = None
         return self._slow([r for r in got if r])
 
     # -- exact parser ----------------------------------------------------
@@ -183,7 +197,9 @@ class RequestReader:
                     if one:
                         break
         except ProtocolError as e:
-            self.error = e
+            # Without its traceback: the frames would hold this reader (and
+            # its buffers) in a cycle until the garbage collector runs.
+            self.error = e.with_traceback(None)
             pos = n
         if pos:
             del buf[:pos]
@@ -219,6 +235,10 @@ class RequestReader:
 
     def _multibulk(self, buf: bytearray, pos: int):
         start = pos
+        if self._part is not None:
+            count, args, off = self._part
+            self._part = None
+            return self._bulks(buf, start, start + off, count, args)
         cr = self._line_end(buf, pos)
         if cr < 0:
             if len(buf) - pos > INLINE_MAX:
@@ -234,13 +254,19 @@ class RequestReader:
         if count <= 0:
             self._need = 0
             return [], pos
-        args = []
-        for _ in range(count):
+        return self._bulks(buf, start, pos, count, [])
+
+    def _bulks(self, buf: bytearray, start: int, pos: int, count: int, args: list):
+        """The bulks of the multibulk at ``start`` from ``pos`` on, after
+        ``args``; an unfinished request is remembered in ``_part``."""
+        while len(args) < count:
+            hdr = pos
             cr = self._line_end(buf, pos)
             if cr < 0:
                 if len(buf) - pos > INLINE_MAX:
                     raise ProtocolError("Protocol error: too big bulk count string")
                 self._need = len(buf) - start + 1
+                self._part = (count, args, pos - start)
                 return None, start
             if buf[pos] != 36:  # '$'
                 raise ProtocolError("Protocol error: expected '$', got '%c'" % buf[pos])
@@ -251,6 +277,7 @@ class RequestReader:
             # Like Redis, the two bytes after the payload are skipped unchecked.
             if pos + size + 2 > len(buf):
                 self._need = pos + size + 2 - start
+                self._part = (count, args, hdr - start)
                 return None, start
             args.append(bytes(buf[pos:pos + size]))
             pos += size + 2

@@ -6,6 +6,7 @@ this file is tests/compat/test_protocol.py)."""
 
 from __future__ import annotations
 
+import os
 import random
 import time
 
@@ -343,3 +344,44 @@ def test_big_value_byte_by_byte_is_linear():
         out += r.feed(frame[i:i + 1])
     assert out == [[b"SET", b"k", value]]
     assert time.perf_counter() - t0 < 3.0
+
+
+def test_many_arguments_in_many_reads_is_linear():
+    """A request of 200,000 arguments arriving in 4 KiB reads resumes where
+    the last read stopped: it used to be reparsed from its start on every
+    read (30 s of one core, with the server deaf meanwhile)."""
+    n = 200_000
+    frame = b"*%d\r\n$4\r\nSADD\r\n" % (n + 1) + b"$1\r\nx\r\n" * n
+    r = RequestReader()
+    out = []
+    t0 = time.perf_counter()
+    for i in range(0, len(frame), 4096):
+        out += r.feed(frame[i:i + 4096])
+    assert time.perf_counter() - t0 < 3.0
+    assert len(out) == 1 and len(out[0]) == n + 1 and out[0][-1] == b"x"
+
+
+def _vm_size() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    raise KeyError("VmSize")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
+@pytest.mark.parametrize("data", [b"*2147483647\r\n", b"*4294967295\r\n",
+                                  b"*1\r\n$3\r\nGET\r\n*2\r\n*2147483647\r\n",
+                                  b"*1\r\n*1048576\r\n"])
+def test_huge_declared_count_allocates_nothing(data):
+    """hiredis allocates a list of a declared array size on reading its
+    header: such counts must never reach it (16 GiB of address space and
+    seconds of CPU per 14-byte request)."""
+    before = _vm_size()
+    t0 = time.perf_counter()
+    for _ in range(3):
+        r = RequestReader()
+        r.feed(data)
+        assert r.error is not None and r.error.args[0].startswith("Protocol error: ")
+    assert time.perf_counter() - t0 < 0.5
+    assert _vm_size() - before < 64 * 1024 * 1024
