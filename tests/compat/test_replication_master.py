@@ -343,3 +343,19 @@ def test_config_set_resizes_the_live_backlog(master):
         until(lambda: link_up(s) and s.get("after") == b"1", what="resumed")
     finally:
         ref.stop()
+
+
+def test_a_replica_ignores_maxmemory_by_default(master):
+    with ServerThread(maxmemory="2mb", maxmemory_policy="allkeys-lru") as rep:
+        s = rep.client()
+        s.replicaof("127.0.0.1", master.port)
+        until(lambda: link_up(s), what="link up")
+        r = master.client()
+        for i in range(60):
+            r.set(f"big{i}", "x" * 100_000)  # 6 MB: three times the replica's maxmemory
+        in_sync(r, s)
+        assert s.dbsize() == 60
+        s.config_set("replica-ignore-maxmemory", "no")
+        r.set("one-more", "x" * 100_000)
+        # Now the replica evicts, as Redis does with the option off.
+        until(lambda: s.dbsize() < 61, what="eviction on the replica")
