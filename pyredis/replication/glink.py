@@ -22,6 +22,9 @@ live ops. Rules (G1, G2):
   then runs anti-entropy: DIGESTREQ -> DIGEST (flush versions, one 64-bit
   digest per slot), SLOTSREQ for the slots that differ -> SLOTKEYS (key,
   version) -> KEYFETCH for every key the source has newer -> KEYVALUE;
+* a key state the source installed from outside (a fetch, anti-entropy, a
+  snapshot: not an op) is pushed on as an unsolicited KEYVALUE, so repairs
+  travel along chains and rings at once;
 * KEYFETCH/KEYVALUE also resolve conflicts: when an op wins on a key but
   cannot be recomputed here (see gmember), the receiver fetches the key from
   the source; an answer older than the op's version (the source is waiting
@@ -87,6 +90,7 @@ class Ack(NamedTuple):
 class KeyFetch(NamedTuple):
     db: int
     key: bytes
+    want: int = 0       # the version the receiver waits for (0: any)
 
 
 class KeyValue(NamedTuple):
@@ -155,7 +159,7 @@ def encode(msg) -> bytes:
     if t is Ack:
         return _frame(ACK, _vec(msg.vector))
     if t is KeyFetch:
-        return _frame(KEYFETCH, _U16.pack(msg.db) + msg.key)
+        return _frame(KEYFETCH, _U16.pack(msg.db) + _U64.pack(msg.want) + msg.key)
     if t is KeyValue:
         return _frame(KEYVALUE, _state(msg.state))
     if t is SnapKey:
@@ -253,7 +257,8 @@ def decode_body(mtype: int, body: bytes):
         msg = Ack(c.vec())
     elif mtype == KEYFETCH:
         (db,) = c.take(_U16)
-        msg = KeyFetch(db, c.rest())
+        (want,) = c.take(_U64)
+        msg = KeyFetch(db, c.rest(), want)
     elif mtype == KEYVALUE:
         msg = KeyValue(c.state())
     elif mtype == SNAPKEY:
@@ -332,6 +337,7 @@ class ReceiverLink:
 
     def __init__(self, member, *, retry_ms: int = 50) -> None:
         self.member = member
+        member.receivers.append(self)
         self.retry_ms = retry_ms
         self.state = "idle"
         self._dec = Decoder()
@@ -362,6 +368,12 @@ class ReceiverLink:
         for (db, key) in self.wants:
             self._fetch(db, key)
         return self.data_to_send()
+
+    def detach(self) -> None:
+        """The link is removed for good (GLOBAL PEER REMOVE)."""
+        if self in self.member.receivers:
+            self.member.receivers.remove(self)
+        self.state = "idle"
 
     def disconnected(self) -> None:
         """The connection is gone; :meth:`connect` starts the next one."""
@@ -402,7 +414,17 @@ class ReceiverLink:
     def _fetch(self, db: int, key: bytes) -> None:
         if (db, key) not in self._inflight:
             self._inflight.add((db, key))
-            self._out.append(encode(KeyFetch(db, key)))
+            self._out.append(encode(KeyFetch(db, key, self.wants.get((db, key), 0))))
+
+    def want(self, db: int, key: bytes, version: int) -> None:
+        """Asks the source for a key until a state at least ``version`` new
+        is here (the member calls this when a receiver of ours waits for a
+        version we do not have: the need travels towards who has it)."""
+        k = (db, key)
+        if version > self.wants.get(k, 0):
+            self.wants[k] = version
+        if self.state != "idle" and k not in self._retry:
+            self._fetch(db, key)
 
     def _still_wanted(self, k) -> bool:
         want = self.wants.get(k)
@@ -507,7 +529,14 @@ class SourceLink:
     def close(self) -> None:
         if self._on_record in self.member.listeners:
             self.member.listeners.remove(self._on_record)
+        if self._on_install in self.member.installed:
+            self.member.installed.remove(self._on_install)
         self.state = "closed"
+
+    def _on_install(self, st: KeyState) -> None:
+        # A repair installed at our member (not an op): the receiver takes
+        # it if it is newer than what it holds.
+        self._out.append(encode(KeyValue(st)))
 
     def data_to_send(self) -> bytes:
         out = b"".join(self._out)
@@ -545,11 +574,18 @@ class SourceLink:
             self._out.append(encode(Synced()))
             self.state = "streaming"
             m.listeners.append(self._on_record)
+            m.installed.append(self._on_install)
             return
         if self.state != "streaming":
             raise LinkProtocolError(f"{t.__name__} before HELLO")
         if t is KeyFetch:
-            self._out.append(encode(KeyValue(m.key_state(msg.db, msg.key))))
+            st = m.key_state(msg.db, msg.key)
+            if st.version < msg.want:
+                # The receiver waits for a state we do not have yet: ask
+                # our own sources for it (in a chain or ring the need
+                # travels up to who has it); it retries us meanwhile.
+                m.want(msg.db, msg.key, msg.want)
+            self._out.append(encode(KeyValue(st)))
         elif t is Ack:
             self.acked = msg.vector
         elif t is DigestReq:

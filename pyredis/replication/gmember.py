@@ -191,6 +191,12 @@ def _whole_states(db: int, commands: list):
             elif len(args) != 3:
                 return None
             out[(cur, args[1])] = (args[2], pxat)
+        elif name == b"FLUSHDB" or name == b"FLUSHALL":
+            # The flush itself is applied by its flush version; keys the
+            # unit wrote before it in those databases end absent.
+            for k in out:
+                if name == b"FLUSHALL" or k[0] == cur:
+                    out[k] = (None, 0)
         elif name == b"MSET":
             for i in range(1, len(args) - 1, 2):
                 out[(cur, args[i])] = (args[i + 1], 0)
@@ -283,6 +289,14 @@ class GlobalMember:
         # origin -> highest op id held (made here, applied or snapshotted).
         self.vector: dict = log.vector
         self.listeners: list = []
+        # Callables f(state) told of every key state installed from outside
+        # (no op carries it): source links push it on, so a repair made
+        # here reaches the members pulling from us without waiting for
+        # their next anti-entropy round.
+        self.installed: list = []
+        # The ReceiverLinks pulling into this member (they register
+        # themselves): want() asks them for a key version we lack.
+        self.receivers: list = []
         # Called with each record this member applied from others (the
         # simulation counts applications per op id with it).
         self.on_applied = None
@@ -393,6 +407,9 @@ class GlobalMember:
             # the op's versions must still beat every before.
             ts = hlc.update(version_ts(top))
         flushed = _flushed_dbs(db, commands, len(self.flush_versions))
+        # Versions of the keys the commands name, as the op found them
+        # (before its own flush, if any, moves them).
+        named = {k: self.version_of(*k) for k in self._named_keys(db, commands)}
         if flushed:
             # The flush gets the op's stamp; keys the op wrote get a later
             # one, so a key written after the flush in the same unit
@@ -402,7 +419,6 @@ class GlobalMember:
             self._local_flush(flushed, fv)
         else:
             version = make_version(ts, sid)
-        named = self._named_keys(db, commands)
         if touched and self._replay_unsafe(touched, named):
             commands = self._state_commands(db, commands, touched, flushed)
             named = {}
@@ -415,9 +431,8 @@ class GlobalMember:
         # Keys the commands name but did not change (DEL of a missing key,
         # the sources of SUNIONSTORE) go in with before == after: the
         # commands' effect on every member depends on their state too.
-        for kdb, key in named:
+        for (kdb, key), v in named.items():
             if (kdb, key) not in touched:
-                v = self.version_of(kdb, key)
                 keys.append(KeyVersion(kdb, key, v, v))
         opid = self.log.last_opid(sid) + 1
         rec = Record(sid, opid, ts, db, commands, keys)
@@ -703,6 +718,13 @@ class GlobalMember:
         return KeyState(db, key, version, PRESENT, d.expires.get(key, 0),
                         rdb.dump_payload(value))
 
+    def want(self, db: int, key: bytes, version: int) -> None:
+        """Someone pulling from us waits for a version of a key we lack:
+        every link we pull from asks its source for it."""
+        if self.version_of(db, key) < version:
+            for r in self.receivers:
+                r.want(db, key, version)
+
     def install(self, st: KeyState) -> bool:
         """Installs a fetched key state when it is newer than ours; True if
         it was."""
@@ -717,6 +739,8 @@ class GlobalMember:
         self._set_version(db, key, version, bool(st.flags & EXPIRED))
         self.volatile.add((db, key))
         self.hlc.update(version_ts(version))
+        for f in self.installed:
+            f(st)
         return True
 
     def versioned_keys(self):

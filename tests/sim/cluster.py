@@ -419,10 +419,7 @@ class Sim:
         self.run_until(self.t + t + 1)
         self.heal()
         self.quiesce()
-        for m in self.members:
-            for rl in m.receivers.values():
-                rl.request_digest()
-            self.turn_end(m)
+        self.anti_entropy()
         self.quiesce()
         # A member whose clock ran ahead expired keys early; once the
         # agreed clock passes the largest skew, every member sees them gone.
@@ -479,10 +476,23 @@ class Sim:
 
     def quiesce(self) -> None:
         limit = self.t + 120_000
+        next_round = self.t + 1000
         while self.busy():
             if self.t > limit:
                 self.fail("no quiescence after 120 s of simulated time: " + self.pending())
             self.run_until(self.t + 5)
+            if self.t >= next_round:
+                # The driver's periodic anti-entropy round.
+                next_round = self.t + 1000
+                self.anti_entropy()
+
+    def anti_entropy(self) -> None:
+        for m in self.members:
+            if m.alive:
+                self.enter(m)
+                for rl in m.receivers.values():
+                    rl.request_digest()
+                self.turn_end(m)
 
     # -- the checks -------------------------------------------------------------------------
 
