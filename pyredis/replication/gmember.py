@@ -419,7 +419,8 @@ class GlobalMember:
             self._local_flush(flushed, fv)
         else:
             version = make_version(ts, sid)
-        if touched and self._replay_unsafe(touched, named):
+        if touched and self._replay_unsafe(touched, named) \
+                and _whole_states(db, commands) is None:
             commands = self._state_commands(db, commands, touched, flushed)
             named = {}
             for k in touched:

@@ -1,0 +1,243 @@
+"""GlobalMember (pyredis.replication.gmember): versions, the records local
+writes become, and the conflict rule with one example per data type. Two or
+three Cores exchange records by hand; the links have their own tests
+(test_glink.py) and the whole runs under the simulation (tests/sim)."""
+
+import tempfile
+
+import pytest
+
+from pyredis import executor
+from pyredis.core import Core
+from pyredis.replication.globallog import GlobalLog
+from pyredis.replication.gmember import (
+    EPOCH_MS, GlobalMember, make_version, version_origin, version_ts)
+from pyredis.replication.hlc import HLC, unpack
+
+T0 = 1_767_225_600_000
+
+
+class Wall:
+    def __init__(self):
+        self.ms = T0
+
+    def __call__(self):
+        return self.ms
+
+
+@pytest.fixture
+def group(monkeypatch):
+    """Three members sharing one hand-set wall clock, which the keyspace's
+    expiry reads too."""
+    import sys
+    from pyredis import db as _db
+    tmp = tempfile.mkdtemp()
+    wall = Wall()
+    real = _db.now_ms
+    for name, mod in list(sys.modules.items()):
+        if name.startswith("pyredis") and getattr(mod, "now_ms", None) is real:
+            monkeypatch.setattr(mod, "now_ms", wall)
+    out = []
+    for sid in (1, 2, 3):
+        core = Core()
+        gm = GlobalMember(core, sid, GlobalLog(f"{tmp}/{sid}", fsync="no"), wall)
+        out.append((gm, core.new_client()))
+    return wall, out
+
+
+def records(gm, since=0):
+    return [r for r in gm.log.read_from(gm.log.first_lsn) if r.lsn > since]
+
+
+def deliver(src, dst, fetch=True):
+    """Applies src's records that dst lacks; answers fetches from src."""
+    for rec in records(src):
+        res = dst.apply(rec)
+        if fetch:
+            for db, key, _want in res.fetch:
+                dst.install(src.key_state(db, key))
+
+
+def call(client, *args):
+    return executor.call(client, [a if isinstance(a, bytes) else str(a).encode() for a in args])
+
+
+# -- versions ------------------------------------------------------------------------
+
+def test_version_layout_and_order():
+    ts = ((T0) << 16) | 5
+    v = make_version(ts, 7)
+    assert v == ((T0 - EPOCH_MS) << 22) | (5 << 16) | 7
+    assert version_ts(v) == ts and version_origin(v) == 7
+    # Integer order: time, then counter, then ServerID.
+    assert make_version(ts, 9) > v
+    assert make_version(ts + 1, 1) > make_version(ts, 65535)
+    assert make_version(((T0 + 1) << 16), 1) > make_version(ts + 58, 65535)
+    with pytest.raises(ValueError):
+        make_version((T0 << 16) | 64, 1)      # counter past 6 bits
+
+
+def test_hlc_counter_limited_to_six_bits_carries_into_the_ms():
+    wall = Wall()
+    clock = HLC(wall, logical_bits=6)
+    stamps = [clock.now() for _ in range(200)]
+    assert all(a < b for a, b in zip(stamps, stamps[1:]))
+    assert all(unpack(s)[1] <= 63 for s in stamps)
+    assert unpack(stamps[64]) == (T0 + 1, 0)
+    # Merging a peer's stamp keeps the limit too.
+    assert unpack(clock.update((T0 + 10) << 16 | 63)) == (T0 + 11, 0)
+
+
+# -- local writes ----------------------------------------------------------------------
+
+def test_a_write_is_one_record_with_versions_before_and_after(group):
+    wall, [(m1, c1), _, _] = group
+    call(c1, "SET", "a", "1")
+    call(c1, "SET", "b", "2", "PX", "1000")
+    call(c1, "DEL", "a", "nokey")
+    r1, r2, r3 = records(m1)
+    assert (r1.origin, r1.opid, r1.commands) == (1, 1, [[b"SET", b"a", b"1"]])
+    assert r1.keys[0].before == 0
+    va = r1.keys[0].after
+    assert version_origin(va) == 1 and version_ts(va) == r1.ts
+    # Relative expiry leaves as an absolute one.
+    assert r2.commands == [[b"SET", b"b", b"2", b"PXAT", b"%d" % (T0 + 1000)]]
+    # DEL: the deleted key goes from its version to the op's; the missing
+    # key it names is listed unchanged (before == after).
+    assert [(k.key, k.before == va, k.before == k.after) for k in r3.keys] == \
+        [(b"a", True, False), (b"nokey", False, True)]
+    assert m1.tombs == {(0, b"a"): False}
+    assert m1.version_of(0, b"a") == r3.keys[0].after
+
+
+def test_multi_exec_is_one_record_with_select(group):
+    wall, [(m1, c1), _, _] = group
+    for args in (["MULTI"], ["SET", "x", "1"], ["SELECT", "1"], ["INCR", "y"],
+                 ["SELECT", "0"], ["EXEC"]):
+        call(c1, *args)
+    [rec] = records(m1)
+    assert rec.db == 0
+    assert rec.commands == [[b"SET", b"x", b"1"], [b"SELECT", b"1"], [b"INCR", b"y"]]
+    assert {(k.db, k.key) for k in rec.keys} == {(0, b"x"), (1, b"y")}
+    assert len({k.after for k in rec.keys}) == 1
+
+
+def test_expiry_is_no_op_and_keeps_the_version(group):
+    wall, [(m1, c1), _, _] = group
+    call(c1, "SET", "k", "v", "PX", "10")
+    v = m1.version_of(0, b"k")
+    wall.ms += 50
+    assert call(c1, "GET", "k") == b"$-1\r\n"
+    assert len(records(m1)) == 1
+    assert m1.version_of(0, b"k") == v
+    assert m1.tombs[(0, b"k")] is True
+
+
+def test_a_write_on_a_key_with_a_ttl_ships_its_state(group):
+    # Expiry reads the clock, which differs between members and between now
+    # and a replay after a restart: such ops travel as the states they left.
+    wall, [(m1, c1), _, _] = group
+    call(c1, "SET", "n", "1", "PX", "5000")
+    call(c1, "INCR", "n")
+    rec = records(m1)[-1]
+    assert rec.commands[0][:3] == [b"RESTORE", b"n", b"%d" % (T0 + 5000)]
+    assert rec.commands[0][4:] == [b"REPLACE", b"ABSTTL"]
+
+
+def test_flushdb_gives_a_flush_version_later_keys_survive(group):
+    wall, [(m1, c1), (m2, c2), _] = group
+    call(c1, "SET", "old", "1")
+    deliver(m1, m2)
+    wall.ms += 5
+    call(c2, "SET", "new", "2")          # concurrent, after the flush below? no: before
+    wall.ms += 5
+    call(c1, "FLUSHDB")
+    wall.ms += 5
+    call(c2, "SET", "newer", "3")        # after the flush: survives it
+    deliver(m1, m2)
+    assert call(c2, "KEYS", "*") == b"*1\r\n$5\r\nnewer\r\n"
+    assert m2.flush_versions[0] == m1.flush_versions[0] > 0
+
+
+# -- the conflict rule, one example per data type ------------------------------------------
+
+def _concurrent(group, setup, w1, w2, read):
+    """setup on m1 (replicated to all), then w1 on m1 and, 1 ms later, w2
+    on m2, concurrently; then everyone exchanges. Returns what ``read``
+    gives on each member."""
+    wall, members = group
+    (m1, c1), (m2, c2), (m3, c3) = members
+    for args in setup:
+        call(c1, *args)
+    deliver(m1, m2)
+    deliver(m1, m3)
+    wall.ms += 10
+    for args in w1:
+        call(c1, *args)
+    wall.ms += 1
+    for args in w2:
+        call(c2, *args)
+    # Every order of delivery.
+    deliver(m2, m1)
+    deliver(m1, m2)
+    deliver(m2, m3)
+    deliver(m1, m3)
+    deliver(m3, m1)
+    deliver(m3, m2)
+    return [call(c, *read) for _, c in members]
+
+
+def test_rule_string_last_writer_wins(group):
+    got = _concurrent(group, [["SET", "s", "0"]], [["INCR", "s"]], [["APPEND", "s", "x"]],
+                      ["GET", "s"])
+    assert got == [b"$2\r\n0x\r\n"] * 3
+
+
+def test_rule_list_last_writer_wins_whole_key(group):
+    got = _concurrent(group, [["RPUSH", "l", "a"]], [["RPUSH", "l", "b"]], [["LPOP", "l"]],
+                      ["LLEN", "l"])
+    assert got == [b":0\r\n"] * 3
+
+
+def test_rule_hash_last_writer_wins_whole_key(group):
+    got = _concurrent(group, [["HSET", "h", "f", "1"]], [["HSET", "h", "g", "2"]],
+                      [["HINCRBY", "h", "f", "5"]], ["HGETALL", "h"])
+    assert got == [b"*2\r\n$1\r\nf\r\n$1\r\n6\r\n"] * 3
+
+
+def test_rule_set_last_writer_wins_whole_key(group):
+    got = _concurrent(group, [["SADD", "t", "a"]], [["SADD", "t", "b"]], [["SREM", "t", "a"]],
+                      ["SCARD", "t"])
+    assert got == [b":0\r\n"] * 3
+
+
+def test_rule_zset_last_writer_wins_whole_key(group):
+    got = _concurrent(group, [["ZADD", "z", "1", "a"]], [["ZINCRBY", "z", "5", "a"]],
+                      [["ZADD", "z", "2", "b"]], ["ZRANGE", "z", "0", "-1", "WITHSCORES"])
+    assert got == [b"*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n"] * 3
+
+
+def test_rule_delete_wins_over_an_older_write_tombstone(group):
+    # m1 writes at t, m2 deletes at t+1: the delete wins everywhere and a
+    # late delivery of the older write does not bring the key back.
+    got = _concurrent(group, [["SET", "d", "0"]], [["SET", "d", "1"]], [["DEL", "d"]],
+                      ["EXISTS", "d"])
+    assert got == [b":0\r\n"] * 3
+
+
+def test_rule_multi_key_rename_converges(group):
+    got = _concurrent(group, [["SET", "src", "v"], ["SET", "dst", "old"]],
+                      [["RENAME", "src", "dst"]], [["SET", "src", "w"]],
+                      ["MGET", "src", "dst"])
+    assert len(set(got)) == 1
+    assert got[0] == b"*2\r\n$1\r\nw\r\n$1\r\nv\r\n"
+
+
+def test_duplicates_and_own_ops_are_skipped(group):
+    wall, [(m1, c1), (m2, c2), _] = group
+    call(c1, "SET", "a", "1")
+    [rec] = records(m1)
+    assert m2.apply(rec).status == "applied"
+    assert m2.apply(rec).status == "duplicate"
+    assert m1.apply(rec).status == "duplicate"
+    assert m2.applied_ops == 1
