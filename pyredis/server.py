@@ -695,7 +695,9 @@ def _also_stop_scripts(server: Server, sig: int) -> None:
     handler, which only records the signal, still runs at the next Python
     bytecode, and a running script calls into Python at every hook: chain
     one there that stops the script (even one that wrote, as SHUTDOWN
-    NOSAVE does), so the loop turns and _on_signal shuts down. A second
+    NOSAVE does), so the loop turns and _on_signal shuts down; with save
+    points it saves what the script wrote so far, which the AOF and the
+    replicas already hold (writes leave as they run). A second
     signal while the first still waits for the loop exits at once (Redis
     does so for a second SIGINT): nothing else can end a server stuck in
     something that is not a script."""
