@@ -48,7 +48,7 @@ import struct
 from typing import NamedTuple
 
 from .globallog import CorruptRecord, FullSyncNeeded, Record, decode_record, encode_record
-from .gmember import KeyState
+from .gmember import KeyState, state_bytes, state_from_bytes
 
 # Message types.
 HELLO, OP, ACK, KEYFETCH, KEYVALUE, SYNCED, DIGESTREQ, DIGEST, SLOTSREQ, SLOTKEYS, \
@@ -59,7 +59,6 @@ _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _VEC = struct.Struct("<HQ")
-_KEYSTATE = struct.Struct("<HQBQI")     # db, version, flags, expire, key length
 _SLOTKEY = struct.Struct("<HQI")        # db, version, key length
 MAX_MESSAGE = 1 << 30
 
@@ -140,9 +139,7 @@ def _u64s(values: list) -> bytes:
     return _U32.pack(len(values)) + struct.pack("<%dQ" % len(values), *values)
 
 
-def _state(st: KeyState) -> bytes:
-    return _KEYSTATE.pack(st.db, st.version, st.flags, st.expire, len(st.key)) + st.key \
-        + st.payload
+_state = state_bytes
 
 
 def _frame(mtype: int, body: bytes) -> bytes:
@@ -230,9 +227,10 @@ class _Body:
         return list(struct.unpack("<%dQ" % n, self.raw(8 * n)))
 
     def state(self) -> KeyState:
-        db, version, flags, expire, klen = self.take(_KEYSTATE)
-        key = self.raw(klen)
-        return KeyState(db, key, version, flags, expire, self.rest())
+        try:
+            return state_from_bytes(self.rest())
+        except ValueError as e:
+            raise LinkProtocolError(str(e)) from None
 
     def end(self) -> None:
         if self.p != len(self.b):

@@ -92,6 +92,7 @@ API (for the driver and the links)
 
 from __future__ import annotations
 
+import struct
 import zlib
 from hashlib import blake2b as _blake2b
 from typing import Callable, NamedTuple
@@ -157,6 +158,38 @@ class KeyState(NamedTuple):
     flags: int
     expire: int
     payload: bytes
+
+
+_STATE_HEAD = struct.Struct("<HQBQI")   # db, version, flags, expire, key length
+
+
+def state_bytes(st: KeyState) -> bytes:
+    """A key state's wire form (glink's KEYVALUE body, checkpoint entries):
+    db u16, version u64, flags u8, expire u64, key length u32, key, payload
+    (to the end)."""
+    return _STATE_HEAD.pack(st.db, st.version, st.flags, st.expire, len(st.key)) + st.key \
+        + st.payload
+
+
+def state_from_bytes(b: bytes) -> KeyState:
+    """Inverse of state_bytes; ValueError when ``b`` is too short."""
+    try:
+        db, version, flags, expire, klen = _STATE_HEAD.unpack_from(b, 0)
+    except struct.error:
+        raise ValueError("key state cut short") from None
+    p = _STATE_HEAD.size
+    if p + klen > len(b):
+        raise ValueError("key state cut short")
+    return KeyState(db, b[p:p + klen], version, flags, expire, b[p + klen:])
+
+
+CHECKPOINT_MAGIC = b"\x89GCKP\r\n\x1a"
+_CP_HEAD = struct.Struct("<8sQQI")      # magic, log LSN, HLC last, vector entries
+_U32 = struct.Struct("<I")
+
+
+class CheckpointError(ValueError):
+    """Bytes that are not a whole, intact checkpoint."""
 
 
 class Applied(NamedTuple):
@@ -704,6 +737,81 @@ class GlobalMember:
             self._execute(db, [[b"SET", key, value]])
         self._set_version(db, key, version)
         self.hlc.update(version_ts(version))
+
+    # -- durable state: the checkpoint ----------------------------------------------------
+
+    def checkpoint(self) -> bytes:
+        """This member's dataset and replication state as one blob: every
+        key (values as DUMP payloads, versions, TTLs, tombstones), the
+        flush versions, the vector, the HLC and the log LSN it covers.
+
+        With the log, it is what a restart needs (G5): load it with
+        :meth:`restore_checkpoint`, then :meth:`replay` the log's records
+        after its LSN. The driver takes it only with the log flushed (so
+        the dataset never claims an op the log could lose), writes it
+        atomically (temporary file, fsync, rename), keeps log segments
+        after its LSN, and takes one right after a full sync (which
+        restarts the log)."""
+        vec = sorted(self.vector.items())
+        parts = [_CP_HEAD.pack(CHECKPOINT_MAGIC, self.log.last_lsn, self.hlc.last, len(vec))]
+        parts += [struct.pack("<HQ", o, v) for o, v in vec]
+        parts.append(_U32.pack(len(self.flush_versions)))
+        parts += [struct.pack("<Q", f) for f in self.flush_versions]
+        seen = set()
+        entries = []
+        for d in self.ks.dbs:
+            for key in d.data:
+                seen.add((d.id, key))
+                entries.append(state_bytes(self.key_state(d.id, key)))
+        for k in self.tombs:
+            if k not in seen:
+                entries.append(state_bytes(self.key_state(*k)))
+        parts.append(_U32.pack(len(entries)))
+        for e in entries:
+            parts.append(_U32.pack(len(e)))
+            parts.append(e)
+        body = b"".join(parts)
+        return body + _U32.pack(zlib.crc32(body))
+
+    def restore_checkpoint(self, data: bytes) -> int:
+        """Loads a :meth:`checkpoint` into this (empty) member; returns the
+        log LSN it covers (replay the records after it)."""
+        if len(data) < _CP_HEAD.size + 4 or \
+                zlib.crc32(data[:-4]) != _U32.unpack_from(data, len(data) - 4)[0]:
+            raise CheckpointError("checkpoint damaged or cut short")
+        magic, lsn, hlc_last, nvec = _CP_HEAD.unpack_from(data, 0)
+        if magic != CHECKPOINT_MAGIC:
+            raise CheckpointError("not a checkpoint")
+        p = _CP_HEAD.size
+        vector = {}
+        for _ in range(nvec):
+            o, v = struct.unpack_from("<HQ", data, p)
+            vector[o] = v
+            p += 10
+        (nflush,) = _U32.unpack_from(data, p)
+        p += 4
+        flush = list(struct.unpack_from("<%dQ" % nflush, data, p))
+        p += 8 * nflush
+        (n,) = _U32.unpack_from(data, p)
+        p += 4
+        for i, f in enumerate(flush[:len(self.flush_versions)]):
+            self.flush_versions[i] = f
+        for _ in range(n):
+            (ln,) = _U32.unpack_from(data, p)
+            p += 4
+            st = state_from_bytes(data[p:p + ln])
+            p += ln
+            if st.flags & PRESENT:
+                self._execute(st.db, [[b"RESTORE", st.key, b"%d" % st.expire, st.payload,
+                                       b"REPLACE", b"ABSTTL"]])
+            if st.version:
+                self._set_version(st.db, st.key, st.version, bool(st.flags & EXPIRED))
+        for o, v in vector.items():
+            if v > self.vector.get(o, 0):
+                self.vector[o] = v
+        if hlc_last:
+            self.hlc.update(hlc_last)
+        return lsn
 
     # -- key states: fetches, anti-entropy, snapshots ----------------------------------
 

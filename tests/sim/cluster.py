@@ -92,6 +92,7 @@ class Member:
         self.readonly = readonly
         self.dir = os.path.join(sim.dir, "m%d" % self.sid)
         os.makedirs(self.dir, exist_ok=True)
+        self.cp_path = os.path.join(self.dir, "checkpoint")
         self.skew = 0
         self.alive = True
         # (origin, opid) -> times applied from a link since the dataset
@@ -272,8 +273,10 @@ class Sim:
         for ev in list(m.receivers.values()):
             if "log_reset" in ev.events:
                 ev.events.remove("log_reset")
-                # Our log restarted from a snapshot: members pulling from
-                # us must start over (they get a full sync).
+                # Our log restarted from a snapshot: a checkpoint now (the
+                # log no longer holds what came before), and members
+                # pulling from us must start over (they get a full sync).
+                self.checkpoint(m)
                 for (r, s) in list(self.conns):
                     if s == m.idx:
                         self.drop(r, s)
@@ -330,9 +333,33 @@ class Sim:
             if not self.members[i].alive:
                 self.boot_again(self.members[i])
 
+    def checkpoint(self, m: Member) -> int:
+        """Writes m's checkpoint as a driver would: log flushed first,
+        temporary file, rename."""
+        m.log.flush(durable=True)
+        data = m.gm.checkpoint()
+        tmp = m.cp_path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, m.cp_path)
+        return m.log.last_lsn
+
     def fault(self) -> None:
         rng = self.rng
-        r = rng.randrange(10)
+        r = rng.randrange(12)
+        if r >= 10:
+            m = rng.choice(self.members)
+            if m.alive:
+                self.enter(m)
+                lsn = self.checkpoint(m)
+                if r == 11:
+                    # Retention forced by size: everything the checkpoint
+                    # covers goes, acknowledged or not (lagging receivers
+                    # will need a full sync).
+                    m.log.roll()
+                    m.log.truncate_before(lsn + 1)
+                    self.log("retention", m.idx, "up to", lsn)
+            return
         if r < 4 and self.conns:
             self.drop(*rng.choice(sorted(self.conns)))
         elif r < 6:
@@ -384,7 +411,14 @@ class Sim:
         m.restarts += 1
         m.boot()
         m.alive = True
-        replay(m.gm)
+        lsn = 0
+        if os.path.exists(m.cp_path):
+            with open(m.cp_path, "rb") as f:
+                lsn = m.gm.restore_checkpoint(f.read())
+        if lsn + 1 < m.log.first_lsn:
+            self.fail(f"member {m.sid}: checkpoint at LSN {lsn}, log starts at"
+                      f" {m.log.first_lsn}")
+        replay(m.gm, lsn + 1)
         # The dataset now holds exactly the ops of the durable log.
         m.applied = {}
         for rec in m.log.read_from(m.log.first_lsn):
@@ -564,18 +598,20 @@ class Sim:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def replay(gm: GlobalMember) -> None:
-    """Rebuilds a restarted member's dataset from its durable log: every
-    record in log order, local ones included, through the receive rule.
-    Keys the rule cannot recompute stay behind (older version) and
-    anti-entropy brings them when links are up."""
+def replay(gm: GlobalMember, start: int) -> None:
+    """Rebuilds a restarted member's dataset: on top of its checkpoint,
+    every record of its durable log from LSN ``start`` in log order, local
+    ones included, through the receive rule. Keys the rule cannot recompute
+    stay behind (older version) and anti-entropy brings them when links
+    are up."""
     log = gm.log
+    start = max(start, log.first_lsn)
     saved = dict(gm.vector)
     gm.vector.clear()
     listeners, gm.listeners = gm.listeners, []
     hook, gm.on_applied = gm.on_applied, None
     try:
-        for rec in log.read_from(log.first_lsn):
+        for rec in log.read_from(start):
             gm.replay(rec)
     finally:
         gm.listeners = listeners
