@@ -452,7 +452,7 @@ class GlobalMember:
             self._local_flush(flushed, fv)
         else:
             version = make_version(ts, sid)
-        if touched and self._replay_unsafe(touched, named) \
+        if touched and self._replay_unsafe(touched, named, commands) \
                 and _whole_states(db, commands) is None:
             commands = self._state_commands(db, commands, touched, flushed)
             named = {}
@@ -476,13 +476,17 @@ class GlobalMember:
         for f in self.listeners:
             f(rec)
 
-    def _replay_unsafe(self, touched: dict, named: dict) -> bool:
+    def _replay_unsafe(self, touched: dict, named: dict, commands: list) -> bool:
         """Whether replaying the op's commands on the state its befores name
         could give another result than here: a key it reads or writes has a
         TTL (before or after: expiry reads the clock, which differs between
-        members and between now and a replay after a restart), or its state
-        came from outside our log (a fetch or snapshot: a replay of our log
-        alone cannot rebuild it)."""
+        members and between now and a replay after a restart), a command
+        sets one (PEXPIREAT deletes when its time is past: later it would),
+        or a key's state came from outside our log (a fetch or snapshot: a
+        replay of our log alone cannot rebuild it)."""
+        for args in commands:
+            if args[0].upper() in (b"PEXPIREAT", b"EXPIREAT"):
+                return True
         ttl, vol = self.ttl_keys, self.volatile
         dbs = self.ks.dbs
         for k in touched:
