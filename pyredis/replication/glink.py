@@ -48,7 +48,7 @@ import struct
 from typing import NamedTuple
 
 from .globallog import CorruptRecord, FullSyncNeeded, Record, decode_record, encode_record
-from .gmember import KeyState, state_bytes, state_from_bytes
+from .gmember import KeyState, make_version, state_bytes, state_from_bytes
 
 # Message types.
 HELLO, OP, ACK, KEYFETCH, KEYVALUE, SYNCED, DIGESTREQ, DIGEST, SLOTSREQ, SLOTKEYS, \
@@ -318,6 +318,39 @@ class Decoder:
         return msg
 
 
+def check_fields(msg, member) -> None:
+    """Refuse (LinkProtocolError) a well-framed message whose fields the
+    member would index or parse unchecked: a database index out of range,
+    an op timestamp that fits no version, an op's SELECT that is not a
+    database. Only a broken or hostile peer sends those; the link closes
+    instead of the member failing half-way through applying it."""
+    t = type(msg)
+    if t is Op:
+        rec = msg.record
+        try:
+            make_version(rec.ts, rec.origin)
+        except ValueError as e:
+            raise LinkProtocolError(f"bad op: {e}") from None
+        dbs = [rec.db] + [k.db for k in rec.keys]
+        for args in rec.commands:
+            if args and args[0].upper() == b"SELECT":
+                if len(args) != 2 or not args[1].isdigit() or len(args[1]) > 5:
+                    raise LinkProtocolError("bad op: SELECT of no database")
+                dbs.append(int(args[1]))
+    elif t is KeyFetch:
+        dbs = (msg.db,)
+    elif t is KeyValue or t is SnapKey:
+        dbs = (msg.state.db,)
+    elif t is SlotKeys:
+        dbs = [e[0] for e in msg.entries]
+    else:
+        return
+    n = len(member.ks.dbs)
+    for db in dbs:
+        if db >= n:
+            raise LinkProtocolError(f"database index {db} out of range")
+
+
 # -- the receiver's end ------------------------------------------------------------
 
 class ReceiverLink:
@@ -439,6 +472,7 @@ class ReceiverLink:
         self.bytes_in += len(data)
         self._dec.feed(data)
         while (msg := self._dec.next()) is not None:
+            check_fields(msg, self.member)
             self._handle(msg)
 
     def _handle(self, msg) -> None:
@@ -546,6 +580,7 @@ class SourceLink:
             raise LinkUsageError("receive_data after close")
         self._dec.feed(data)
         while (msg := self._dec.next()) is not None:
+            check_fields(msg, self.member)
             self._handle(msg)
 
     def _on_record(self, rec: Record) -> None:
@@ -562,6 +597,7 @@ class SourceLink:
                 raise LinkProtocolError("second HELLO")
             self.peer = msg.server_id
             self.sent = dict(msg.vector)
+            m.peer_vector(msg.vector)
             try:
                 for rec in m.log.ops_missing_for(msg.vector, exclude_origin=self.peer):
                     self._on_record(rec)

@@ -37,42 +37,70 @@ its wall clock never reads below 2020, so the packing is exact and
 
 The conflict rule (G3, G4)
 ==========================
-An op ``(origin, opid)`` carries, per key it touched, the version before and
-after. A member receiving it:
+An op ``(origin, opid)`` carries, per key it changed, the version before and
+after, and per key its commands name without changing it (a DEL of a
+missing key, the sources of SUNIONSTORE) the version it read (before ==
+after). A member receiving it:
 
 1. skips it if it already holds it (``opid <= vector[origin]``) or made it
    (G1);
 2. **applies it as it is** - its commands run through the executor on an
    internal client, so types, notifications, blocked clients, the AOF and
    classic replicas see exactly what a client's command gives - when every
-   touched key's local version equals the op's *before* (the op was made on
-   the state held here) and no touched key's expiry could read differently
-   here than at the origin (a TTL at or before ``max(op time, local now)``;
-   for whole-value ops this does not matter);
-3. otherwise **resolves each key by last-writer-wins**: where the local
-   version is at least the op's *after*, the local state wins and the key is
-   left alone; where the op's *after* is higher the op wins: a whole-value
-   write (SET without conditions, MSET, DEL/UNLINK) is applied to that key
-   directly, anything else cannot be recomputed here, so the member fetches
-   the key's current state from the member it got the op from (which holds
-   the op's result or a later one) and installs it if it is still newer.
-   Keys resolved this way count in ``conflicts``.
+   listed key's local version equals the op's *before* (the op was made on
+   the state held here: equal versions, equal states) and, for ops that
+   are not whole-value writes, nothing in it reads the clock differently
+   here than at the origin (a key's TTL at or before ``max(op time, our
+   now)``, an expired tombstone, a PEXPIREAT already past here), and a
+   flush in it would not delete keys newer than itself;
+3. otherwise **resolves each changed key by last-writer-wins**: where the
+   local version is at least the op's *after*, the local state wins and
+   the key is left alone; where the op's *after* is higher the op wins: a
+   whole-value write (SET with no condition, MSET, DEL/UNLINK, a shipped
+   state - see below) is applied to that key directly; anything else cannot
+   be recomputed here, so the member fetches the key's current state from
+   the member it got the op from (which holds the op's result or a later
+   one; if it does not yet, it asks its own sources: the want travels
+   upstream) and installs it if it is newer. A flush in the op is applied
+   by its flush version (older keys go, newer ones stay). Keys resolved so
+   count in ``conflicts``.
 
 Either way the op is then appended to this member's log with its original
 origin, op id and timestamp (so it is forwarded: chains, stars and rings
-work) and ``vector[origin]`` advances. Anti-entropy (slot digests of key
-versions) repairs whatever a path missed, so convergence never rests on one
-op path alone.
+work) and ``vector[origin]`` advances. States installed from outside (a
+fetch, anti-entropy, a snapshot) are pushed on to the members pulling from
+us; anti-entropy (slot digests of key versions) repairs whatever a path
+missed, so convergence never rests on one op path alone.
+
+Shipped states. An op whose result could differ when its commands run
+again - on a member whose clock says otherwise, or in a replay of the log
+after a restart - is logged as the states it left instead of its commands:
+per changed key ``RESTORE key <abs ttl> <payload> REPLACE ABSTTL`` or
+``DEL key`` (after the op's flushes). That is the case when a key it reads
+or writes has a TTL, when it sets one (PEXPIREAT), or when a key's state
+came from outside our log (``volatile``: a fetched state cannot be rebuilt
+from the log). Whole-value writes never need it. Such an op is a
+whole-value write everywhere.
+
+Durability (G5). The log plus a :meth:`checkpoint` rebuild the member:
+:meth:`restore_checkpoint`, then :meth:`replay` of every record after the
+checkpoint's LSN, in log order, by the same rule (records it cannot
+recompute leave keys behind, which anti-entropy brings back).
 
 API (for the driver and the links)
 ==================================
-``GlobalMember(core, server_id, log, clock)``
+``GlobalMember(core, server_id, log, clock, hlc_last=0)``
     subscribes to the core's funnel and installs the version table.
     ``clock()`` returns wall milliseconds. ``log`` is a ``GlobalLog``.
 ``listeners``
     callables ``f(record)`` told of every record appended to the log (local
     ops and forwarded ones): source links stream them. The driver must
     ``log.flush()`` before any bytes of a turn leave (replies and links).
+``installed``
+    callables ``f(KeyState)`` told of every state installed from outside.
+``receivers``
+    the ``glink.ReceiverLink`` objects pulling into this member (they add
+    themselves); :meth:`want` asks them for a key version we lack.
 ``apply(record) -> Applied``
     a record received on a link; ``Applied.fetch`` lists ``(db, key,
     version)`` to ask the link's source for, until a state at least that
@@ -83,11 +111,22 @@ API (for the driver and the links)
 ``adopt_flush(db, version)``
     anti-entropy.
 ``snapshot_states()`` / ``finish_snapshot(vector)``
-    full sync: every versioned key, then the vector merge and log reset.
+    full sync: every versioned key, then the vector merge and log reset
+    (the driver then takes a checkpoint and restarts the links that pull
+    from us: their positions are gone with our old log).
+``peer_vector(vector)``
+    a receiver's HELLO vector (op ids of ours it holds are never reused).
+``checkpoint() -> bytes`` / ``restore_checkpoint(bytes) -> lsn`` /
+``replay(record)``
+    restart from durable state.
 ``vector``
     origin -> highest op id held (applied or made here).
 ``conflicts``, ``applied_ops``, ``local_ops``, ``apply_errors``
     counters for INFO global.
+
+Not handled here: SWAPDB (it moves whole databases without versions; the
+driver should refuse it while global replication is on); tombstones and
+stale version-table entries of flushed keys are never collected.
 """
 
 from __future__ import annotations
@@ -338,6 +377,9 @@ class GlobalMember:
         self.local_ops = 0
         self.apply_errors = 0
         self.last_apply_error = None
+        # Op ids of ours that a peer holds but our log lost (a crash under
+        # fsync everysec/no after they were shipped): never reuse them.
+        self._opid_floor = 0
         # Op capture: keys written since the current op opened -> version
         # before; the commands of an open MULTI/EXEC or script unit.
         self._touched: dict = {}
@@ -468,7 +510,7 @@ class GlobalMember:
         for (kdb, key), v in named.items():
             if (kdb, key) not in touched:
                 keys.append(KeyVersion(kdb, key, v, v))
-        opid = self.log.last_opid(sid) + 1
+        opid = max(self.log.last_opid(sid), self._opid_floor) + 1
         rec = Record(sid, opid, ts, db, commands, keys)
         self.log.append(rec)
         self.vector[sid] = opid
@@ -830,6 +872,15 @@ class GlobalMember:
             return KeyState(db, key, version, flags, 0, b"")
         return KeyState(db, key, version, PRESENT, d.expires.get(key, 0),
                         rdb.dump_payload(value))
+
+    def peer_vector(self, vector: dict) -> None:
+        """A receiver said which ops it holds (HELLO). If it holds ops of
+        ours beyond our log (lost here in a crash before an fsync), our next
+        op ids go above them, so no op id ever names two ops (G1); the
+        lost ops' keys come back to us through anti-entropy."""
+        theirs = vector.get(self.server_id, 0)
+        if theirs > max(self.log.last_opid(self.server_id), self._opid_floor):
+            self._opid_floor = theirs
 
     def want(self, db: int, key: bytes, version: int) -> None:
         """Someone pulling from us waits for a version of a key we lack:

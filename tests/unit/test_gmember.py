@@ -241,3 +241,15 @@ def test_duplicates_and_own_ops_are_skipped(group):
     assert m2.apply(rec).status == "duplicate"
     assert m1.apply(rec).status == "duplicate"
     assert m2.applied_ops == 1
+
+
+def test_op_ids_a_peer_holds_are_never_reused(group):
+    # Our log lost ops 1..3 (fsync everysec, crash) that a peer received:
+    # its HELLO says so, and our next op is number 4.
+    wall, [(m1, c1), _, _] = group
+    m1.peer_vector({1: 3, 2: 9})
+    call(c1, "SET", "a", "1")
+    assert records(m1)[-1].opid == 4
+    m1.peer_vector({1: 2})
+    call(c1, "SET", "a", "2")
+    assert records(m1)[-1].opid == 5
