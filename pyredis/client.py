@@ -28,6 +28,9 @@ class Client:
         "blocked", "on_unblocked", "deny_blocking",
         # CLIENT REPLY: 0 on, else what the shell drops (commands/admin.py).
         "reply_mode",
+        # Set when the connection stops speaking RESP (a global replication
+        # link after GLOBAL SYNC): the shell hands it every byte read.
+        "raw",
     )
 
     def __init__(self, core, client_id: int, addr: str = "", laddr: str = "",
@@ -68,6 +71,7 @@ class Client:
         self.on_unblocked = None
         self.deny_blocking = False
         self.reply_mode = 0
+        self.raw = None
         self.update_slowpath()
 
     def update_slowpath(self) -> None:

@@ -227,6 +227,23 @@ def _parse_replicaof(text: str) -> str:
     return f"{parts[0]} {parts[1]}"
 
 
+def _parse_peers(text: str) -> list:
+    """``global-peer``: ``host:port`` items (space separated), each checked."""
+    peers = []
+    for item in text.split():
+        host, sep, port = item.rpartition(":")
+        p = parse_strict_int(port) if sep else None
+        if not host or p is None or not 0 < p < 65536:
+            raise ConfigError(f"global-peer wants host:port, got '{item}'")
+        if (host, p) not in peers:
+            peers.append((host, p))
+    return peers
+
+
+def _render_peers(peers: list) -> str:
+    return " ".join(f"{h}:{p}" for h, p in peers)
+
+
 # -- the option table --------------------------------------------------------
 
 _NO_EFFECT = " Accepted, no effect yet."
@@ -516,7 +533,7 @@ OPTIONS: dict[str, Option] = _opts(
                "command not flagged `stale`."),
     Option("replica-read-only", "bool", True, True,
            doc="A replica refuses writes from its clients with -READONLY."),
-    Option("replica-ignore-maxmemory", "bool", True, True, effect=False,
+    Option("replica-ignore-maxmemory", "bool", True, True,
            doc="Replicas do not evict."),
     Option("replica-lazy-flush", "bool", False, True, effect=False,
            doc="Flush asynchronously before a full sync."),
@@ -557,6 +574,31 @@ OPTIONS: dict[str, Option] = _opts(
                "acknowledged within min-replicas-max-lag (0: off)."),
     Option("min-replicas-max-lag", "int", 10, True, 0, _INT_MAX,
            doc="Seconds since its last acknowledgement for a replica to count as good."),
+    # -- global replication (pyredis/replication/gdriver.py)
+    Option("global-server-id", "int", 0, False, 0, 65535,
+           doc="This member's ServerID, unique in its group (1..65535); global replication "
+               "is off while it is 0."),
+    Option("global-log-dir", "string", "globallog", False,
+           doc="Directory of the global log's segment files (relative to `dir`)."),
+    Option("global-log-max-size", "memory", 1024 ** 3, True, 1, _LL_MAX,
+           doc="The global log drops its oldest segments past this size, even if a link "
+               "still needs them (that link then gets a full sync)."),
+    Option("global-log-max-age", "int", 7 * 24 * 3600, True, 0, _LL_MAX,
+           doc="...and segments older than this many seconds (0: no age limit)."),
+    Option("global-log-segment-size", "memory", 64 * 1024 ** 2, False, 4096, _LL_MAX,
+           doc="The global log starts a new segment file past this size (retention "
+               "drops whole segments)."),
+    Option("global-log-fsync", "enum", "everysec", True, choices=("always", "everysec", "no"),
+           doc="When the global log reaches the disk: before each reply (`always`), once a "
+               "second, or when the OS decides."),
+    Option("global-peer", "special", [], True, parser=_parse_peers, renderer=_render_peers,
+           nargs=None,
+           doc="`host:port` of a member whose ops this member pulls (one-way link); repeat "
+               "the line (or list several) for more. CONFIG SET replaces the list live."),
+    Option("global-peer-auth", "string", "", True,
+           doc="Password sent with AUTH on links to peers (their `requirepass`)."),
+    Option("global-role", "enum", "master", True, choices=("master", "readonly"),
+           doc="`readonly`: clients' writes get -READONLY; links still apply."),
     # -- cluster (pyredis runs standalone)
     Option("cluster-enabled", "bool", False, False, effect=False, doc="Cluster mode."),
     Option("cluster-node-timeout", "int", 15000, True, 0, _LL_MAX, effect=False,
@@ -786,6 +828,11 @@ class Config:
                 return
             self.save = self.save + _parse_save(" ".join(values))
             return
+        if opt.name == "global-peer":
+            # Repeatable: each line (or --global-peer flag) adds peers.
+            added = [p for p in _parse_peers(" ".join(values)) if p not in self.global_peer]
+            self.set(opt.name, _render_peers(self.global_peer + added), startup=True)
+            return
         if opt.nargs is None:
             if not values:
                 raise ConfigError("Bad directive or wrong number of arguments")
@@ -808,6 +855,8 @@ class Config:
                     for c in _OBUF_CLASSES]
         if opt.name == "replicaof":
             return [f"replicaof {value}"] if value else []
+        if opt.name == "global-peer":
+            return [f"global-peer {h}:{p}" for h, p in value]
         text = opt.render(value)
         if opt.nargs is None and text:
             return [f"{opt.name} {text}"]

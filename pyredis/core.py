@@ -102,6 +102,8 @@ class Core:
         self.funnel = Funnel()
         # Classic replication: ids, offset, backlog, replicas, our master.
         self.repl = ReplicationState(self)
+        # Global replication (replication/gdriver.py), when global-server-id is set.
+        self.global_repl = None
         self.ks.propagate = self._propagate_db_effect
         self.pubsub = self.ks.pubsub = PubSub()
         follow_config(self.config, self.ks)
@@ -142,8 +144,10 @@ class Core:
         self.slow_ns = 1 << 62
         self.on_slow = None
         # Called by the server shell before any bytes go to a client (the
-        # AOF writes, and under appendfsync always fsyncs, its buffer), or None.
+        # AOF and the global log write, and per their fsync policy sync,
+        # their buffers), or None. Install with set_before_reply.
         self.before_reply = None
+        self._before_replies: dict = {}
         # The append-only file (persistence.aof.Aof), once the shell starts it.
         self.aof = None
         from .commands.admin import Admin
@@ -163,6 +167,21 @@ class Core:
         """Install (or, with None, remove) the after-call hook called ``name``."""
         self.after_call = _chain(self._after_calls, name, fn)
         self.update_observed()
+
+    def set_before_reply(self, fn, name: str) -> None:
+        """Install (or, with None, remove) the before-reply hook ``name``."""
+        if fn is None:
+            self._before_replies.pop(name, None)
+        else:
+            self._before_replies[name] = fn
+        hooks = tuple(self._before_replies.values())
+        if len(hooks) > 1:
+            def chained():
+                for h in hooks:
+                    h()
+            self.before_reply = chained
+        else:
+            self.before_reply = hooks[0] if hooks else None
 
     def update_observed(self) -> None:
         """Call after changing monitors or after_call."""
@@ -190,6 +209,8 @@ class Core:
         side = self.repl.master_side
         if client.kind == "replica" or side.conf:
             side.replica_gone(client)
+        elif client.kind == "global":
+            self.global_repl.client_gone(client)
 
     def _propagate_db_effect(self, db: int, args: list) -> None:
         if self.funnel.sinks:

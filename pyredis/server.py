@@ -41,7 +41,7 @@ log = logging.getLogger("pyredis")
 
 
 # Client kind -> its class in client-output-buffer-limit (masters: none).
-_LIMIT_CLASS = {"normal": "normal", "pubsub": "pubsub", "replica": "slave"}
+_LIMIT_CLASS = {"normal": "normal", "pubsub": "pubsub", "replica": "slave", "global": "slave"}
 
 
 class ClientConnection(asyncio.Protocol):
@@ -118,6 +118,9 @@ class ClientConnection(asyncio.Protocol):
         reader = self.reader
         core = self.core
         core.stats.net_input_bytes += len(data)
+        if client.raw is not None:
+            client.raw(data)
+            return
         if not client.authenticated:
             # Also after RESET: Redis sizes requests by the state before them.
             reader.auth_required = True
@@ -368,6 +371,8 @@ class Server:
         self._schedule_tick()
         log.info("Server initialized")
         await _load_snapshot(self.core)
+        if cfg.global_server_id:
+            _start_global(self.core)
         log.info("Ready to accept connections")
         # replicaof in the config: connect once the dataset is loaded.
         from .replication.replica import startup as start_replica
@@ -525,6 +530,8 @@ class Server:
         if self.core.aof is not None:
             self.core.aof.stop()
         self.core.repl.master_side.stop()
+        if self.core.global_repl is not None:
+            self.core.global_repl.stop()
         from .replication.replica import shutdown as stop_replica
         stop_replica(self.core)
         for srv in self._servers:
@@ -649,6 +656,18 @@ async def _load_snapshot(core: Core) -> None:
     try:
         await startup(core)
     except RDBError:
+        raise SystemExit(1) from None
+
+
+def _start_global(core: Core) -> None:
+    """Open the global log (a damaged one stops the server, naming the file
+    and offset) and start the links."""
+    from .replication.gdriver import GlobalReplication
+    from .replication.globallog import CorruptLogError
+    try:
+        GlobalReplication(core).start()
+    except (CorruptLogError, OSError, ValueError) as e:
+        log.warning("Can't start global replication: %s. Exiting.", e)
         raise SystemExit(1) from None
 
 

@@ -9,7 +9,7 @@ from .table import COMMANDS, TABLE, Command, command, lookup, server_table
 _MODULES = ("connection", "strings", "bits", "keys", "server", "transactions", "lists", "hashes",
             "sets", "hyperloglog", "pubsub", "zsets", "geo", "streams", "info", "client_cmds",
             "introspection", "admin", "aof", "sort", "persistence", "scripting", "memory",
-            "replication", "sync")
+            "replication", "sync", "global_cmds")
 
 for _m in _MODULES:
     try:

@@ -605,7 +605,7 @@ class Aof:
         core = self.core
         if self not in core.funnel.sinks:
             core.funnel.subscribe(self)
-        core.before_reply = self.flush
+        core.set_before_reply(self.flush, "aof")
         if self._fsync_thread is None:
             self._stop = threading.Event()
             self._fsync_thread = threading.Thread(target=self._fsync_loop, name="aof-fsync",
@@ -625,8 +625,7 @@ class Aof:
         self._kill_child()
         if self in core.funnel.sinks:
             core.funnel.unsubscribe(self)
-        if core.before_reply == self.flush:
-            core.before_reply = None
+        core.set_before_reply(None, "aof")
         self._stop.set()
         self._fsync_thread = None
         with self.lock:

@@ -494,6 +494,11 @@ class GlobalLog:
         return dict(self._segments[0].base_vector)
 
     @property
+    def oldest_ts(self) -> int:
+        """The largest timestamp in the oldest segment (retention by age)."""
+        return self._segments[0].max_ts
+
+    @property
     def segment_paths(self) -> list:
         return [s.path for s in self._segments]
 

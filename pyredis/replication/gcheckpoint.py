@@ -1,0 +1,160 @@
+"""Checkpoint files of a global replication member, so that after any
+restart (kill -9 included) its dataset and its log positions agree (G5).
+
+The checkpoint's content is the member's own (``GlobalMember.checkpoint``:
+every key with its value, TTL and version, the tombstones, the flush
+versions, the version vector, the HLC and the log LSN it covers). This
+module gives it a file, ``checkpoint.bin`` in the global log's directory,
+written by a forked child as BGSAVE writes a dump, so the member's clients
+and links are served meanwhile; through a temporary file, fsync and
+rename, so a crash leaves the previous checkpoint whole.
+
+Start-up (:func:`recover`): restore the checkpoint if there is one, then
+replay every record of the log after its LSN through the member's receive
+rule (``GlobalMember.replay``); with no checkpoint, replay the whole log on
+an empty dataset. The result holds exactly the ops the durable files hold,
+whether or not the AOF or a dump file exist: those are not what global
+replication trusts. If retention dropped history that no checkpoint covers
+(the driver avoids it: segments go only below the checkpoint's LSN), the
+member claims only its own op ids and lets anti-entropy bring the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from .gmember import CheckpointError
+
+log = logging.getLogger("pyredis")
+
+NAME = "checkpoint.bin"
+
+
+class Checkpoints:
+    """Background checkpoints of one member (``gr.checkpoints``)."""
+
+    def __init__(self, gr) -> None:
+        self.gr = gr
+        self.path = os.path.join(gr.log.directory, NAME)
+        self.lsn = 0              # the LSN the checkpoint on disk covers
+        self.child = 0
+        self._child_lsn = 0
+        self.count = 0
+        self.last_status_ok = True
+
+    def start(self) -> bool:
+        """Fork a child writing a checkpoint of now; False if one runs."""
+        if self.child:
+            return False
+        gr = self.gr
+        # Never cover an op the log could still lose.
+        gr.log.flush(durable=True)
+        lsn = gr.log.last_lsn
+        tmp = self.path + ".tmp-%d" % os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                data = gr.member.checkpoint()
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, self.path)
+                dfd = os.open(os.path.dirname(self.path), os.O_RDONLY)
+                try:
+                    os.fsync(dfd)
+                finally:
+                    os.close(dfd)
+                code = 0
+            except BaseException:  # the child never returns into the loop
+                pass
+            os._exit(code)
+        self.child = pid
+        self._child_lsn = lsn
+        return True
+
+    def poll(self, block: bool = False) -> None:
+        """Reap a finished child (the driver's timer, or shutdown)."""
+        if not self.child:
+            return
+        try:
+            pid, status = os.waitpid(self.child, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            pid, status = self.child, 1 << 8
+        if pid == 0:
+            return
+        self.child = 0
+        self.last_status_ok = os.waitstatus_to_exitcode(status) == 0
+        if self.last_status_ok:
+            self.lsn = self._child_lsn
+            self.count += 1
+        else:
+            log.warning("Global replication: writing the checkpoint failed")
+
+    def load(self) -> int:
+        """Restore the checkpoint on disk into the member (its keyspace is
+        emptied first); returns the LSN it covers (0 with none). Raises
+        ValueError naming the file when it is damaged."""
+        try:
+            with open(self.path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return 0
+        for d in self.gr.core.ks.dbs:
+            d.flush()
+        try:
+            lsn = self.gr.member.restore_checkpoint(data)
+        except CheckpointError as e:
+            raise ValueError(f"global checkpoint {self.path}: {e}") from None
+        self.lsn = lsn
+        return lsn
+
+
+def recover(gr) -> None:
+    """Rebuild the member's dataset from its own durable files (see the
+    module doc). Other funnel sinks (the AOF, classic replicas) do not see
+    the replay: it restores state, it is not new writes."""
+    core = gr.core
+    member = gr.member
+    lg = gr.log
+    cp = gr.checkpoints
+    sinks = [s for s in core.funnel.sinks if s is not member]
+    for s in sinks:
+        core.funnel.unsubscribe(s)
+    listeners, member.listeners = member.listeners, []
+    hook, member.on_applied = member.on_applied, None
+    try:
+        had_data = any(d.data for d in core.ks.dbs)
+        lsn = cp.load()
+        if not lsn:
+            if lg.last_lsn == 0 and not lg.base_vector:
+                # A new member: whatever the dump/AOF held stays, unversioned.
+                return
+            for d in core.ks.dbs:
+                d.flush()
+        if had_data:
+            log.info("Global replication: the dataset comes from the global log "
+                     "(checkpoint and log), not from the dump file or AOF")
+        start = max(lsn + 1, lg.first_lsn)
+        if lsn + 1 < lg.first_lsn and (lsn or lg.base_vector):
+            # History neither the checkpoint nor the log holds: claim only
+            # our own ops and let anti-entropy bring the rest.
+            log.warning("Global replication: the log lost history no checkpoint covers "
+                        "(LSNs %d..%d); peers will repair it", lsn + 1, lg.first_lsn - 1)
+            own = member.server_id
+            member.vector.clear()
+            member.vector[own] = lg.last_opid(own)
+        replayed = 0
+        if lg.last_lsn >= start:
+            for rec in lg.read_from(start):
+                member.replay(rec)
+                replayed += 1
+        log.info("Global replication: recovered from the checkpoint (LSN %d) and %d log "
+                 "records", lsn, replayed)
+    finally:
+        member.listeners = listeners
+        member.on_applied = hook
+        for s in sinks:
+            core.funnel.subscribe(s)

@@ -1,0 +1,499 @@
+"""The asyncio driver of global replication: files, sockets and timers
+around the sans-IO cores (``gmember``, ``glink``, ``globallog``).
+
+One :class:`GlobalReplication` per server with ``global-server-id`` set
+(``core.global_repl``). It owns:
+
+* the **global log** (``global-log-dir`` under ``dir``) and the
+  **member** (``GlobalMember``), which turns local writes into ops and
+  applies received ones by the conflict rule;
+* one **outgoing link** (:class:`OutLink`) per ``global-peer``: this member
+  connects to the peer's normal port, sends ``AUTH`` (``global-peer-auth``)
+  and ``GLOBAL SYNC <our ServerID>``, and from the ``+OK`` on the
+  connection speaks the binary link protocol, as the receiver: it pulls the
+  peer's ops. Reconnects with backoff (0.1 s doubling to 5 s);
+* the **incoming links** (:class:`InLink`): peers that sent us
+  ``GLOBAL SYNC``; their client connection is handed to a ``SourceLink``
+  and its bytes bypass the RESP parser from then on.
+
+The order that makes durability hold (G5): the log is flushed (and, per
+``global-log-fsync``, synced) before any reply of the loop turn leaves
+(``core.set_before_reply``), before ops are shipped to a peer (an op a
+crash could still lose is never sent), and before a receiver acknowledges
+what it applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+
+from .. import errors
+from ..persistence.aof import encode_request
+from .gcheckpoint import Checkpoints, recover
+from .glink import LinkProtocolError, LinkUsageError, ReceiverLink, SourceLink
+from .globallog import CorruptRecord, GlobalLog
+from .gmember import GlobalMember
+from .hlc import LOGICAL_BITS
+
+log = logging.getLogger("pyredis")
+
+_BACKOFF_MIN = 0.1
+_BACKOFF_MAX = 5.0
+_TICK = 0.05
+_READ = 1 << 20
+# A checkpoint is taken when the log grew this much since the last one, or
+# after CHECKPOINT_SECONDS with new records; the log keeps every record a
+# checkpoint does not cover.
+CHECKPOINT_BYTES = 64 * 1024 * 1024
+CHECKPOINT_SECONDS = 300
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class _Refused(Exception):
+    """The peer answered the handshake with an error."""
+
+
+class OutLink:
+    """This member pulling one peer's ops (the receiver's end)."""
+
+    def __init__(self, gr: "GlobalReplication", host: str, port: int) -> None:
+        self.gr = gr
+        self.host = host
+        self.port = port
+        self.rl = ReceiverLink(gr.member)
+        self.state = "connecting"
+        self.stopped_reason = ""
+        self.last_error = ""
+        self.peer_id = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.partial_syncs = 0
+        self.connections = 0
+        self.ops_applied = 0
+        self.lag_ms = 0
+        self.last_opids: dict = {}
+        self.synced_since = 0.0
+        self.task: asyncio.Task | None = None
+        self._writer = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def full_syncs(self) -> int:
+        return self.rl.full_syncs
+
+    def start(self) -> None:
+        if self.task is None or self.task.done():
+            self.stopped_reason = ""
+            self.state = "connecting"
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def stop(self, reason: str) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            self.task = None
+        self._close()
+        self.state = "stopped"
+        self.stopped_reason = reason
+
+    def _close(self) -> None:
+        if self.rl.state != "idle":
+            self.rl.disconnected()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    async def _run(self) -> None:
+        backoff = _BACKOFF_MIN
+        while True:
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except _Refused as e:
+                self.last_error = str(e)
+                log.warning("Global link to %s refused: %s", self.name, e)
+            except (OSError, EOFError, asyncio.IncompleteReadError, asyncio.TimeoutError,
+                    LinkProtocolError, LinkUsageError, CorruptRecord, ValueError) as e:
+                self.last_error = str(e) or type(e).__name__
+                if self.state != "connecting":
+                    log.warning("Global link to %s lost: %s", self.name, self.last_error)
+            finally:
+                self._close()
+            if self.state == "synced":
+                backoff = _BACKOFF_MIN
+            self.state = "connecting"
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, _BACKOFF_MAX)
+
+    async def _session(self) -> None:
+        gr = self.gr
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(self.host, self.port), timeout=5)
+        self._writer = writer
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        self.connections += 1
+        auth = gr.core.config.global_peer_auth
+        if auth:
+            writer.write(encode_request([b"AUTH", auth.encode()]))
+            await self._expect_ok(reader, "AUTH")
+        writer.write(encode_request([b"GLOBAL", b"SYNC", b"%d" % gr.member.server_id]))
+        reply = await self._expect_ok(reader, "GLOBAL SYNC")
+        try:
+            self.peer_id = int(reply.split()[1])
+        except (IndexError, ValueError):
+            raise _Refused(f"bad handshake reply {reply[:60]!r}") from None
+        if self.peer_id == gr.member.server_id:
+            raise _Refused(f"the peer has our own ServerID {self.peer_id}")
+        self.state = "syncing"
+        full_before = self.rl.full_syncs
+        self._write(self.rl.connect())
+        while True:
+            data = await reader.read(_READ)
+            if not data:
+                raise EOFError("connection closed by the peer")
+            self.bytes_in += len(data)
+            gr.current_link = self
+            try:
+                self.rl.receive_data(data)
+            finally:
+                gr.current_link = None
+            # Durable before we say we have it (G5).
+            gr.flush_log()
+            self._write(self.rl.data_to_send() + self.rl.ack())
+            self._update_state(full_before)
+
+    def _update_state(self, full_before: int) -> None:
+        rl = self.rl
+        if rl.events:
+            for ev in rl.events:
+                if ev == "fullsync":
+                    log.warning("Global link to %s: the peer's log no longer covers us, "
+                                "full sync", self.name)
+                elif ev == "log_reset":
+                    # Our log restarted from the synced dataset: a checkpoint
+                    # must cover it before a restart could need it.
+                    self.gr.checkpoint_soon()
+                elif ev == "synced":
+                    if rl.full_syncs == full_before:
+                        self.partial_syncs += 1
+                    log.info("Global link to %s synced", self.name)
+            rl.events.clear()
+        if rl.state == "synced":
+            if self.state != "synced":
+                self.synced_since = time.monotonic()
+            self.state = "synced"
+        elif rl.state in ("syncing", "fullsync"):
+            self.state = "syncing"
+
+    def tick(self, now_ms: int) -> None:
+        if self._writer is not None and self.rl.state != "idle":
+            self._write(self.rl.tick(now_ms))
+
+    def _write(self, data: bytes) -> None:
+        if data and self._writer is not None:
+            self.bytes_out += len(data)
+            self._writer.write(data)
+
+    async def _expect_ok(self, reader, what: str) -> str:
+        line = await asyncio.wait_for(reader.readline(), timeout=10)
+        if not line:
+            raise EOFError(f"connection closed during {what}")
+        text = line.decode("utf-8", "replace").strip()
+        if not text.startswith("+OK"):
+            raise _Refused(f"{what}: {text}")
+        return text
+
+    def status(self) -> dict:
+        return {
+            "peer": self.name, "direction": "in", "peer_server_id": self.peer_id,
+            "state": self.state if self.state != "stopped" else
+            f"stopped ({self.stopped_reason})",
+            "sync_progress": 100 if self.state == "synced" else 0,
+            "lag_ms": self.lag_ms, "lag_ops": len(self.rl.wants),
+            "ops_applied": self.ops_applied,
+            "last_opids": " ".join(f"{o}:{i}" for o, i in sorted(self.last_opids.items())),
+            "bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
+            "full_syncs": self.full_syncs, "partial_syncs": self.partial_syncs,
+            "last_error": self.last_error,
+        }
+
+
+class InLink:
+    """A peer pulling our ops (the source's end), on its client connection."""
+
+    def __init__(self, gr: "GlobalReplication", client, peer_id: int) -> None:
+        self.gr = gr
+        self.client = client
+        self.peer_id = peer_id
+        self.sl = SourceLink(gr.member)
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+    def on_data(self, data: bytes) -> None:
+        """The peer's bytes (the connection no longer parses RESP)."""
+        self.bytes_in += len(data)
+        try:
+            self.sl.receive_data(data)
+        except (LinkProtocolError, LinkUsageError, CorruptRecord, ValueError) as e:
+            log.warning("Global link from %s (ServerID %d): %s; closing it",
+                        self.client.addr, self.peer_id, e)
+            self.client.kill()
+            return
+        self.gr.schedule_pump()
+
+    def pump(self) -> None:
+        data = self.sl.data_to_send()
+        if data:
+            self.bytes_out += len(data)
+            self.client.send(data)
+
+    def close(self) -> None:
+        self.sl.close()
+
+    def status(self) -> dict:
+        sl = self.sl
+        lag = sum(max(0, n - sl.acked.get(o, 0)) for o, n in sl.sent.items())
+        return {
+            "peer": self.client.addr, "direction": "out", "peer_server_id": self.peer_id,
+            "state": sl.state, "lag_ops": lag, "ops_sent": sl.ops_sent,
+            "bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
+            "full_syncs": sl.full_syncs, "partial_syncs": sl.partial_syncs,
+        }
+
+
+class GlobalReplication:
+    """Global replication of one server (see the module doc)."""
+
+    def __init__(self, core) -> None:
+        cfg = core.config
+        self.core = core
+        path = cfg.global_log_dir
+        if not os.path.isabs(path):
+            path = os.path.join(cfg.dir or ".", path)
+        self.log = GlobalLog(path, fsync=cfg.global_log_fsync,
+                             segment_bytes=cfg.global_log_segment_size)
+        if self.log.tail_cut is not None:
+            log.warning("Global log: %s", self.log.tail_cut)
+        self.member = GlobalMember(core, cfg.global_server_id, self.log, wall_ms)
+        self.checkpoints = Checkpoints(self)
+        recover(self)
+        self._checkpoint_at = (time.monotonic(), self.log.nbytes, self.log.last_lsn)
+        self.member.on_applied = self._on_applied
+        self.member.listeners.append(self._on_record)
+        self.links: dict[tuple, OutLink] = {}
+        self.inlinks: list[InLink] = []
+        self.current_link: OutLink | None = None
+        self._pump_scheduled = False
+        self._timer = None
+        self._last_sync = time.monotonic()
+        self._last_retention = 0.0
+        self.dropped = 0
+        core.global_repl = self
+        core.set_before_reply(self.flush_log, "globallog")
+        cfg.on_change("global-peer", lambda _v: self.reconcile())
+        cfg.on_change("global-role", lambda _v: self._update_gate())
+        cfg.on_change("global-log-fsync", self._set_fsync)
+        self._update_gate()
+
+    # -- life --------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the links (call on the server's running loop)."""
+        self.reconcile()
+        self._timer = asyncio.get_running_loop().call_later(_TICK, self._tick)
+        log.info("Global replication on: ServerID %d, log in %s, holding ops %s",
+                 self.member.server_id, self.log.directory, self.member.vector)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for link in self.links.values():
+            link.stop("shutdown")
+        for il in list(self.inlinks):
+            il.close()
+            il.client.kill()
+        self.inlinks.clear()
+        self.checkpoints.poll(block=True)
+        try:
+            self.log.flush(durable=True)
+        finally:
+            self.log.close()
+
+    def reconcile(self) -> None:
+        """Make the outgoing links match ``global-peer``."""
+        wanted = [tuple(p) for p in self.core.config.global_peer]
+        for key in list(self.links):
+            if key not in wanted:
+                self.links.pop(key).stop("removed")
+        for key in wanted:
+            if key not in self.links:
+                link = self.links[key] = OutLink(self, *key)
+                link.start()
+
+    # -- durability and shipping ---------------------------------------------------
+
+    def flush_log(self) -> None:
+        """Write the log's buffer (and sync it under ``always``)."""
+        self.log.flush()
+
+    def _set_fsync(self, policy: str) -> None:
+        self.log.fsync = policy
+
+    def _on_record(self, rec) -> None:
+        # A record reached the log: incoming links have something to send
+        # once it is flushed.
+        if self.inlinks:
+            self.schedule_pump()
+
+    def schedule_pump(self) -> None:
+        if not self._pump_scheduled:
+            self._pump_scheduled = True
+            asyncio.get_running_loop().call_soon(self._pump)
+
+    def _pump(self) -> None:
+        self._pump_scheduled = False
+        self.flush_log()
+        for il in self.inlinks:
+            il.pump()
+
+    def _on_applied(self, rec) -> None:
+        link = self.current_link
+        if link is not None:
+            link.ops_applied += 1
+            link.last_opids[rec.origin] = rec.opid
+            link.lag_ms = max(0, wall_ms() - (rec.ts >> LOGICAL_BITS))
+
+    # -- incoming links ------------------------------------------------------------
+
+    def accept(self, client, peer_id: int) -> bytes:
+        """``GLOBAL SYNC <peer id>`` on a client connection: it becomes an
+        incoming link. Returns the handshake reply."""
+        if peer_id == self.member.server_id:
+            from ..errors import CommandError
+            raise CommandError("ERR the peer has this member's own ServerID")
+        il = InLink(self, client, peer_id)
+        self.inlinks.append(il)
+        client.kind = "global"
+        client.raw = il.on_data
+        log.info("Global link from %s (ServerID %d) accepted", client.addr, peer_id)
+        return b"+OK %d\r\n" % self.member.server_id
+
+    def client_gone(self, client) -> None:
+        for il in self.inlinks:
+            if il.client is client:
+                il.close()
+                self.inlinks.remove(il)
+                log.info("Global link from %s (ServerID %d) closed", client.addr, il.peer_id)
+                return
+
+    # -- periodic work ---------------------------------------------------------------
+
+    def _tick(self) -> None:
+        try:
+            now = time.monotonic()
+            ms = wall_ms()
+            for link in self.links.values():
+                link.tick(ms)
+            if self.log.fsync == "everysec" and now - self._last_sync >= 1:
+                self._last_sync = now
+                self.log.sync()
+            if now - self._last_retention >= 1:
+                self._last_retention = now
+                self._retention()
+        except Exception:
+            log.exception("error in the global replication timer")
+        self._timer = asyncio.get_running_loop().call_later(_TICK, self._tick)
+
+    def checkpoint_soon(self) -> None:
+        self._checkpoint_at = (0.0, -CHECKPOINT_BYTES, -1)
+
+    def _retention(self) -> None:
+        """Checkpoint when the log grew enough (or long enough ago), and,
+        when the log is over ``global-log-max-size`` or its oldest segment
+        over ``global-log-max-age``, drop the segments the checkpoint covers
+        (links still behind them get a full sync, logged and counted)."""
+        lg = self.log
+        cp = self.checkpoints
+        cp.poll()
+        cfg = self.core.config
+        since, size_then, lsn_then = self._checkpoint_at
+        now = time.monotonic()
+        if lg.last_lsn > lsn_then and (lg.nbytes - size_then >= min(
+                CHECKPOINT_BYTES, cfg.global_log_max_size // 4)
+                or now - since >= CHECKPOINT_SECONDS):
+            if cp.start():
+                self._checkpoint_at = (now, lg.nbytes, lg.last_lsn)
+        age = wall_ms() / 1000 - (lg.oldest_ts >> LOGICAL_BITS) / 1000
+        over = lg.nbytes > cfg.global_log_max_size or (
+            cfg.global_log_max_age and age > cfg.global_log_max_age)
+        if over and cp.lsn:
+            report = lg.truncate_before(cp.lsn + 1)
+            if report:
+                self.dropped += report.records
+                log.warning("Global log: retention dropped %d records (LSN %d..%d, %s)",
+                            report.records, report.first_lsn, report.last_lsn,
+                            "size" if lg.nbytes > cfg.global_log_max_size else "age")
+
+    # -- role ----------------------------------------------------------------------
+
+    def _update_gate(self) -> None:
+        readonly = self.core.config.global_role == "readonly"
+        self.core.set_gate(self._readonly_gate if readonly else None, "global-role")
+
+    @staticmethod
+    def _readonly_gate(client, cmd, args):
+        if cmd.is_write and client.kind not in ("master", "global"):
+            return errors.READONLY
+        return None
+
+    # -- what INFO and GLOBAL STATUS show -------------------------------------------
+
+    def digest(self) -> str:
+        """One hex digest over every slot digest of the key versions."""
+        import hashlib
+        h = hashlib.blake2b(digest_size=20)
+        for d in self.member.slot_digests():
+            h.update(d.to_bytes(8, "little"))
+        for fv in self.member.flush_versions:
+            h.update(fv.to_bytes(8, "little"))
+        return h.hexdigest()
+
+    def info_fields(self) -> list:
+        m = self.member
+        lg = self.log
+        sid = m.server_id
+        outs = list(self.links.values())
+        fields = [
+            ("global_server_id", sid),
+            ("global_role", self.core.config.global_role),
+            ("global_log_first_opid", lg.first_opid(sid)),
+            ("global_log_last_opid", lg.last_opid(sid)),
+            ("global_log_bytes", lg.nbytes),
+            ("global_links", len(outs)),
+            ("global_incoming_links", len(self.inlinks)),
+            ("global_full_syncs", sum(link.full_syncs for link in outs)),
+            ("global_partial_syncs", sum(link.partial_syncs for link in outs)),
+            ("global_conflicts", m.conflicts),
+            ("global_ops_local", m.local_ops),
+            ("global_ops_applied", m.applied_ops),
+        ]
+        for i, link in enumerate(outs):
+            st = link.status()
+            fields.append((f"link{i}", ",".join(
+                f"{k}={st[k]}" for k in ("peer", "state", "lag_ms", "ops_applied", "bytes_in",
+                                         "full_syncs", "partial_syncs"))))
+        return fields

@@ -1,0 +1,284 @@
+"""Global replication over real sockets: members in this process
+(ServerThread, each its own loop and temp dir) linked on loopback, some
+links through the fault-injecting proxy. Topologies (mesh, chain, ring,
+star), concurrent writes, deletes, a read-only member, authentication, the
+GLOBAL commands and INFO global; every case ends with equal DEBUG DIGEST on
+all members (G3) and each op applied once per member (G1)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+
+from faultproxy import FaultProxy
+from pyredis.testing import ServerThread, free_port
+
+
+def until(fn, timeout=15.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def digest(c):
+    return c.execute_command("DEBUG", "DIGEST")
+
+
+def converged(clients, timeout=15.0):
+    until(lambda: len({digest(c) for c in clients}) == 1, timeout, "equal digests")
+
+
+class Group:
+    """Members 1..n on free ports; ``links`` maps a member to the members it
+    pulls from (default: everyone else, a mesh)."""
+
+    def __init__(self, n, links=None, settings=None):
+        self.ports = [free_port() for _ in range(n)]
+        self.servers = []
+        for i in range(n):
+            sources = links.get(i + 1, []) if links is not None else [
+                j + 1 for j in range(n) if j != i]
+            peers = " ".join(f"127.0.0.1:{self.ports[j - 1]}" for j in sources)
+            opts = dict((settings or {}).get(i + 1, {}))
+            self.servers.append(ServerThread(
+                port=str(self.ports[i]), global_server_id=str(i + 1),
+                global_peer=peers, **opts).start())
+        self.clients = [s.client(socket_timeout=10) for s in self.servers]
+
+    def __getitem__(self, i):
+        return self.clients[i - 1]
+
+    def info(self, i):
+        return self[i].info("global")
+
+    def stop(self):
+        for s in self.servers:
+            s.stop()
+
+
+@pytest.fixture
+def group_factory():
+    groups = []
+
+    def make(n, links=None, settings=None):
+        g = Group(n, links, settings)
+        groups.append(g)
+        return g
+
+    yield make
+    for g in groups:
+        g.stop()
+
+
+def _synced(g, members):
+    return all(all(v["state"] == "synced" for k, v in g.info(i).items()
+                   if k.startswith("link")) for i in members)
+
+
+def test_three_member_mesh_converges_and_applies_each_op_once(group_factory):
+    g = group_factory(3)
+    until(lambda: _synced(g, (1, 2, 3)), what="links synced")
+    g[1].set("a", "1")
+    g[2].rpush("list", "x", "y")
+    g[3].hset("h", mapping={"f": "v"})
+    g[1].sadd("s", "m1", "m2")
+    g[2].zadd("z", {"m": 1.5})
+    g[3].execute_command("SELECT", 4)
+    g[3].set("in4", "four")
+    g[3].execute_command("SELECT", 0)
+    with g[2].pipeline(transaction=True) as p:
+        p.incr("counter").incr("counter").execute()
+    g[1].set("ttl", "v", px=600000)
+    converged(g.clients)
+    assert g[3].get("a") == b"1" and g[1].lrange("list", 0, -1) == [b"x", b"y"]
+    assert len({c.execute_command("GLOBAL", "DIGEST") for c in g.clients}) == 1
+    # G1: each member applied exactly the ops the others made, once each,
+    # although every op reached it on two paths.
+    made = {i: g.info(i)["global_ops_local"] for i in (1, 2, 3)}
+    for i in (1, 2, 3):
+        assert g.info(i)["global_ops_applied"] == sum(made.values()) - made[i]
+        assert g.info(i)["global_log_last_opid"] == made[i]
+
+
+@pytest.mark.parametrize("shape", ["chain", "ring", "star"])
+def test_topologies_forward_ops_without_loops(group_factory, shape):
+    links = {
+        # 1 -> 2 -> 3 -> 4 (each pulls from the one before)
+        "chain": {2: [1], 3: [2], 4: [3]},
+        # 1 -> 2 -> 3 -> 4 -> 1
+        "ring": {1: [4], 2: [1], 3: [2], 4: [3]},
+        # 1 is the hub, both ways
+        "star": {1: [2, 3, 4], 2: [1], 3: [1], 4: [1]},
+    }[shape]
+    g = group_factory(4, links)
+    writers = [1] if shape == "chain" else [1, 2, 3, 4]
+    for i in writers:
+        for k in range(20):
+            g[i].set(f"k{i}:{k}", k)
+        g[i].incrby("shared", i)
+    if shape == "chain":
+        until(lambda: g[4].dbsize() == 21, what="the chain's end")
+    converged(g.clients)
+    total = sum(g.info(i)["global_ops_local"] for i in (1, 2, 3, 4))
+    for i in (1, 2, 3, 4):
+        if shape == "chain" and i == 1:
+            continue
+        info = g.info(i)
+        assert info["global_ops_applied"] == total - info["global_ops_local"]
+
+
+def test_concurrent_writes_to_one_key_converge_by_the_rule(group_factory):
+    g = group_factory(2)
+    until(lambda: _synced(g, (1, 2)), what="links synced")
+    # Stop the links, so the writes below are concurrent.
+    for i, other in ((1, 2), (2, 1)):
+        g[i].execute_command("GLOBAL", "LINK", "STOP", "127.0.0.1", g.ports[other - 1])
+    g[1].set("k", "from-1")
+    g[1].rpush("l", "a")
+    g[2].set("k", "from-2")
+    g[2].rpush("l", "b")
+    g[2].set("gone", "x")
+    g[1].set("gone", "y")
+    time.sleep(0.01)
+    g[2].delete("gone")  # later than both writes: the delete wins everywhere
+    for i, other in ((1, 2), (2, 1)):
+        g[i].execute_command("GLOBAL", "LINK", "START", "127.0.0.1", g.ports[other - 1])
+    converged(g.clients)
+    assert g[1].get("k") == g[2].get("k") == b"from-2"  # the later write
+    assert g[1].exists("gone") == 0 and g[2].exists("gone") == 0
+    assert g.info(1)["global_conflicts"] + g.info(2)["global_conflicts"] >= 1
+    status = g[1].execute_command("GLOBAL", "STATUS")
+    assert status[b"server_id"] == 1
+
+
+def test_readonly_member_refuses_clients_but_applies_links(group_factory):
+    g = group_factory(2, {2: [1]}, {2: {"global_role": "readonly"}})
+    with pytest.raises(redis.ResponseError, match="^You can't write against a read only"):
+        g[2].set("x", 1)
+    g[1].set("x", "from-master")
+    until(lambda: g[2].get("x") == b"from-master", what="applied on the read-only member")
+    assert g[2].execute_command("GLOBAL", "ROLE") == b"readonly"
+    assert g[2].execute_command("GLOBAL", "ROLE", "master") == b"OK"
+    assert g[2].set("x", 2)
+
+
+def test_members_with_requirepass_refuse_unauthenticated_links(group_factory):
+    g = group_factory(2, {2: [1]}, {1: {"requirepass": "pw"}})
+    c1 = g.servers[0].client(password="pw")
+    c1.set("secret", 1)
+    until(lambda: "NOAUTH" in g[2].execute_command("GLOBAL", "STATUS")[b"links"][0][
+        b"last_error"].decode(), what="the refusal")
+    assert g[2].dbsize() == 0
+    g[2].config_set("global-peer-auth", "pw")
+    until(lambda: g[2].get("secret") == b"1", what="authenticated link")
+
+
+def test_peer_add_remove_and_config_set(group_factory):
+    g = group_factory(2, {})
+    g[1].set("k", 1)
+    assert g.info(2)["global_links"] == 0
+    g[2].execute_command("GLOBAL", "PEER", "ADD", "127.0.0.1", g.ports[0])
+    until(lambda: g[2].get("k") == b"1", what="peer added")
+    assert g[2].config_get("global-peer")["global-peer"] == f"127.0.0.1:{g.ports[0]}"
+    g[2].execute_command("GLOBAL", "PEER", "REMOVE", "127.0.0.1", g.ports[0])
+    assert g.info(2)["global_links"] == 0
+    g[1].set("k", 2)
+    time.sleep(0.3)
+    assert g[2].get("k") == b"1"
+    g[2].config_set("global-peer", f"127.0.0.1:{g.ports[0]}")
+    until(lambda: g[2].get("k") == b"2", what="peer set by CONFIG SET")
+    with pytest.raises(redis.ResponseError, match="no such peer"):
+        g[2].execute_command("GLOBAL", "LINK", "STOP", "127.0.0.1", 1)
+
+
+def test_global_commands_when_off():
+    with ServerThread() as srv:
+        c = srv.client()
+        with pytest.raises(redis.ResponseError, match="global replication is off"):
+            c.execute_command("GLOBAL", "STATUS")
+        assert "global_server_id" not in c.info("everything")
+
+
+def test_a_cut_link_resumes_without_a_full_sync(group_factory):
+    g = group_factory(2, {})
+    with FaultProxy(("127.0.0.1", g.ports[0])) as proxy:
+        g[2].config_set("global-peer", f"127.0.0.1:{proxy.port}")
+        for round_ in range(3):
+            for k in range(50):
+                g[1].set(f"r{round_}:{k}", k)
+            converged(g.clients)
+            proxy.cut()
+        converged(g.clients)
+        info = g.info(2)
+        assert info["global_full_syncs"] == 0
+        assert info["global_partial_syncs"] >= 3
+        assert info["global_ops_applied"] == g.info(1)["global_ops_local"]
+
+
+def _proc(dir_, port, sid, peers, **extra):
+    from pyredis.testing import ServerProcess
+    return ServerProcess(dir=str(dir_), port=str(port), global_server_id=str(sid),
+                         global_peer=" ".join(f"127.0.0.1:{p}" for p in peers),
+                         **extra)
+
+
+def test_kill9_under_load_then_restart_resumes_without_loss(tmp_path):
+    import threading
+    pa, pb = free_port(), free_port()
+    (tmp_path / "a").mkdir()
+    a = _proc(tmp_path / "a", pa, 1, [pb], global_log_fsync="always",
+              global_log_max_size="2mb", global_log_segment_size="64kb").start()
+    try:
+        with ServerThread(port=str(pb), global_server_id="2",
+                          global_peer=f"127.0.0.1:{pa}") as b:
+            ca, cb = a.client(socket_timeout=5), b.client(socket_timeout=10)
+            acked = []
+
+            def writer():
+                try:
+                    for i in range(100000):
+                        ca.set(f"k:{i}", "v" * 50)
+                        acked.append(i)
+                except (redis.ConnectionError, redis.TimeoutError):
+                    pass
+
+            t = threading.Thread(target=writer)
+            t.start()
+            until(lambda: len(acked) > 3000, what="load")
+            a.kill()
+            t.join(10)
+            a.start()
+            ca = a.client(socket_timeout=10)
+            # Every acknowledged write survived kill -9 (fsync always), and
+            # the member's positions agree with its data.
+            missing = [i for i in acked if not ca.exists(f"k:{i}")]
+            assert not missing[:5], f"{len(missing)} acknowledged writes lost"
+            cb.set("from-b", 1)
+            converged([ca, cb], timeout=30)
+            assert cb.info("global")["global_full_syncs"] == 0
+            assert ca.info("global")["global_full_syncs"] == 0
+    finally:
+        a.stop()
+
+
+def test_retention_past_a_links_position_means_a_counted_full_sync(group_factory):
+    g = group_factory(2, {2: [1]}, {1: {"global_log_max_size": "256kb",
+                                        "global_log_segment_size": "16kb"}})
+    g[1].set("first", 1)
+    until(lambda: g[2].get("first") == b"1", what="synced")
+    g[2].execute_command("GLOBAL", "LINK", "STOP", "127.0.0.1", g.ports[0])
+    for i in range(4000):
+        g[1].set(f"k{i}", "x" * 100)
+    # The checkpoint covers it and the log dropped what member 2 lacks.
+    until(lambda: g.servers[0].core.global_repl.dropped > 0, timeout=30,
+          what="retention")
+    g[2].execute_command("GLOBAL", "LINK", "START", "127.0.0.1", g.ports[0])
+    converged(g.clients, timeout=30)
+    assert g.info(2)["global_full_syncs"] == 1
