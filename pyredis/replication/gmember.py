@@ -312,6 +312,11 @@ class _MemberVersions(VersionTable):
         super().__init__(None)
         self.member = member
 
+    def clear(self) -> None:
+        member = self.member
+        VersionTable.__init__(self, None)
+        self.member = member
+
     def bump(self, db: int, key: bytes) -> None:
         m = self.member
         t = m._touched

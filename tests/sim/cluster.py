@@ -375,8 +375,9 @@ class Sim:
                 self.partition = None
         elif r < 8:
             m = rng.choice(self.members)
-            # Skew up to 300 ms either way; moving it back steps the clock back.
-            m.skew = rng.randrange(-300, 301)
+            # Skew up to 300 ms either way; moving it back steps the clock
+            # back, now and then by seconds (an NTP step).
+            m.skew = rng.randrange(-300, 301) if rng.randrange(5) else -2000
             self.log("skew", m.idx, m.skew)
         elif self.restarts:
             m = rng.choice(self.members)

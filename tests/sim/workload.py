@@ -1,5 +1,6 @@
 """Seeded random client workloads for the simulation: commands over every
-data type on a small, overlapping key space, so members write the same keys
+data type (strings, bitmaps, lists, hashes, sets, sorted sets, HyperLogLogs,
+streams) on a small, overlapping key space, so members write the same keys
 concurrently; multi-key commands (RENAME, SMOVE, LMOVE, *STORE, MSET),
 expiries, deletes, flushes and MULTI/EXEC units.
 
@@ -130,6 +131,34 @@ def _zset_cmd(rng):
     return [b"ZPOPMIN", k]
 
 
+def _other_cmd(rng):
+    """Bitmaps, HyperLogLogs, streams, and key moves across databases."""
+    r = rng.randrange(12)
+    if r == 0:
+        return [b"SETBIT", _k(rng, "s"), b"%d" % rng.randrange(24), b"%d" % rng.randrange(2)]
+    if r == 1:
+        return [b"PFADD", b"hll%d" % rng.randrange(2), _v(rng), _v(rng)]
+    if r == 2:
+        return [b"PFMERGE", b"hll0", b"hll1"]
+    if r == 3:
+        return [b"XADD", b"x%d" % rng.randrange(2), b"*", b"f", _v(rng)]
+    if r == 4:
+        return [b"XTRIM", b"x%d" % rng.randrange(2), b"MAXLEN", b"%d" % rng.randrange(4)]
+    if r == 5:
+        return [b"MOVE", _k(rng, rng.choice(_PREFIXES)), b"1"]
+    if r == 6:
+        return [b"COPY", _k(rng, "h"), _k(rng, "h"), b"REPLACE"]
+    if r == 7:
+        return [b"GETDEL", _k(rng, "s")]
+    if r == 8:
+        return [b"GETEX", _k(rng, "s"), b"PX", _ttl(rng)]
+    if r == 9:
+        return [b"SPOP", _k(rng, "t")]
+    if r == 10:
+        return [b"LINSERT", _k(rng, "l"), b"BEFORE", _v(rng), _v(rng)]
+    return [b"ZREMRANGEBYSCORE", _k(rng, "z"), b"0", b"%d" % rng.randrange(10)]
+
+
 _PREFIXES = ("s", "l", "h", "t", "z")
 
 
@@ -165,11 +194,13 @@ def command(rng, strings_only: bool = False):
         return _hash_cmd(rng)
     if r < 70:
         return _set_cmd(rng)
-    if r < 85:
+    if r < 80:
         return _zset_cmd(rng)
+    if r < 88:
+        return _other_cmd(rng)
     if r < 99:
         return _generic_cmd(rng)
-    return [b"FLUSHDB"]
+    return [b"FLUSHDB"] if rng.randrange(4) else [b"FLUSHALL"]
 
 
 def request(rng, strings_only: bool = False) -> list:

@@ -253,3 +253,14 @@ def test_op_ids_a_peer_holds_are_never_reused(group):
     m1.peer_vector({1: 2})
     call(c1, "SET", "a", "2")
     assert records(m1)[-1].opid == 5
+
+
+def test_flushall_keeps_the_member_hooked_to_the_table(group):
+    # FLUSHALL clears the version table; writes after it still become ops.
+    wall, [(m1, c1), _, _] = group
+    call(c1, "SET", "a", "1")
+    call(c1, "FLUSHALL")
+    call(c1, "HSET", "h", "f", "v")
+    rec = records(m1)[-1]
+    assert rec.commands == [[b"HSET", b"h", b"f", b"v"]]
+    assert rec.keys[0].before == m1.flush_versions[0] < rec.keys[0].after
