@@ -8,6 +8,8 @@
   replies as exact typed tuples (status vs bulk vs error kept apart).
 * ``both``: a :class:`Both` running the same commands on the two servers and
   asserting the replies are identical.
+* ``until``, ``link_up``, ``digest``: bounded polling and the checks the
+  replication tests wait on.
 * ``recorder``: a :class:`~pyredis.propagate.Recorder` subscribed to the
   ``pyr`` server's funnel for the test (on the server's own thread), to
   check what a command propagates.
@@ -159,6 +161,32 @@ class RawClient:
 
     def close(self) -> None:
         self.sock.close()
+
+
+# -- replication tests' waits ---------------------------------------------------
+
+
+def until(fn, timeout=15.0, what="condition"):
+    """Poll ``fn`` until it returns something truthy and return that; fail
+    naming ``what`` after ``timeout`` seconds (every wait is bounded)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def link_up(r) -> bool:
+    """A replica's link to its master is up (INFO replication)."""
+    return r.info("replication").get("master_link_status") == "up"
+
+
+def digest(r) -> bytes:
+    """DEBUG DIGEST of a redis-py client's server."""
+    return r.execute_command("DEBUG", "DIGEST")
 
 
 # -- servers -------------------------------------------------------------------

@@ -16,29 +16,15 @@ import time
 import pytest
 import redis
 
-from conftest import RawClient, ReferenceServer
+from conftest import RawClient, ReferenceServer, digest, link_up, until
 from faultproxy import FaultProxy
 from pyredis.testing import ServerProcess, ServerThread, free_port
 
 
-def until(fn, timeout=15.0, what="condition"):
-    """Poll ``fn`` until it returns something truthy (bounded)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
-def link_up(r: redis.Redis) -> bool:
-    return r.info("replication").get("master_link_status") == "up"
 
 
-def digest(r: redis.Redis) -> bytes:
-    return r.execute_command("DEBUG", "DIGEST")
 
 
 def caught_up(m: redis.Redis, s: redis.Redis) -> bool:

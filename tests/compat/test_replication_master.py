@@ -7,7 +7,6 @@ Equality is DEBUG DIGEST on both sides."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import shutil
@@ -16,29 +15,15 @@ import time
 import pytest
 import redis
 
-from conftest import ReferenceServer
+from conftest import ReferenceServer, digest, link_up, until
 from pyredis.persistence import rdb
 from pyredis.testing import ServerThread
 
 
-def until(fn, timeout=10.0, what="condition"):
-    """Poll ``fn`` until it returns something truthy (bounded)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
-def link_up(r: redis.Redis) -> bool:
-    return r.info("replication").get("master_link_status") == "up"
 
 
-def digest(r: redis.Redis) -> bytes:
-    return r.execute_command("DEBUG", "DIGEST")
 
 
 def in_sync(m: redis.Redis, s: redis.Redis, timeout=10.0) -> None:

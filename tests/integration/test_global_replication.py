@@ -12,23 +12,13 @@ import time
 import pytest
 import redis
 
+from conftest import digest, until
 from faultproxy import FaultProxy
 from pyredis.testing import ServerThread, free_port
 
 
-def until(fn, timeout=15.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
-def digest(c):
-    return c.execute_command("DEBUG", "DIGEST")
 
 
 def converged(clients, timeout=15.0):

@@ -8,31 +8,19 @@ restarted from its RDB. Each case ends with the replica equal to the master
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 import redis
 
-from conftest import ReferenceServer
+from conftest import ReferenceServer, digest, until
 from faultproxy import FaultProxy
 from pyredis.testing import ServerProcess, ServerThread
 
 SEED = 20261206
 
 
-def until(fn, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
-def digest(r):
-    return r.execute_command("DEBUG", "DIGEST")
 
 
 def converged(m, s, timeout=20.0):
