@@ -385,3 +385,14 @@ def test_huge_declared_count_allocates_nothing(data):
         assert r.error is not None and r.error.args[0].startswith("Protocol error: ")
     assert time.perf_counter() - t0 < 0.5
     assert _vm_size() - before < 64 * 1024 * 1024
+
+
+def test_foreign_type_after_unchecked_trailer_bytes():
+    """The two bytes after a payload are skipped unchecked; a status line
+    right after them (here ``\\n*`` then ``+1``) is not an argument, in a
+    small read as in a big one (the fuzzer found hiredis's fast path
+    taking it for one)."""
+    data = b"*3\r\n$0\r\n\r\n$4\r\n\xf4  \r\n*+1\r\n$3\r\nSET\r\n"
+    for chunks in [*splits(data), [data + b"x" * 300_000]]:
+        reqs, err, _ = run(chunks)
+        assert reqs == [] and err == "Protocol error: expected '$', got '+'", chunks[:1]
