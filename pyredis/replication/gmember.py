@@ -285,6 +285,26 @@ class _Payload(bytes):
     """A DUMP payload in a whole-value state (a RESTORE), not a string."""
 
 
+_EXPIRE_COMMANDS = frozenset((b"PEXPIREAT", b"EXPIREAT", b"PEXPIRE", b"EXPIRE", b"SETEX",
+                              b"PSETEX", b"GETEX"))
+_EXPIRE_OPTIONS = frozenset((b"PXAT", b"EXAT", b"PX", b"EX"))
+
+
+def _sets_expiry(commands: list) -> bool:
+    """Whether a command gives a key an expiry: what it leaves then depends
+    on the clock of whoever runs it (a time already past deletes, or makes
+    a later command of the unit find the key gone)."""
+    for args in commands:
+        name = args[0].upper()
+        if name in _EXPIRE_COMMANDS:
+            return True
+        if name == b"SET" and any(a.upper() in _EXPIRE_OPTIONS for a in args[3:]):
+            return True
+        if name == b"RESTORE" and len(args) > 2 and args[2] != b"0":
+            return True
+    return False
+
+
 def _flushed_dbs(db: int, commands: list, ndbs: int) -> list:
     """Databases a unit empties with FLUSHDB/FLUSHALL."""
     out = []
@@ -531,9 +551,8 @@ class GlobalMember:
         sets one (PEXPIREAT deletes when its time is past: later it would),
         or a key's state came from outside our log (a fetch or snapshot: a
         replay of our log alone cannot rebuild it)."""
-        for args in commands:
-            if args[0].upper() in (b"PEXPIREAT", b"EXPIREAT"):
-                return True
+        if _sets_expiry(commands):
+            return True
         ttl, vol = self.ttl_keys, self.volatile
         dbs = self.ks.dbs
         for k in touched:
@@ -652,7 +671,9 @@ class GlobalMember:
                     whole is None and self._time_hazard(kdb, key, rec.ts)):
                 clean = False
                 break
-        if clean and whole is None and self._expires_in_past(rec.commands):
+        if clean and whole is None and _sets_expiry(rec.commands):
+            # Ours ship such ops as states; one that did not cannot be run
+            # here with the origin's sense of time.
             clean = False
         if clean and flushed:
             # Running the flush would also delete keys newer than it.
@@ -703,22 +724,6 @@ class GlobalMember:
                     fetch.append((kdb, key, after))
             status = "resolved"
         return Applied(status, fetch)
-
-    def _expires_in_past(self, commands: list) -> bool:
-        """Whether a command sets an expiry that is already past here: run
-        here it would delete the key, while at its origin the key lived on
-        with that TTL (the state must come from the source instead)."""
-        now = self.clock()
-        for args in commands:
-            name = args[0].upper()
-            if name in (b"PEXPIREAT", b"EXPIREAT") and len(args) >= 3:
-                try:
-                    when = int(args[2]) * (1000 if name == b"EXPIREAT" else 1)
-                except ValueError:
-                    return True
-                if when <= now:
-                    return True
-        return False
 
     def _has_version_above(self, db: int, fv: int) -> bool:
         get = self.versions.get

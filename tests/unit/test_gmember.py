@@ -264,3 +264,17 @@ def test_flushall_keeps_the_member_hooked_to_the_table(group):
     rec = records(m1)[-1]
     assert rec.commands == [[b"HSET", b"h", b"f", b"v"]]
     assert rec.keys[0].before == m1.flush_versions[0] < rec.keys[0].after
+
+
+def test_a_unit_that_sets_an_expiry_ships_its_states(group):
+    # SET .. PXAT then SET .. XX in one unit: run later, when the time is
+    # past, the XX would find no key; the record carries the result.
+    wall, [(m1, c1), _, _] = group
+    for args in (["MULTI"], ["SET", "k", "a", "PX", "100"], ["INCR", "n"],
+                 ["SET", "k", "b", "XX"], ["EXEC"]):
+        call(c1, *args)
+    rec = records(m1)[-1]
+    assert [c[0] for c in rec.commands] == [b"RESTORE", b"RESTORE"]
+    # A plain SET with an expiry is a whole-value write: sent as it is.
+    call(c1, "SET", "j", "v", "PX", "100")
+    assert records(m1)[-1].commands[0][0] == b"SET"
