@@ -30,7 +30,7 @@ import socket
 import time
 
 from .config import Config
-from .core import Core
+from .core import Core, NotDurable
 from .executor import HELD, call
 from . import errors
 from .commands.admin import REPLY_SKIP, REPLY_SKIP_NEXT, protected_refusal
@@ -133,8 +133,8 @@ class ClientConnection(asyncio.Protocol):
                 self._backlog.extend(reqs)
                 self._backlog_bytes += len(data)
                 if self._backlog_bytes > core.config.client_query_buffer_limit:
-                    log.warning("Closing client %s: blocked client reached max query "
-                                "buffer length", client.addr)
+                    log.warning("Closing client that reached max query buffer length: "
+                                "id=%d addr=%s (blocked)", client.id, client.addr)
                     self.transport.close()
                 return
             self._run(reqs)
@@ -154,7 +154,8 @@ class ClientConnection(asyncio.Protocol):
                 self._send(b"-ERR " + sanitize(msg).encode("latin-1") + b"\r\n")
                 self._linger()
                 return
-            log.warning("Closing client %s: %s", client.addr, msg)
+            # Redis's log line (networking.c), e.g. for the query buffer limit.
+            log.warning("%s: id=%d addr=%s", msg[:1].upper() + msg[1:], client.id, client.addr)
             client.closing = True
         if client.closing:
             self._close()
@@ -416,7 +417,20 @@ class Server:
         replies, self._replies = self._replies, []
         before = self.core.before_reply
         if before is not None:
-            before()
+            try:
+                before()
+            except NotDurable:
+                # A write of this turn is not on disk although the policy
+                # (appendfsync / global-log-fsync always) says a reply means
+                # it is. The replies cannot be taken back from a read either
+                # (it may show that write), so every client of the turn is
+                # disconnected without them: to it the outcome is unknown,
+                # as after a timeout. Later writes get -MISCONF until the
+                # file can be written again.
+                for conn, _data in replies:
+                    if conn.transport is not None and not conn.transport.is_closing():
+                        conn.transport.close()
+                return
         for conn, data in replies:
             if conn.transport is not None and not conn.transport.is_closing():
                 conn._write_now(data)
