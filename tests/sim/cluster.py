@@ -542,6 +542,9 @@ class Sim:
         for m in self.members:
             self.enter(m)
             digests.append(executor.call(m.client, [b"DEBUG", b"DIGEST"]))
+        # What a replay of this seed must reproduce exactly.
+        self.fingerprint = (self.t, digests[0], tuple(
+            (m.gm.conflicts, m.gm.local_ops, m.gm.applied_ops, m.restarts) for m in self.members))
         if len(set(digests)) != 1:
             self.fail("DEBUG DIGEST differs: " + " ".join(
                 "m%d=%s" % (m.sid, d[1:9].decode()) for m, d in zip(self.members, digests))

@@ -20,3 +20,7 @@ def test_strings_without_restarts(topology):
     # The first priority's scenario on its own: strings, DEL and expiry
     # under drops, partitions and skew, in every topology.
     run_seed(1000 + len(topology), topology=topology, strings_only=True, restarts=False)
+
+
+def test_a_seed_replays_exactly():
+    assert run_seed(7).fingerprint == run_seed(7).fingerprint
