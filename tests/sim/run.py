@@ -25,6 +25,8 @@ def main(argv=None) -> int:
     p.add_argument("--start", type=int, default=0, help="first seed")
     p.add_argument("--seed", type=int, help="run this one seed")
     p.add_argument("--topology", help="mesh, star, chain, ring or oneway (default: by seed)")
+    p.add_argument("--members", type=int, help="group size (default: 3 or 4, by seed)")
+    p.add_argument("--ops", type=int, help="client requests per run (default: 150-400, by seed)")
     p.add_argument("--strings-only", action="store_true")
     p.add_argument("--no-restarts", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -39,7 +41,8 @@ def main(argv=None) -> int:
     t0 = time.time()
     for seed in seeds:
         try:
-            sim = run_seed(seed, topology=a.topology, strings_only=a.strings_only,
+            sim = run_seed(seed, topology=a.topology, n=a.members, ops=a.ops,
+                           strings_only=a.strings_only,
                            restarts=not a.no_restarts, verbose=a.verbose)
             for m in sim.members:
                 totals["full_syncs"] += sum(r.full_syncs for r in m.receivers.values())
