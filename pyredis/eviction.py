@@ -579,10 +579,6 @@ class Memory:
             return None
         if client.kind == "master":
             return None
-        if self.core.repl.master is not None and self.core.config.replica_ignore_maxmemory:
-            # As Redis: a replica is an exact copy of its master; it neither
-            # evicts nor refuses writes for memory (replica-ignore-maxmemory).
-            return None
         if self.evict():
             return None
         if cmd.denyoom or (cmd.name == "exec" and any(
@@ -596,6 +592,10 @@ class Memory:
         cfg = self.core.config
         limit = cfg.maxmemory
         if not limit or self.tables is None:
+            return True
+        if self.core.repl.master is not None and cfg.replica_ignore_maxmemory:
+            # As Redis: a replica is an exact copy of its master; it neither
+            # evicts nor refuses writes for memory (replica-ignore-maxmemory).
             return True
         used = self.used_memory()
         if used <= limit:

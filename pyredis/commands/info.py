@@ -347,6 +347,7 @@ def _stats(core):
 @section("replication")
 def _replication(core):
     repl = core.repl
+    repl.flush_stream()  # the backlog fields count this turn's bytes too
     fields = [("role", "master" if repl.master is None else "slave")]
     if repl.master is not None:
         # master_host .. replica_announced, from the replica side.

@@ -69,7 +69,7 @@ class ReplicaLink:
 
     __slots__ = ("core", "client", "ip", "listening_port", "capa_eof", "capa_psync2",
                  "rdb_only", "old_sync", "state", "waiting_since", "ack_offset", "ack_time",
-                 "pending", "pending_bytes", "job", "obuf")
+                 "pending", "pending_bytes", "job")
 
     def __init__(self, core, client, conf: dict) -> None:
         self.core = core
@@ -90,22 +90,16 @@ class ReplicaLink:
         self.pending: list = []
         self.pending_bytes = 0
         self.job = None
-        # Stream bytes of this loop turn, written once at its end (as
-        # Redis writes a replica's output buffer once per event-loop turn).
-        self.obuf: list = []
 
     @property
     def online(self) -> bool:
         return self.state == ONLINE
 
     def stream(self, data: bytes) -> None:
-        """New stream bytes (called by ReplicationState.feed)."""
+        """New stream bytes (ReplicationState.flush_stream, once a turn)."""
         state = self.state
         if state == ONLINE:
-            obuf = self.obuf
-            obuf.append(data)
-            if len(obuf) == 1:
-                self.core.repl.master_side.mark_output(self)
+            self.client.send(data)
         elif self.job is not None:
             # The snapshot is taken: what follows it waits for the RDB. (A
             # replica still waiting for a snapshot to start gets nothing:
@@ -169,8 +163,6 @@ class MasterSide:
         self._last_ping = time.monotonic()
         self._last_second = 0.0
         self._gate_on = False
-        # Online replicas with stream bytes to write at the end of this turn.
-        self._to_flush: list = []
         # Snapshots forked for replicas (one may serve several).
         self.snapshots = 0
         for name in ("min-replicas-to-write", "min-replicas-max-lag"):
@@ -183,6 +175,8 @@ class MasterSide:
         """SYNC (``offset`` None) or PSYNC: the reply to send now."""
         core = self.core
         repl = core.repl
+        # What the stream produced so far goes out before this replica joins.
+        repl.flush_stream()
         link = ReplicaLink(core, client, self.conf.pop(client.id, {}))
         if offset is not None:
             if repl.can_continue(replid, offset):
@@ -220,19 +214,6 @@ class MasterSide:
         # one is running: the next one, started by cron, serves this replica.
         return Raw(b"")
 
-    def mark_output(self, link: ReplicaLink) -> None:
-        if not self._to_flush:
-            asyncio.get_running_loop().call_soon(self._flush_output)
-        self._to_flush.append(link)
-
-    def _flush_output(self) -> None:
-        links, self._to_flush = self._to_flush, []
-        for link in links:
-            obuf = link.obuf
-            if obuf:
-                link.client.send(obuf[0] if len(obuf) == 1 else b"".join(obuf))
-                obuf.clear()
-
     def _continue(self, link: ReplicaLink, offset: int) -> Raw:
         core = self.core
         repl = core.repl
@@ -259,6 +240,9 @@ class MasterSide:
         """Fork a snapshot for every replica waiting for one."""
         core = self.core
         repl = core.repl
+        # The snapshot holds every write so far: their stream bytes go to
+        # the backlog and online replicas, never to the ones it serves.
+        repl.flush_stream()
         waiting = [r for r in repl.replicas if r.state == WAIT_START and r.job is None]
         if not waiting:
             return

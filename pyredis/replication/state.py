@@ -56,6 +56,8 @@ class ReplicationState:
         # The database the stream last SELECTed (-1: send SELECT before the next write).
         self.seldb = -1
         self._subscribed = False
+        # Stream bytes of this event-loop turn, not yet in the backlog.
+        self._turn: list = []
         # Replicas, snapshots for them, WAIT, min-replicas (master.py).
         self.master_side = MasterSide(core)
         core.config.on_change("repl-backlog-size", self._resize_backlog)
@@ -77,14 +79,38 @@ class ReplicationState:
         self.update_sink()
 
     def free_backlog(self) -> None:
+        self.flush_stream()
         self.backlog = None
         self.update_sink()
 
     def feed(self, data: bytes) -> None:
-        """Append ``data`` to the stream: backlog, offset, replicas."""
+        """Append ``data`` to the stream. The offset moves at once; the
+        bytes reach the backlog and the replicas once per event-loop turn
+        (:meth:`flush_stream`), joined, as Redis writes a replica's output
+        buffer once per turn: per write, that is one list append instead of
+        a backlog update and a socket write per replica."""
+        self.master_repl_offset += len(data)
+        turn = self._turn
+        turn.append(data)
+        if len(turn) == 1:
+            call_later = self.core.call_later
+            if call_later is None:  # no event loop (a bare Core): at once
+                self.flush_stream()
+            else:
+                call_later(0, self.flush_stream)
+
+    def flush_stream(self) -> None:
+        """Hand this turn's stream bytes to the backlog and the replicas.
+        Called at the end of the turn, and first by whatever reads the
+        backlog or must order itself against the stream (PSYNC, a
+        snapshot's fork, INFO, a new history)."""
+        turn = self._turn
+        if not turn:
+            return
+        data = turn[0] if len(turn) == 1 else b"".join(turn)
+        turn.clear()
         if self.backlog is not None:
             self.backlog.feed(data)
-        self.master_repl_offset += len(data)
         for r in self.replicas:
             r.stream(data)
 
@@ -120,6 +146,7 @@ class ReplicationState:
     def shift_replid(self) -> None:
         """Start a new history that continues the current one (promotion):
         replicas that followed the old id up to here can partial-resync."""
+        self.flush_stream()
         self.replid2 = self.replid
         self.second_repl_offset = self.master_repl_offset + 1
         self.replid = new_replid()
@@ -137,6 +164,7 @@ class ReplicationState:
         """Adopt a master's history after a full sync (or at start-up from
         the RDB's AUX fields): a new, empty backlog starts at ``offset``
         (a replica keeps one, for its own replicas and for a promotion)."""
+        self.flush_stream()
         self.replid = replid
         self.master_repl_offset = offset
         self.clear_replid2()
@@ -146,6 +174,7 @@ class ReplicationState:
     def can_continue(self, replid: str, offset: int) -> bool:
         """PSYNC ``replid offset``: whether the stream from ``offset`` (the
         first byte the replica lacks) can be served from the backlog."""
+        self.flush_stream()
         if self.backlog is None:
             return False
         if replid != self.replid:
