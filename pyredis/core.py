@@ -10,6 +10,7 @@ import time
 
 from .client import Client
 from .config import Config
+from .errors import NotDurable
 from .blocking import unblock
 from .db import Keyspace, unwatch_all
 from .notify import follow_config
@@ -177,8 +178,16 @@ class Core:
         hooks = tuple(self._before_replies.values())
         if len(hooks) > 1:
             def chained():
+                # Every hook runs even when one fails: the others' files
+                # are still written (and reported) in this turn.
+                failed = None
                 for h in hooks:
-                    h()
+                    try:
+                        h()
+                    except NotDurable as e:
+                        failed = e
+                if failed is not None:
+                    raise failed
             self.before_reply = chained
         else:
             self.before_reply = hooks[0] if hooks else None

@@ -16,6 +16,14 @@ class CommandError(Exception):
         return self.args[0]
 
 
+class NotDurable(Exception):
+    """Raised by a before-reply hook when writes made in this loop turn could
+    not reach the disk as their fsync policy promised (``always``): the
+    shell then sends none of the turn's replies, so no client is told OK
+    for a write a crash could lose (the clients see their connection
+    closed, and later writes get a MISCONF error)."""
+
+
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 SYNTAX = "ERR syntax error"
 NOT_INTEGER = "ERR value is not an integer or out of range"
@@ -307,6 +315,11 @@ MISCONF = ("MISCONF Redis is configured to save RDB snapshots, but it is current
            "instance is configured to report errors during writes if RDB snapshotting fails "
            "(stop-writes-on-bgsave-error option). Please check the Redis logs for details about "
            "the RDB error.")
+# Redis's text when the AOF cannot be written (writeCommandsGetDiskErrorMessage);
+# the argument is strerror, e.g. "No space left on device".
+MISCONF_AOF = "MISCONF Errors writing to the AOF file: {}"
+# The same refusal for the global log (pyredis's own, in Redis's words).
+MISCONF_GLOBAL_LOG = "MISCONF Errors writing to the global log: {}"
 
 
 # Scripting (EVAL, EVALSHA, SCRIPT).

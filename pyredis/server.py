@@ -31,6 +31,7 @@ import time
 
 from .config import Config
 from .core import Core
+from .errors import NotDurable
 from .executor import HELD, call
 from . import errors
 from .commands.admin import REPLY_SKIP, REPLY_SKIP_NEXT, protected_refusal
@@ -417,7 +418,20 @@ class Server:
         replies, self._replies = self._replies, []
         before = self.core.before_reply
         if before is not None:
-            before()
+            try:
+                before()
+            except NotDurable:
+                # A write of this turn is not on disk although the policy
+                # (appendfsync / global-log-fsync always) says a reply means
+                # it is. The replies cannot be taken back from a read either
+                # (it may show that write), so every client of the turn is
+                # disconnected without them: to it the outcome is unknown,
+                # as after a timeout. Later writes get -MISCONF until the
+                # file can be written again.
+                for conn, _data in replies:
+                    if conn.transport is not None and not conn.transport.is_closing():
+                        conn.transport.close()
+                return
         for conn, data in replies:
             if conn.transport is not None and not conn.transport.is_closing():
                 conn._write_now(data)

@@ -39,6 +39,9 @@ import os
 import threading
 import time
 
+from .. import errors
+from ..errors import NotDurable
+
 log = logging.getLogger("pyredis")
 
 # Elements per command when a rewrite writes a big value as commands
@@ -502,6 +505,14 @@ class Aof:
         self.last_rewrite_time = -1
         self.last_bgrewrite_status = "ok"
         self.last_write_status = "ok"
+        # strerror of the failing AOF write / background fsync, or None; while
+        # either is set, writes are refused (-MISCONF) through _gate.
+        self.write_error: str | None = None
+        self.fsync_error: str | None = None
+        # Entries of buf that a failed write already covered: more than
+        # that at the next failure means this turn added writes.
+        self._failed_len = 0
+        self._gate_on = None
         self.delayed_fsync = 0
         self.fsync_count = 0
         core.config.on_change("appendonly", self._on_appendonly)
@@ -534,26 +545,81 @@ class Aof:
 
     def flush(self) -> None:
         """Write the buffered effects (and fsync them under ``always``):
-        the server shell calls this before any reply leaves."""
+        the server shell calls this before any reply leaves.
+
+        A write or fsync error (disk full, I/O error) keeps the effects
+        buffered for the next try (the cron retries), and writes are
+        refused with Redis's ``-MISCONF Errors writing to the AOF file``
+        until one succeeds. Under ``always`` it also raises NotDurable when
+        the failed bytes include this turn's writes, so their replies are
+        never sent (Redis exits there; pyredis stays up)."""
         buf = self.buf
-        if not buf or self.fd < 0:
+        if self.fd < 0 or not (buf or self.write_error):
             return
-        data = b"".join(buf) if len(buf) > 1 else buf[0]
-        try:
-            _write_all(self.fd, data)
-        except OSError as e:
-            if self.last_write_status == "ok":
-                log.warning("Error writing to the AOF file: %s", e.strerror)
-            self.last_write_status = "err"
-            return
-        buf.clear()
-        self.last_write_status = "ok"
-        self.current_size += len(data)
-        if self.config.appendfsync == "always" and not self._fsync_paused():
-            os.fsync(self.fd)
+        new = len(buf) > self._failed_len
+        if buf:
+            data = b"".join(buf) if len(buf) > 1 else buf[0]
+            view, done = memoryview(data), 0
+            try:
+                while done < len(data):
+                    done += os.write(self.fd, view[done:])
+            except OSError as e:
+                if done:
+                    # As Redis: take a partial write back, so the retry does
+                    # not leave half a command in the file; if the file
+                    # cannot be cut, keep only the bytes that did not land.
+                    try:
+                        os.ftruncate(self.fd, self.current_size)
+                        done = 0
+                    except OSError:
+                        self.current_size += done
+                buf[:] = [data[done:]]
+                self._failed(e, new)
+                return
+            buf.clear()
+            self.current_size += len(data)
+        if (self.config.appendfsync == "always" and not self._fsync_paused()) \
+                or self.write_error:
+            try:
+                os.fsync(self.fd)
+            except OSError as e:
+                self._failed(e, new)
+                return
             self.fsync_count += 1
         else:
             self.unsynced = True
+        if self.write_error:
+            log.warning("AOF write error looks solved, Redis can write again.")
+            self.write_error = None
+            self._failed_len = 0
+            self._update_gate()
+        self.last_write_status = "ok"
+
+    def _failed(self, e: OSError, new: bool) -> None:
+        """A write or fsync of the AOF failed: refuse writes until one
+        succeeds; under ``always``, withhold this turn's replies."""
+        if self.write_error is None:
+            log.warning("Error writing to the AOF file: %s", e.strerror or e)
+        self.write_error = e.strerror or str(e)
+        self.last_write_status = "err"
+        self._failed_len = len(self.buf)
+        self._update_gate()
+        if new and self.config.appendfsync == "always":
+            raise NotDurable(self.write_error)
+
+    def _update_gate(self) -> None:
+        """Install the -MISCONF gate while the AOF (or its background fsync)
+        is failing, and only then (the executor's fast path stays free)."""
+        err = self.write_error or self.fsync_error
+        want = self._gate if err and self.state != "off" else None
+        if (want is None) != (self._gate_on is None):
+            self._gate_on = want
+            self.core.set_gate(want, "aof")
+
+    def _gate(self, client, cmd, args):
+        if cmd.is_write and client.kind != "master":
+            return errors.MISCONF_AOF.format(self.write_error or self.fsync_error)
+        return None
 
     def _fsync_paused(self) -> bool:
         # no-appendfsync-on-rewrite: leave the disk to the rewriting child.
@@ -571,8 +637,13 @@ class Aof:
                         try:
                             os.fsync(self.fd)
                             self.fsync_count += 1
-                        except OSError:
-                            pass
+                            self.fsync_error = None
+                        except OSError as e:
+                            # As Redis's bio fsync status: writes are refused
+                            # (the cron installs the gate on the loop) and the
+                            # fsync is tried again next second.
+                            self.fsync_error = e.strerror or str(e)
+                            self.unsynced = True
 
     # -- starting and stopping ------------------------------------------------
 
@@ -634,6 +705,10 @@ class Aof:
             os.close(fd)
         self.buf.clear()
         self.state = "off"
+        # An AOF that is off refuses nothing.
+        self.write_error = self.fsync_error = None
+        self._failed_len = 0
+        self._update_gate()
 
     def _on_appendonly(self, value: bool) -> None:
         if value and self.state == "off":
@@ -748,8 +823,16 @@ class Aof:
         log.info("Background AOF rewrite terminated with success")
 
     def cron(self) -> None:
-        """Reap a finished rewrite; start one when the file grew enough
-        (auto-aof-rewrite-percentage / -min-size) or one was scheduled."""
+        """Retry a failed AOF write; reap a finished rewrite; start one when
+        the file grew enough (auto-aof-rewrite-percentage / -min-size) or one
+        was scheduled."""
+        if self.write_error:
+            try:
+                self.flush()
+            except NotDurable:
+                pass  # those replies were withheld when the write failed
+        # The fsync thread cannot touch the gate (it is not on the loop).
+        self._update_gate()
         if self.child:
             try:
                 pid, status = os.waitpid(self.child, os.WNOHANG)

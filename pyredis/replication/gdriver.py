@@ -32,6 +32,7 @@ import socket
 import time
 
 from .. import errors
+from ..errors import NotDurable
 from ..persistence.aof import encode_request
 from .gcheckpoint import Checkpoints, recover
 from .glink import LinkProtocolError, LinkUsageError, ReceiverLink, SourceLink
@@ -170,8 +171,10 @@ class OutLink:
                 self.rl.receive_data(data)
             finally:
                 gr.current_link = None
-            # Durable before we say we have it (G5).
-            gr.flush_log()
+            # Durable before we say we have it (G5): a log that cannot be
+            # written drops the link (it resumes once the log can be written).
+            if not gr.flush_log():
+                raise OSError(f"global log: {gr.write_error}")
             self._write(self.rl.data_to_send() + self.rl.ack())
             self._update_state(full_before)
 
@@ -302,7 +305,12 @@ class GlobalReplication:
         self._last_retention = 0.0
         self.dropped = 0
         core.global_repl = self
-        core.set_before_reply(self.flush_log, "globallog")
+        # strerror of the failing log write, or None (see flush_log); the
+        # last LSN a failed flush covered (replies of later records alone
+        # are withheld under ``always``).
+        self.write_error: str | None = None
+        self._failed_lsn = 0
+        core.set_before_reply(self._flush_before_reply, "globallog")
         cfg.on_change("global-peer", lambda _v: self.reconcile())
         cfg.on_change("global-role", lambda _v: self._update_gate())
         cfg.on_change("global-log-fsync", self._set_fsync)
@@ -346,9 +354,44 @@ class GlobalReplication:
 
     # -- durability and shipping ---------------------------------------------------
 
-    def flush_log(self) -> None:
-        """Write the log's buffer (and sync it under ``always``)."""
-        self.log.flush()
+    def flush_log(self) -> bool:
+        """Write the log's buffer (and sync it under ``always``); False when
+        that failed (disk full, I/O error).
+
+        A failure never takes the server down: the records stay buffered
+        and are written by a later flush (the timer retries), and until one
+        succeeds client writes are refused with ``-MISCONF Errors writing to
+        the global log`` (an op that cannot be logged cannot be made
+        durable nor shipped, so refusing is the safe choice)."""
+        lg = self.log
+        try:
+            # After a failure, only a write that reached the disk clears it
+            # (a failed fsync under everysec would pass a plain flush).
+            lg.flush(durable=True if self.write_error is not None else None)
+        except OSError as e:
+            first = self.write_error is None
+            self.write_error = e.strerror or str(e)
+            if first:
+                log.warning("Error writing to the global log: %s", self.write_error)
+                self._update_log_gate()
+            return False
+        if self.write_error is not None:
+            log.warning("Global log write error looks solved, writes are accepted again.")
+            self.write_error = None
+            self._update_log_gate()
+        return True
+
+    def _flush_before_reply(self) -> None:
+        """The before-reply hook: under ``always``, records of this turn
+        that did not reach the disk withhold the turn's replies."""
+        failed_before = self._failed_lsn
+        if self.flush_log():
+            self._failed_lsn = 0
+            return
+        last = self.log.last_lsn
+        self._failed_lsn = last
+        if self.log.fsync == "always" and last > failed_before:
+            raise NotDurable(self.write_error)
 
     def _set_fsync(self, policy: str) -> None:
         self.log.fsync = policy
@@ -366,7 +409,8 @@ class GlobalReplication:
 
     def _pump(self) -> None:
         self._pump_scheduled = False
-        self.flush_log()
+        if not self.flush_log():
+            return  # nothing ships before it is logged; the timer retries
         for il in self.inlinks:
             il.pump()
 
@@ -408,9 +452,18 @@ class GlobalReplication:
             ms = wall_ms()
             for link in self.links.values():
                 link.tick(ms)
+            if self.write_error is not None and self.flush_log():
+                self.schedule_pump()
             if self.log.fsync == "everysec" and now - self._last_sync >= 1:
                 self._last_sync = now
-                self.log.sync()
+                try:
+                    self.log.sync()
+                except OSError as e:
+                    # Reported and retried as a failed flush is.
+                    if self.write_error is None:
+                        log.warning("Error syncing the global log: %s", e.strerror or e)
+                        self.write_error = e.strerror or str(e)
+                        self._update_log_gate()
             if now - self._last_retention >= 1:
                 self._last_retention = now
                 self._retention()
@@ -454,6 +507,17 @@ class GlobalReplication:
         readonly = self.core.config.global_role == "readonly"
         self.core.set_gate(self._readonly_gate if readonly else None, "global-role")
 
+    def _update_log_gate(self) -> None:
+        self.core.set_gate(self._log_gate if self.write_error is not None else None,
+                           "global-log")
+
+    def _log_gate(self, client, cmd, args):
+        # Ops applied from links (the internal "master" client) are not
+        # refused: their link drops when the log cannot take them.
+        if cmd.is_write and client.kind not in ("master", "global"):
+            return errors.MISCONF_GLOBAL_LOG.format(self.write_error)
+        return None
+
     @staticmethod
     def _readonly_gate(client, cmd, args):
         if cmd.is_write and client.kind not in ("master", "global"):
@@ -490,6 +554,14 @@ class GlobalReplication:
             ("global_conflicts", m.conflicts),
             ("global_ops_local", m.local_ops),
             ("global_ops_applied", m.applied_ops),
+            # Sizes of the member's tables, so a soak run can see that none
+            # grows beyond the keys it holds (stress/soak.py samples them).
+            ("global_log_segments", len(lg.segment_paths)),
+            ("global_log_index_entries", lg.index_entries),
+            ("global_versions", len(m.versions)),
+            ("global_versions_bytes", m.versions.nbytes),
+            ("global_tombstones", len(m.tombs)),
+            ("global_ttl_keys", len(m.ttl_keys)),
         ]
         for i, link in enumerate(outs):
             st = link.status()

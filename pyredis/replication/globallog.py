@@ -502,6 +502,14 @@ class GlobalLog:
     def segment_paths(self) -> list:
         return [s.path for s in self._segments]
 
+    @property
+    def index_entries(self) -> int:
+        """Entries of the in-memory indexes (sparse offsets per segment and
+        the per-origin op id checkpoints): INFO shows it so a long run can
+        check that retention bounds them too."""
+        n = sum(len(seg.offsets) for seg in self._segments)
+        return n + sum(len(cp[0]) for cp in self._cp.values())
+
     def first_opid(self, origin: int) -> int:
         """Op id of the oldest record of ``origin`` still held, 0 if none
         (INFO ``global_log_first_opid`` for the local ServerID)."""
@@ -533,7 +541,13 @@ class GlobalLog:
         data = encode_record(rec, lsn)
         seg = self._segments[-1]
         if seg.count and seg.size + len(data) > self.segment_bytes:
-            self.roll()
+            try:
+                self.roll()
+            except OSError:
+                # Disk full or the like: the active segment stays active
+                # (roll leaves it usable) and grows past its size; the error
+                # is the next flush's to report, and a later append rolls.
+                pass
             seg = self._segments[-1]
         self._index(seg, seg.size, lsn, origin, opid, rec.ts)
         seg.size += len(data)
