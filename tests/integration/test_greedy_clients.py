@@ -3,7 +3,8 @@ reference redis-server (6.2) with the same settings, so each test is known
 to describe Redis:
 
 * a bulk over ``proto-max-bulk-len``: ``-ERR Protocol error: invalid bulk
-  length`` and the connection closed;
+  length`` and the connection closed; bulks declared at 1 GB under a raised
+  limit cost the bytes that arrived, not the bytes announced;
 * a request outgrowing ``client-query-buffer-limit``: the connection closed
   without a reply, and Redis's log line "Closing client that reached max
   query buffer length"; memory stays near the limit;
@@ -166,6 +167,25 @@ def test_bulk_over_proto_max_bulk_len(server):
     c = RawClient(server.port)
     assert c.call("SET", "k", "y" * (1024 * 1024)) == ("+", b"OK")
     c.close()
+    _others_fine(server.port)
+
+
+def test_declared_gigabyte_bulks_cost_what_arrives(server):
+    """With the limits raised past it, 20 connections each declaring a
+    1 GB bulk and sending 1 KB of it: the server's resident memory grows
+    by what arrived, not by what was announced."""
+    _config(server.port, "proto-max-bulk-len", "2gb")
+    _config(server.port, "client-query-buffer-limit", "2gb")
+    rss_before = _vm_rss(server.pid)
+    socks = []
+    for _ in range(20):
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        s.sendall(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1073741824\r\n" + b"g" * 1024)
+        socks.append(s)
+    _others_fine(server.port)
+    assert _vm_rss(server.pid) - rss_before < 64 * 1024 * 1024
+    for s in socks:
+        s.close()
     _others_fine(server.port)
 
 
