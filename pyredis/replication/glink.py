@@ -395,7 +395,16 @@ class ReceiverLink:
         self._snap_vector = None
         self.state = "syncing"
         self._acked = {}
-        self._out = [encode(Hello(self.member.server_id, dict(self.member.vector)))]
+        m = self.member
+        self._out = [encode(Hello(m.server_id, dict(m.vector)))]
+        if m.replay_wants:
+            # What the restart's replay could not rebuild: any source that
+            # has it (or gets it) answers.
+            for k, version in list(m.replay_wants.items()):
+                if m.version_of(*k) >= version:
+                    del m.replay_wants[k]
+                elif version > self.wants.get(k, 0):
+                    self.wants[k] = version
         for (db, key) in self.wants:
             self._fetch(db, key)
         return self.data_to_send()

@@ -386,6 +386,10 @@ class GlobalMember:
         # origin -> highest op id held (made here, applied or snapshotted).
         self.vector: dict = log.vector
         self.listeners: list = []
+        # (db, key) -> version a replay could not rebuild (a received op
+        # whose before-state came from outside the log): every link asks
+        # its source for them as it connects.
+        self.replay_wants: dict = {}
         # Callables f(state) told of every key state installed from outside
         # (no op carries it): source links push it on, so a repair made
         # here reaches the members pulling from us without waiting for
@@ -656,6 +660,10 @@ class GlobalMember:
         res = self._apply_rule(rec)
         if rec.opid > self.vector.get(rec.origin, 0):
             self.vector[rec.origin] = rec.opid
+        rw = self.replay_wants
+        for db, key, version in res.fetch:
+            if version > rw.get((db, key), 0):
+                rw[(db, key)] = version
         return res
 
     def _apply_rule(self, rec: Record) -> Applied:
