@@ -379,6 +379,8 @@ class ReceiverLink:
         self.wants: dict = {}
         self._inflight: set = set()
         self._retry: dict = {}
+        self._attempts: dict = {}
+        self.max_retry_ms = 5000
         self._snap_vector = None
         self._acked: dict = {}
         self.full_syncs = 0
@@ -472,6 +474,7 @@ class ReceiverLink:
             return False
         if self.member.version_of(*k) >= want:
             del self.wants[k]
+            self._attempts.pop(k, None)
             return False
         return True
 
@@ -501,7 +504,13 @@ class ReceiverLink:
             self._inflight.discard(k)
             m.install(st)
             if self._still_wanted(k):
-                self._retry[k] = self.now + self.retry_ms
+                # Back off per key (up to max_retry_ms): a version that
+                # only a partitioned or lost member held is asked for less
+                # and less often, never dropped (anti-entropy or the member
+                # coming back ends it).
+                n = self._attempts.get(k, 0)
+                self._attempts[k] = n + 1
+                self._retry[k] = self.now + min(self.retry_ms << min(n, 16), self.max_retry_ms)
         elif t is Synced:
             self.state = "synced"
             self.events.append("synced")
