@@ -34,8 +34,11 @@ def quit_(client, args):
 @command("select", 2, "loading stale fast", categories="@keyspace", group="connection", since="1.0.0")
 def select(client, args):
     index = to_int(args[1])
-    if index is None or not -(2 ** 31) <= index < 2 ** 31:
+    if index is None:
         raise CommandError(errors.NOT_INTEGER)
+    if not -(2 ** 31) <= index < 2 ** 31:
+        # Redis's getIntFromObjectOrReply: a number that is not an int.
+        raise CommandError(errors.out_of_range(-(2 ** 31), 2 ** 31 - 1))
     dbs = client.core.ks.dbs
     if not 0 <= index < len(dbs):
         raise CommandError(errors.DB_OUT_OF_RANGE)

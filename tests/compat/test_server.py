@@ -797,3 +797,10 @@ def test_errorstats_count_errors_by_prefix(both):
     both("GET")
     both("EXEC")
     both("INFO", "errorstats")
+
+
+def test_select_index_out_of_int_range(both):
+    """A number past a C int gets getIntFromObjectOrReply's own error (the
+    fuzzer's extremes found it answered as not a number)."""
+    for index in ("4294967296", "-2147483649", "2147483647", "-1", "16", "x", "1.5"):
+        both("SELECT", index)
