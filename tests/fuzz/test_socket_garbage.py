@@ -1,6 +1,7 @@
 """Garbage on real sockets: a pyredis server fed random, mutated and
 hostile frames on many connections at once while a well-behaved client
-keeps working. Each garbage connection gets exactly the replies the
+keeps working; a member's global link and a replica's master link fed
+garbage by their peer. Each garbage connection gets exactly the replies the
 reader's reading of its bytes calls for; one that holds a protocol error
 gets Redis's ``-ERR Protocol error: ...`` last and is closed by the server
 (without our closing first); the good client sees every reply right; the
@@ -8,6 +9,7 @@ server answers and holds no client of theirs afterwards."""
 
 from __future__ import annotations
 
+import logging
 import random
 import socket
 import threading
@@ -158,3 +160,112 @@ def test_garbage_on_many_connections_while_a_good_client_works(server):
     s.sendall(b"PING\r\n")
     assert s.recv(100) == b"+PONG\r\n"
     s.close()
+
+
+# -- replication links fed garbage over sockets --------------------------------------------
+
+
+class _Errors(logging.Handler):
+    """Log records at ERROR and above (a traceback from a callback, an
+    internal error): any is a failure here."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list = []
+
+    def emit(self, record) -> None:
+        self.records.append(record.getMessage())
+
+
+@pytest.fixture
+def error_log():
+    h = _Errors()
+    loggers = [logging.getLogger(n) for n in ("pyredis", "asyncio")]
+    for lg in loggers:
+        lg.addHandler(h)
+    yield h.records
+    for lg in loggers:
+        lg.removeHandler(h)
+
+
+def test_global_link_fed_garbage_by_a_peer(error_log):
+    """Connections that say ``GLOBAL SYNC`` and then send garbage link
+    messages: each is closed (with a log line), none raises, and the member
+    goes on serving clients and accepting links."""
+    from pyredis.replication import glink
+    srv = ServerThread(global_server_id=1).start()
+    try:
+        closed = 0
+        for seed in range(41):
+            rng = random.Random(seed)
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+            s.sendall(b"*3\r\n$6\r\nGLOBAL\r\n$4\r\nSYNC\r\n$1\r\n2\r\n")
+            assert s.recv(100) == b"+OK 1\r\n"
+            data = cases.link_messages(rng)
+            if seed == 40:
+                # What the fuzzer found: a database index the member lacks
+                # (it raised IndexError out of the connection's callback).
+                data = glink.encode(glink.KeyFetch(16, b"k", 0))
+            if seed % 2 == 0:
+                # Past the HELLO, so that the streaming state meets garbage too.
+                data = glink.encode(glink.Hello(2, {})) + data
+            for chunk in gen.splits(rng, data):
+                try:
+                    s.sendall(chunk)
+                except OSError:
+                    break
+            s.settimeout(0.1)
+            try:
+                while s.recv(65536):
+                    pass
+                closed += 1
+            except socket.timeout:
+                pass  # the garbage happened to be valid so far: we hang up
+            except OSError:
+                closed += 1
+            s.close()
+        assert closed > 15, closed
+        c = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        c.sendall(b"PING\r\n")
+        assert c.recv(100) == b"+PONG\r\n"
+        c.close()
+        assert not error_log, error_log[:3]
+    finally:
+        srv.stop()
+
+
+def test_replica_of_a_master_that_sends_garbage(error_log):
+    """A replica whose master answers the handshake with garbage: each
+    attempt fails and is retried, and the replica keeps answering."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(5)
+    port = listener.getsockname()[1]
+    srv = ServerThread().start()
+    c = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+    try:
+        c.sendall(gen.multibulk([b"REPLICAOF", b"127.0.0.1", b"%d" % port]))
+        assert c.recv(100) == b"+OK\r\n"
+        for seed in range(4):
+            rng = random.Random(seed)
+            conn, _ = listener.accept()
+            conn.settimeout(5)
+            conn.recv(1000)   # the PING
+            lines = [rng.choice(cases._MASTER_LINES) for _ in range(8)]
+            data = b"".join(gen.mutate(rng, x) if rng.random() < 0.5 else x for x in lines)
+            try:
+                conn.sendall(data + rng.randbytes(200))
+                time.sleep(0.2)
+            except OSError:
+                pass
+            conn.close()
+            c.sendall(b"PING\r\n")
+            assert c.recv(100) == b"+PONG\r\n"
+        c.sendall(gen.multibulk([b"REPLICAOF", b"NO", b"ONE"]))
+        assert c.recv(100) == b"+OK\r\n"
+        assert not error_log, error_log[:3]
+    finally:
+        c.close()
+        srv.stop()
+        listener.close()
