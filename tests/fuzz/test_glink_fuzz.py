@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from . import cases
 
 CI = bool(os.environ.get("CI"))
-FUZZ = settings(max_examples=400, deadline=None, database=None, derandomize=CI,
+FUZZ = settings(max_examples=250, deadline=None, database=None, derandomize=CI,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
