@@ -46,3 +46,26 @@ def test_no_active_expiry_on_a_replica_but_on_a_master():
     ks.propagate = lambda d, args: deleted.append(args)
     assert ks.active_expire() == 1
     assert deleted == [[b"DEL", b"k"]]
+
+
+def test_a_replicas_expiry_heap_stays_bounded_under_ttl_churn():
+    # Keys with TTLs set and deleted by the master, over and over (what a
+    # replica of a cache sees): the dead heap entries are dropped even
+    # though the replica never pops the heap (stress.soak found it growing).
+    ks = Keyspace(1)
+    ks.replica_mode = 1
+    db = ks.dbs[0]
+    later = now_ms() + 60_000
+    for i in range(20_000):
+        key = b"k%d" % (i % 500)
+        db.set(key, b"v")
+        db.set_expire(key, later + i)
+        if i % 3 == 0:
+            db.set_expire(key, later + i + 1)  # a second EXPIRE kills the first entry
+        if i % 2:
+            db.delete(key)
+        ks.active_expire()
+    assert len(db._expiry_heap) <= 3 * len(db.expires) + 1100
+    # The keys that are left still expire at their times once promoted.
+    assert sorted(w for w, k in db._expiry_heap if db.expires.get(k) == w) == \
+        sorted(db.expires.values())
