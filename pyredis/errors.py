@@ -236,8 +236,9 @@ def unknown_command(args: list) -> str:
 
 
 def _text(b: bytes) -> str:
-    # Raw bytes in an error text (error_bytes restores them).
-    return b.decode("utf-8", "surrogateescape")
+    # Raw bytes in an error text (error_bytes restores them). Redis formats
+    # these with %s, so a NUL ends the name there.
+    return b.split(b"\x00", 1)[0].decode("utf-8", "surrogateescape")
 
 
 def nogroup_xreadgroup(key: bytes, group: bytes) -> str:

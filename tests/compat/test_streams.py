@@ -1088,3 +1088,15 @@ def test_keyspace_notifications(pyr, ref):
     finally:
         events.config("")
         events.close()
+
+
+def test_nogroup_error_names_end_at_a_nul(both):
+    """Redis formats the key and group names with %s: a NUL ends them (the
+    differential fuzzer found pyredis quoting the whole name)."""
+    both("XADD", "s\x00t", "1-1", "f", "v")
+    both("XPENDING", "\x00", "g")
+    both("XPENDING", "s\x00t", "g\x00h", "-", "+", "10")
+    both("XCLAIM", "s\x00t", "g\x00h", "c", "0", "1-1")
+    both("XREADGROUP", "GROUP", "g\x00h", "c", "STREAMS", "s\x00t", ">")
+    both("XGROUP", "SETID", "s\x00t", "g\x00h", "$")
+    both("XCLAIM", "s\x00t", "g\x00h", "c", "0", "1-1", "BAD\x00OPT")
