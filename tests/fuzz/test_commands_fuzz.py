@@ -60,3 +60,22 @@ def test_excluded_commands_have_reasons(fuzz):
     """What the fuzzer leaves out is listed with why, and exists."""
     for name, why in cases.EXCLUDED.items():
         assert name in fuzz.core.commands and why
+
+
+@pytest.fixture(scope="module")
+def vs_redis():
+    try:
+        v = cases.VsRedis()
+    except OSError as e:  # no reference redis-server to start
+        pytest.skip(f"no reference redis-server: {e}")
+    yield v
+    v.close()
+
+
+def test_same_replies_as_redis(vs_redis):
+    """2,000 of the fuzzer's calls (those with deterministic replies) sent
+    to redis-server too: the replies are equal."""
+    for seed in range(2000):
+        with cases.bounded(5):
+            vs_redis.case(random.Random(seed))
+    assert vs_redis.compared > 1000
