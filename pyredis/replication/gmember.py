@@ -514,6 +514,16 @@ class GlobalMember:
         # Versions of the keys the commands name, as the op found them
         # (before its own flush, if any, moves them).
         named = {k: self.version_of(*k) for k in self._named_keys(db, commands)}
+        # Decided before the op's own flush clears the TTL and volatile
+        # sets. A unit that flushes and also computes from prior state
+        # ships too: on a member whose flush cannot run as it is (newer
+        # keys there), the rest of the unit could not be rerun either.
+        if touched and (flushed or self._replay_unsafe(touched, named, commands)) \
+                and _whole_states(db, commands) is None:
+            commands = self._state_commands(db, commands, touched, flushed)
+            named = {}
+            for k in touched:
+                self.volatile.discard(k)
         if flushed:
             # The flush gets the op's stamp; keys the op wrote get a later
             # one, so a key written after the flush in the same unit
@@ -523,12 +533,6 @@ class GlobalMember:
             self._local_flush(flushed, fv)
         else:
             version = make_version(ts, sid)
-        if touched and self._replay_unsafe(touched, named, commands) \
-                and _whole_states(db, commands) is None:
-            commands = self._state_commands(db, commands, touched, flushed)
-            named = {}
-            for k in touched:
-                self.volatile.discard(k)
         keys = []
         for (kdb, key), before in touched.items():
             self._set_version(kdb, key, version)
@@ -630,7 +634,7 @@ class GlobalMember:
 
     def _drop_tombs_below(self, dbs, fv: int) -> None:
         get = self.versions.get
-        for k in [k for k in self.tombs if k[0] in dbs and get(*k) < fv]:
+        for k in [k for k in self.tombs if k[0] in dbs and get(*k) <= fv]:
             del self.tombs[k]
             self.versions.remove(*k)
 
@@ -827,8 +831,11 @@ class GlobalMember:
             for key in d.data:
                 seen.add((d.id, key))
                 entries.append(state_bytes(self.key_state(d.id, key)))
+        get = self.versions.get
         for k in self.tombs:
-            if k not in seen:
+            # A tombstone at or below its database's flush version says
+            # nothing the flush version does not.
+            if k not in seen and get(*k) > self.flush_versions[k[0]]:
                 entries.append(state_bytes(self.key_state(*k)))
         parts.append(_U32.pack(len(entries)))
         for e in entries:
@@ -868,6 +875,8 @@ class GlobalMember:
             if st.flags & PRESENT:
                 self._execute(st.db, [[b"RESTORE", st.key, b"%d" % st.expire, st.payload,
                                        b"REPLACE", b"ABSTTL"]])
+            elif st.version <= self.flush_versions[st.db]:
+                continue
             if st.version:
                 self._set_version(st.db, st.key, st.version, bool(st.flags & EXPIRED))
         for o, v in vector.items():

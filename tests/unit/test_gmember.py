@@ -278,3 +278,38 @@ def test_a_unit_that_sets_an_expiry_ships_its_states(group):
     # A plain SET with an expiry is a whole-value write: sent as it is.
     call(c1, "SET", "j", "v", "PX", "100")
     assert records(m1)[-1].commands[0][0] == b"SET"
+
+
+def test_a_unit_with_a_flush_ships_its_states(group):
+    wall, [(m1, c1), (m2, c2), _] = group
+    call(c1, "SADD", "t", "a")
+    for args in (["MULTI"], ["SADD", "t", "b"], ["FLUSHALL"], ["INCR", "n"], ["EXEC"]):
+        call(c1, *args)
+    rec = records(m1)[-1]
+    assert rec.commands[0] == [b"FLUSHALL"]
+    assert sorted(c[0] for c in rec.commands[1:]) == [b"DEL", b"RESTORE"]
+    deliver(m1, m2)
+    assert call(c2, "KEYS", "*") == b"*1\r\n$1\r\nn\r\n"
+    assert m2.slot_digests() == m1.slot_digests()
+
+
+def test_checkpoint_round_trip(group, tmp_path):
+    wall, [(m1, c1), _, _] = group
+    call(c1, "SET", "s", "v", "PX", "5000")
+    call(c1, "RPUSH", "l", "a", "b")
+    call(c1, "SELECT", "1")
+    call(c1, "HSET", "h", "f", "v")
+    call(c1, "SET", "gone", "1")
+    call(c1, "DEL", "gone")
+    data = m1.checkpoint()
+    core = Core()
+    fresh = GlobalMember(core, 1, GlobalLog(str(tmp_path / "x"), fsync="no"), wall)
+    assert fresh.restore_checkpoint(data) == m1.log.last_lsn
+    assert fresh.vector == m1.vector
+    assert fresh.slot_digests() == m1.slot_digests()
+    assert fresh.tombs == m1.tombs
+    c = core.new_client()
+    assert call(c, "DEBUG", "DIGEST") == call(c1, "DEBUG", "DIGEST")
+    assert core.ks.dbs[0].expires[b"s"] == T0 + 5000
+    with pytest.raises(ValueError):
+        fresh.restore_checkpoint(data[:-1])
