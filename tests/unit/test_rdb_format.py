@@ -4,6 +4,7 @@ and damaged inputs."""
 
 import io
 import json
+import math
 import os
 import random
 import time
@@ -104,6 +105,53 @@ def test_string_encodings():
     assert enc(long, compress=False) == b"\x41\x40" + long
     for s in (b"hello", b"12", b"-300", b"100000", b"012", long, b"x" * 70000):
         assert rdb._Parser(enc(s)).string() == s
+
+
+@pytest.mark.parametrize("compress", [True, False])
+@pytest.mark.parametrize("elems", [
+    [b"element:%d" % i for i in range(50)],           # the joined fast path
+    [b"m", b"x" * 20, b"-"],                           # '-' alone is no integer, still checked
+    [b"a", b"12", b"b"], [b"a", b"", b"b"], [b"a", b"x" * 21, b"b"],
+    [b"a", b"x" * 63], [b"a", b"x" * 64], [b"a", bytearray(b"ba"), b"0x"], [b"007", b"-1"],
+    []])
+def test_container_members_encode_as_one_by_one(elems, compress):
+    """_Encoder.members (a joined blob when it can) writes the very bytes
+    of string() per member, with and without scores."""
+    def one_by_one(scores=None):
+        e = rdb._Encoder(compress)
+        for i, m in enumerate(elems):
+            e.string(m)
+            if scores is not None:
+                e.out.append(rdb._pack_d(scores[i]))
+        return b"".join(e.out)
+
+    e = rdb._Encoder(compress)
+    e.members(list(elems))
+    assert b"".join(e.out) == one_by_one()
+    scores = [(-0.0, 1.5, -2.0, float("inf"))[i % 4] for i in range(len(elems))]
+    e = rdb._Encoder(compress)
+    e.members(list(elems), iter(scores))
+    assert b"".join(e.out) == one_by_one(scores)
+
+
+def test_big_containers_round_trip():
+    """Containers whose members take the joined path load back equal."""
+    ks = Keyspace(1)
+    db = ks.dbs[0]
+    db.set(b"l", deque(b"element:%d" % i for i in range(3000)))
+    db.set(b"h", {b"field:%d" % i: b"value:%d" % i for i in range(3000)})
+    db.set(b"s", Set((b"member:%d" % i for i in range(3000)), 512))
+    db.set(b"z", ZSet.from_pairs([(b"member:%d" % i, i * 1.5 - 10) for i in range(3000)]
+                                 + [(b"zero", -0.0)]))
+    buf = io.BytesIO()
+    rdb.dump(ks, buf)
+    back = Keyspace(1)
+    rdb.load(io.BytesIO(buf.getvalue()), back)
+    for key in (b"l", b"h", b"s"):
+        assert back.dbs[0].data[key] == db.data[key]
+    z = back.dbs[0].data[b"z"]
+    assert z.items() == db.data[b"z"].items()
+    assert math.copysign(1, z.scores[b"zero"]) == -1
 
 
 @pytest.mark.parametrize("n", [0, 63, 64, 16383, 16384, 2 ** 32 - 1, 2 ** 32])

@@ -57,7 +57,11 @@ def test_score_key_edges():
     (b"-0", -0.0), (b"0e5", 0.0), (b"1e308", 1e308),
     (b"1e400", None), (b"-1e400", None), (b"1e-400", None), (b"nan", None), (b"1_0", None),
     (b" 1", None), (b"1 ", None), (b"", None), (b"1e", None), (b"0x", None), (b"abc", None),
-    (b"1\x00", None), (b"\xd9\xa3", None), (b"0x1p99999", None)])
+    (b"1\x00", None), (b"\xd9\xa3", None), (b"0x1p99999", None),
+    # Zeros of zeros only take a shortcut past strtod; the rest do not.
+    (b"0", 0.0), (b"+0", 0.0), (b"0.0", 0.0), (b".0", 0.0), (b"-.0", -0.0), (b"00", 0.0),
+    (b"-0.000", -0.0), (b"0x0", 0.0), (b"0e-999", 0.0), (b"+-0", None), (b"0..0", None),
+    (b".", None), (b"-", None), (b"0 ", None), (b"0_0", None)])
 def test_parse_score(text, value):
     got = parse_score(text)
     if value is None:
