@@ -216,6 +216,8 @@ def out_of_range(lo: int, hi: int) -> str:
 
 
 def unknown_subcommand(sub: str, cmd: str) -> str:
+    # Redis 6.2 quotes the subcommand with %s: a NUL ends it.
+    sub = sub.split("\x00", 1)[0]
     # Redis 6.2 text, with the command name upper-cased as in addReplySubcommandSyntaxError.
     return f"ERR Unknown subcommand or wrong number of arguments for '{sub}'. Try {cmd.upper()} HELP."
 

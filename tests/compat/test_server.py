@@ -804,3 +804,11 @@ def test_select_index_out_of_int_range(both):
     fuzzer's extremes found it answered as not a number)."""
     for index in ("4294967296", "-2147483649", "2147483647", "-1", "16", "x", "1.5"):
         both("SELECT", index)
+
+
+def test_unknown_subcommand_is_quoted_as_redis_does(both):
+    """Redis 6.2 quotes an unknown subcommand with %s: a NUL ends it (the
+    differential fuzzer found the whole name quoted)."""
+    for sub in ("a\x00b", "x" * 200, "\xe9" * 100, "ok\x00" + "y" * 300):
+        both("XGROUP", sub)
+        both("PUBSUB", sub)
