@@ -48,7 +48,17 @@ def check_length(client, size: int) -> None:
 
 @command("get", 2, "readonly fast", (1, 1, 1), "@string", group="string", since="1.0.0")
 def get(client, args):
-    v = client.db.get(args[1])
+    db = client.db
+    key = args[1]
+    if key not in db.expires:
+        # Database.get inlined for a key without a TTL (GET is the
+        # hottest read): a hit counts as there, a miss goes the long way
+        # for its accounting and keyspace event.
+        v = db.data.get(key)
+        if v.__class__ is bytes:
+            db.ks.hits += 1
+            return v
+    v = db.get(key)
     if v is None or v.__class__ is bytes:
         return v
     return _string(v)
