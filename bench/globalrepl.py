@@ -238,7 +238,8 @@ class GBench:
         live there); ``port`` and ``directory`` restart one on its files."""
         self.count += 1
         if directory is None:
-            directory = os.path.join(self.workdir, name)
+            # Numbered: each round starts fresh servers of the same name.
+            directory = os.path.join(self.workdir, f"{name}-{self.count}")
             os.makedirs(directory)
         port = port or free_port()
         # Each start gets its own log file: a restart must not truncate

@@ -3,44 +3,67 @@
 Every key carries a 64-bit version (what it encodes - timestamp, origin,
 counter - is the global log's business; here it is an opaque unsigned int,
 0 meaning "no version"). Keeping it as ``dict[key] = int`` would cost a dict
-entry plus an int object, about 100 bytes a key. This table packs it:
+entry plus an int object, about 100 bytes a key. This table stores a key as
+14 bytes (plus about half a byte of structure) and never pauses to rehash:
 
-* two ``array('Q')`` of equal power-of-two size: a 64-bit *fingerprint* of
-  (database, key) and the version;
-* open addressing with linear probing, deletion by backward shift (no
-  tombstones), growth at 80% load, so a key costs 16 bytes / load factor:
-  20 to 40 bytes, measured in tests/unit/test_versions.py.
+* A key is known by a 64-bit *fingerprint*: Python's ``hash()`` of the key
+  (cached on bytes objects, so free after the first lookup) mixed with the
+  database index. Its top 8 bits pick one of 256 *partitions*; its low 48
+  bits are stored, as a 32-bit ``hi`` (bits 16-47) and a 16-bit ``lo``
+  (bits 0-15). So 56 bits tell keys apart: with n keys the chance that any
+  two share a version is about n^2 / 2^57 (7e-6 for a million keys, 7e-4
+  for ten million).
+* A partition is a *linear hash* of buckets on the low bits of the stored
+  48: it splits one bucket at a time (the next in turn) whenever its keys
+  average more than ``_BUCKET_KEYS`` per bucket, so growth costs one small
+  split now and then, never a rehash of the whole table, and there are no
+  empty slots to pay for (an open-addressed table costs its slot size over
+  its load factor: 16 bytes at 40-80% load were 20 to 40 bytes a key).
+* A bucket is three parallel arrays, ``hi`` ('I', kept sorted), ``lo``
+  ('H') and the version ('Q'): a lookup is a ``bisect`` (in C) on ``hi``;
+  an insert or a removal moves at most a few thousand bytes inside three
+  small arrays (memmove).
 
-The fingerprint is Python's ``hash()`` of the key (cached on bytes objects,
-so free after the first lookup) mixed with the database index. Keys are not
-stored, so two keys whose 64-bit fingerprints collide would share a slot;
-with n keys the chance of any collision is about n^2 / 2^65 (3e-8 for a
-million keys). Python's hash is salted per process, so the table is never
+Keys are not stored (the keyspace has them), which is why the fingerprint
+must be wide. Python's hash is salted per process, so the table is never
 written to disk as is: persistence writes (key, version) pairs and rebuilds
 the table on load.
 """
 
 from __future__ import annotations
 
+import sys
 from array import array
+from bisect import bisect_left
+from itertools import compress
 
 _MASK64 = (1 << 64) - 1
 _DB_MIX = 0x9E3779B97F4A7C15
-_MIN_CAP = 8
+_STORED = (1 << 48) - 1
+_PART_SHIFT = 56
+_PARTS = 1 << (64 - _PART_SHIFT)
+# Average keys per bucket before a partition splits its next bucket: large
+# enough that the buckets' own objects (three arrays and a tuple, about 300
+# bytes) cost well under a byte a key, small enough that an insert moves
+# only a few KB and a split (a Python pass over one bucket) stays short.
+_BUCKET_KEYS = 1024
 
 
-def _fingerprint(db: int, key: bytes) -> int:
-    fp = (hash(key) ^ (db * _DB_MIX)) & _MASK64
-    return fp or 1  # 0 marks an empty slot
+def _bucket() -> tuple:
+    return (array("I"), array("H"), array("Q"))
 
 
 class VersionTable:
-    __slots__ = ("_fp", "_ver", "_mask", "_used", "clock")
+    __slots__ = ("_parts", "_masks", "_splits", "_counts", "_used", "clock")
 
     def __init__(self, clock=None) -> None:
-        self._fp = array("Q", bytes(8 * _MIN_CAP))
-        self._ver = array("Q", bytes(8 * _MIN_CAP))
-        self._mask = _MIN_CAP - 1
+        # Per partition: its buckets, the mask of its current level (the
+        # buckets before the split pointer already use one more bit), the
+        # split pointer, and its number of keys.
+        self._parts = [[_bucket()] for _ in range(_PARTS)]
+        self._masks = [0] * _PARTS
+        self._splits = [0] * _PARTS
+        self._counts = [0] * _PARTS
         self._used = 0
         # clock() -> the next version to give a key written locally.
         self.clock = clock
@@ -50,40 +73,63 @@ class VersionTable:
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the table's arrays."""
-        return (len(self._fp) + len(self._ver)) * 8
+        """Memory held by the table's buckets (arrays as allocated, their
+        tuples and the partitions' lists)."""
+        size = sys.getsizeof
+        total = 0
+        for buckets in self._parts:
+            total += size(buckets)
+            for b in buckets:
+                total += size(b) + size(b[0]) + size(b[1]) + size(b[2])
+        return total
 
     def get(self, db: int, key: bytes) -> int:
-        fp = _fingerprint(db, key)
-        fps = self._fp
-        mask = self._mask
-        i = fp & mask
-        while True:
-            f = fps[i]
-            if f == fp:
-                return self._ver[i]
-            if f == 0:
-                return 0
-            i = (i + 1) & mask
+        fp = (hash(key) ^ (db * _DB_MIX)) & _MASK64
+        # The bucket (inlined: this runs on every write of every key).
+        p = fp >> _PART_SHIFT
+        x = fp & _STORED
+        m = self._masks[p]
+        i = x & m
+        if i < self._splits[p]:
+            i = x & (m + m + 1)
+        his, los, vers = self._parts[p][i]
+        hi = x >> 16
+        lo = x & 0xFFFF
+        j = bisect_left(his, hi)
+        n = len(his)
+        while j < n and his[j] == hi:
+            if los[j] == lo:
+                return vers[j]
+            j += 1
+        return 0
 
     def set(self, db: int, key: bytes, version: int) -> None:
-        fp = _fingerprint(db, key)
-        fps = self._fp
-        mask = self._mask
-        i = fp & mask
-        while True:
-            f = fps[i]
-            if f == fp:
-                self._ver[i] = version
+        fp = (hash(key) ^ (db * _DB_MIX)) & _MASK64
+        # The bucket (inlined: this runs on every write of every key).
+        p = fp >> _PART_SHIFT
+        x = fp & _STORED
+        m = self._masks[p]
+        i = x & m
+        if i < self._splits[p]:
+            i = x & (m + m + 1)
+        his, los, vers = self._parts[p][i]
+        hi = x >> 16
+        lo = x & 0xFFFF
+        j = bisect_left(his, hi)
+        n = len(his)
+        while j < n and his[j] == hi:
+            if los[j] == lo:
+                vers[j] = version
                 return
-            if f == 0:
-                fps[i] = fp
-                self._ver[i] = version
-                self._used += 1
-                if self._used * 5 > len(fps) * 4:
-                    self._resize(len(fps) * 2)
-                return
-            i = (i + 1) & mask
+            j += 1
+        his.insert(j, hi)
+        los.insert(j, lo)
+        vers.insert(j, version)
+        self._used += 1
+        c = self._counts[p] + 1
+        self._counts[p] = c
+        if c > len(self._parts[p]) * _BUCKET_KEYS:
+            self._split(p)
 
     def bump(self, db: int, key: bytes) -> None:
         """The keyspace's hook: ``key`` was written here, give it a new version."""
@@ -96,48 +142,58 @@ class VersionTable:
         this."""
 
     def remove(self, db: int, key: bytes) -> bool:
-        fp = _fingerprint(db, key)
-        fps, vers = self._fp, self._ver
-        mask = self._mask
-        i = fp & mask
-        while True:
-            f = fps[i]
-            if f == 0:
-                return False
-            if f == fp:
-                break
-            i = (i + 1) & mask
-        # Backward-shift deletion: pull later members of the probe run into
-        # the hole when the hole lies between their home slot and them.
-        j = i
-        while True:
-            j = (j + 1) & mask
-            f = fps[j]
-            if f == 0:
-                break
-            home = f & mask
-            if (j - home) & mask >= (j - i) & mask:
-                fps[i] = f
-                vers[i] = vers[j]
-                i = j
-        fps[i] = 0
-        vers[i] = 0
-        self._used -= 1
-        return True
+        fp = (hash(key) ^ (db * _DB_MIX)) & _MASK64
+        # The bucket (inlined: this runs on every write of every key).
+        p = fp >> _PART_SHIFT
+        x = fp & _STORED
+        m = self._masks[p]
+        i = x & m
+        if i < self._splits[p]:
+            i = x & (m + m + 1)
+        his, los, vers = self._parts[p][i]
+        hi = x >> 16
+        lo = x & 0xFFFF
+        j = bisect_left(his, hi)
+        n = len(his)
+        while j < n and his[j] == hi:
+            if los[j] == lo:
+                del his[j]
+                del los[j]
+                del vers[j]
+                self._used -= 1
+                self._counts[p] -= 1
+                # Buckets are not merged back: an emptied bucket costs its
+                # few hundred bytes of objects, and keys usually come back.
+                return True
+            j += 1
+        return False
 
     def clear(self) -> None:
         self.__init__(self.clock)
 
-    def _resize(self, cap: int) -> None:
-        old_fp, old_ver = self._fp, self._ver
-        fps = array("Q", bytes(8 * cap))
-        vers = array("Q", bytes(8 * cap))
-        mask = cap - 1
-        for idx, f in enumerate(old_fp):
-            if f:
-                i = f & mask
-                while fps[i]:
-                    i = (i + 1) & mask
-                fps[i] = f
-                vers[i] = old_ver[idx]
-        self._fp, self._ver, self._mask = fps, vers, mask
+    def _split(self, p: int) -> None:
+        """Linear hashing's step: the partition's next bucket gives the keys
+        whose next bit is set to a new bucket at the end. Both halves keep
+        ``hi``'s order (a stable filter of a sorted array)."""
+        buckets = self._parts[p]
+        m = self._masks[p]
+        s = self._splits[p]
+        his, los, vers = buckets[s]
+        bit = m + 1
+        if bit <= 0x8000:
+            moving = [lo & bit for lo in los]
+        else:
+            hbit = bit >> 16
+            moving = [hi & hbit for hi in his]
+        staying = [not f for f in moving]
+        buckets[s] = (array("I", compress(his, staying)), array("H", compress(los, staying)),
+                      array("Q", compress(vers, staying)))
+        buckets.append((array("I", compress(his, moving)), array("H", compress(los, moving)),
+                        array("Q", compress(vers, moving))))
+        s += 1
+        if s > m:
+            # Every bucket of the level is split: the next level uses one
+            # more bit everywhere.
+            self._masks[p] = m + m + 1
+            s = 0
+        self._splits[p] = s
