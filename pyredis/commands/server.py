@@ -181,13 +181,15 @@ def config_set(client, args):
     name = args[2].decode("utf-8", "surrogateescape")
     value = args[3].decode("utf-8", "surrogateescape")
     config = client.core.config
+    # Redis quotes both with %s: a NUL ends them in its errors.
+    shown_name, shown_value = name.split("\x00", 1)[0], value.split("\x00", 1)[0]
     try:
         config.set(name, value)
     except UnknownOption:
-        raise CommandError(f"ERR Unsupported CONFIG parameter: {name}") from None
+        raise CommandError(f"ERR Unsupported CONFIG parameter: {shown_name}") from None
     except ConfigError as e:
         opt = lookup_option(name)
-        msg = f"ERR Invalid argument '{value}' for CONFIG SET '{name}'"
+        msg = f"ERR Invalid argument '{shown_value}' for CONFIG SET '{shown_name}'"
         if opt is not None and opt.set_reason and e.reason:
             msg += f" - {e.reason}"
         if opt is not None and opt.name == "dir":

@@ -812,3 +812,9 @@ def test_unknown_subcommand_is_quoted_as_redis_does(both):
     for sub in ("a\x00b", "x" * 200, "\xe9" * 100, "ok\x00" + "y" * 300):
         both("XGROUP", sub)
         both("PUBSUB", sub)
+
+
+def test_config_set_errors_quote_up_to_a_nul(both):
+    both("CONFIG", "SET", "x\x00y", "1")
+    both("CONFIG", "SET", "maxmemory-policy", "x\x00y")
+    both("CONFIG", "SET", "hz", "1\x002")
