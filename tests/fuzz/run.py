@@ -35,14 +35,14 @@ class Target:
     """Runs one target's cases; ``units`` counts what the figure reports
     (frames for the reader, cases elsewhere)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, resp3: bool = False) -> None:
         self.name = name
         self.units = 0
         self.cases = 0
         self.failures: list = []
         self._cmd = cases.CommandFuzz() if name == "commands" else None
         self._link = cases.LinkFuzz() if name == "link" else None
-        self._vs = cases.VsRedis() if name == "vs-redis" else None
+        self._vs = cases.VsRedis(resp3) if name == "vs-redis" else None
 
     def one(self, seed: int, bound: float) -> None:
         rng = random.Random(seed)
@@ -102,10 +102,11 @@ def main(argv=None) -> int:
     p.add_argument("--replay", type=int, help="run the one case with this seed")
     p.add_argument("--bound", type=float, default=5.0, help="seconds one case may take")
     p.add_argument("--max-failures", type=int, default=20)
+    p.add_argument("--resp3", action="store_true", help="vs-redis: compare RESP3 replies")
     a = p.parse_args(argv)
     names = TARGETS[:5] if a.target == "all" else (a.target,)
     if a.replay is not None:
-        t = Target(names[0])
+        t = Target(names[0], a.resp3)
         t.one(a.replay, a.bound)
         t.close()
         print("ok" if not t.failures else "failed")
@@ -114,7 +115,7 @@ def main(argv=None) -> int:
         a.cases = 10_000
     status = 0
     for name in names:
-        t = Target(name)
+        t = Target(name, a.resp3)
         start = time.monotonic()
         seed = a.seed
         last = start
