@@ -153,7 +153,8 @@ NUMBERS = [b"0", b"1", b"-1", b"2", b"3", b"10", b"-10", b"100", b"1.5", b"-1.5"
            b"1.7976931348623157e308"]
 SMALL_NUMBERS = [b"0", b"1", b"-1", b"2", b"5", b"-5", b"100", b"1.5", b"inf", b"nan", b"",
                  b"x", b"-100"]
-KEYS = [b"k", b"s", b"l", b"h", b"z", b"x", b"g", b"{k}1", b""]
+KEYS = [b"k", b"s", b"l", b"h", b"z", b"x", b"g", b"{k}1", b"", b"geo", b"bl", b"bs", b"is", b"bh",
+        b"bz"]
 SCRIPTS = [b"return redis.call(unpack(ARGV))", b"return redis.pcall(unpack(ARGV))",
            b"return KEYS", b"return {1, 'a', {2}, false, true}", b"return redis.error_reply('x')",
            b"return tonumber(ARGV[1])", b"local t = {} for i=1,10 do t[i]=i end return t",
@@ -229,7 +230,16 @@ class CommandFuzz:
             n = max(0, n + rng.choice((-1, 1)))
         nums = SMALL_NUMBERS if name in SIZE_BOUND else NUMBERS
         args = [wire]
-        for _ in range(n):
+        first, last, step = cmd.first_key, cmd.last_key, max(cmd.key_step, 1)
+        for i in range(1, n + 1):
+            # Where the table declares a key, mostly one of the dataset's
+            # keys (of every type and encoding), so handlers get past
+            # their type checks.
+            at_key = (first > 0 and i >= first and (i - first) % step == 0
+                      and i <= (last if last > 0 else n + 1 + last))
+            if at_key and rng.random() < 0.8:
+                args.append(rng.choice(KEYS))
+                continue
             r = rng.random()
             if r < 0.3:
                 args.append(rng.choice(KEYS))
