@@ -586,6 +586,9 @@ class Aof:
                 self._failed(e, new)
                 return
             self.fsync_count += 1
+            # A good fsync also clears the background thread's error (it no
+            # longer retries once the policy is not everysec).
+            self.fsync_error = None
         else:
             self.unsynced = True
         if self.write_error:

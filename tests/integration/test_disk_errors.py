@@ -213,3 +213,18 @@ def test_rdb_bgsave_error_misconf_then_recovers(tmp_path):
         r.bgsave()
         wait_for(lambda: r.info("persistence")["rdb_last_bgsave_status"] == "ok")
         assert r.set("k", "v3")
+
+
+def test_aof_everysec_background_fsync_error_refuses_writes(monkeypatch):
+    # As Redis's aof_bio_fsync_status: the once-a-second fsync failing
+    # refuses writes until it succeeds again.
+    with ServerThread(appendonly="yes", appendfsync="everysec") as srv:
+        r = srv.client()
+        disk = DiskFull(monkeypatch, lambda: srv.core.aof.fd, fsync=True, write=False)
+        assert r.set("k1", "v1")
+        wait_for(lambda: not set_ok(r, "k2", "v2"), timeout=5)
+        with pytest.raises(redis.ResponseError, match="^MISCONF Errors writing to the AOF file: "
+                                                     + os.strerror(errno.EIO)):
+            r.set("k2", "v2")
+        disk.on = False
+        wait_for(lambda: set_ok(r, "k3", "v3"), timeout=5)
