@@ -386,6 +386,9 @@ class GlobalMember:
         # origin -> highest op id held (made here, applied or snapshotted).
         self.vector: dict = log.vector
         self.listeners: list = []
+        # Databases whose flush version came from outside our log (a
+        # digest, a snapshot): like volatile keys, for all their keys.
+        self.volatile_dbs: set = set()
         # (db, key) -> version a replay could not rebuild (a received op
         # whose before-state came from outside the log): every link asks
         # its source for them as it connects.
@@ -561,13 +564,13 @@ class GlobalMember:
         replay of our log alone cannot rebuild it)."""
         if _sets_expiry(commands):
             return True
-        ttl, vol = self.ttl_keys, self.volatile
+        ttl, vol, vdbs = self.ttl_keys, self.volatile, self.volatile_dbs
         dbs = self.ks.dbs
         for k in touched:
-            if k in ttl or k in vol or k[1] in dbs[k[0]].expires:
+            if k in ttl or k in vol or k[1] in dbs[k[0]].expires or k[0] in vdbs:
                 return True
         for k in named:
-            if k in ttl or k in vol:
+            if k in ttl or k in vol or k[0] in vdbs:
                 return True
         return False
 
@@ -627,6 +630,7 @@ class GlobalMember:
             self.tombs.clear()
             self.ttl_keys.clear()
             self.volatile.clear()
+            self.volatile_dbs.clear()
             # Every entry is below the flush versions now.
             self.versions.clear()
         else:
@@ -720,7 +724,7 @@ class GlobalMember:
             status = "applied"
         else:
             for d in flushed:
-                self.adopt_flush(d, fv)
+                self._adopt_flush(d, fv)
             for kdb, key, before, after in rec.keys:
                 if before == after:
                     continue          # named, not changed: nothing to resolve
@@ -744,6 +748,15 @@ class GlobalMember:
         return any(k[0] == db and get(*k) > fv for k in self.tombs)
 
     def adopt_flush(self, db: int, fv: int) -> None:
+        """A flush version of database ``db`` learnt outside any op (a
+        peer's digest or snapshot): applied as :meth:`_adopt_flush`, and
+        the database is marked ``volatile_dbs`` - a replay of our log would
+        not see this flush, so local ops computed on it ship their states."""
+        if fv > self.flush_versions[db]:
+            self._adopt_flush(db, fv)
+            self.volatile_dbs.add(db)
+
+    def _adopt_flush(self, db: int, fv: int) -> None:
         """A flush with version ``fv`` of database ``db`` from elsewhere:
         deletes the keys versioned below it (through the executor, so
         clients and sinks see DELs), keeps later ones."""
