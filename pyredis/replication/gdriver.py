@@ -557,6 +557,10 @@ class GlobalReplication:
             # Sizes of the member's tables, so a soak run can see that none
             # grows beyond the keys it holds (stress/soak.py samples them).
             ("global_log_segments", len(lg.segment_paths)),
+            # Records past durable_lsn are what a power cut would lose (under
+            # everysec, about the last second's; stress/crash.py samples it).
+            ("global_log_last_lsn", lg.last_lsn),
+            ("global_log_durable_lsn", lg.durable_lsn),
             ("global_log_index_entries", lg.index_entries),
             ("global_versions", len(m.versions)),
             ("global_versions_bytes", m.versions.nbytes),
