@@ -396,3 +396,20 @@ def test_foreign_type_after_unchecked_trailer_bytes():
     for chunks in [*splits(data), [data + b"x" * 300_000]]:
         reqs, err, _ = run(chunks)
         assert reqs == [] and err == "Protocol error: expected '$', got '+'", chunks[:1]
+
+
+def test_many_short_arguments_take_the_scan_and_keep_its_checks():
+    """Requests of many short arguments (MSET's, over 256 bytes each) are
+    checked by the one scan rather than the header walk; a foreign type
+    among their arguments is still a protocol error, in one read or many."""
+    args = [b"MSET"] + [x for i in range(10) for x in (b"key:%012d" % i, b"xxx")]
+    good = b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%b\r\n" % (len(a), a) for a in args)
+    assert len(good) > 256
+    reqs, err, _ = run([good * 16])
+    assert reqs == [args] * 16 and err is None
+    for foreign, byte in [(b":7\r\n", "':'"), (b"+ok\r\n", "'+'"), (b"*1\r\n$1\r\nx\r\n", "'*'")]:
+        bad = good.replace(b"$3\r\nxxx\r\n", foreign, 1)
+        for chunks, before in (([good * 3 + bad], 3), ([good, bad[:100], bad[100:]], 1)):
+            reqs, err, _ = run(chunks)
+            assert reqs == [args] * before
+            assert err == f"Protocol error: expected '$', got {byte}"
