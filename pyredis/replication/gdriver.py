@@ -42,6 +42,9 @@ from .hlc import LOGICAL_BITS
 
 log = logging.getLogger("pyredis")
 
+# An idle outgoing link pings its source this often; a link (either end)
+# that hears nothing for repl-timeout seconds is dropped.
+PING_SECONDS = 5.0
 _BACKOFF_MIN = 0.1
 _BACKOFF_MAX = 5.0
 _TICK = 0.05
@@ -83,6 +86,9 @@ class OutLink:
         self.synced_since = 0.0
         self.task: asyncio.Task | None = None
         self._writer = None
+        # When bytes last arrived, and when we last pinged (monotonic s).
+        self.last_rx = 0.0
+        self._last_ping = 0.0
 
     @property
     def name(self) -> str:
@@ -160,11 +166,15 @@ class OutLink:
             raise _Refused(f"the peer has our own ServerID {self.peer_id}")
         self.state = "syncing"
         full_before = self.rl.full_syncs
+        self.last_rx = time.monotonic()
         self._write(self.rl.connect())
         while True:
             data = await reader.read(_READ)
             if not data:
+                if self.state == "timeout":
+                    raise EOFError("no data from the peer for repl-timeout seconds")
                 raise EOFError("connection closed by the peer")
+            self.last_rx = time.monotonic()
             self.bytes_in += len(data)
             gr.current_link = self
             try:
@@ -201,9 +211,24 @@ class OutLink:
         elif rl.state in ("syncing", "fullsync"):
             self.state = "syncing"
 
-    def tick(self, now_ms: int) -> None:
-        if self._writer is not None and self.rl.state != "idle":
-            self._write(self.rl.tick(now_ms))
+    def tick(self, now_ms: int, now: float) -> None:
+        if self._writer is None or self.rl.state == "idle":
+            return
+        idle = now - self.last_rx
+        timeout = self.gr.core.config.repl_timeout
+        if idle > timeout:
+            # A hung peer or path (no FIN, no RST): drop it and reconnect.
+            log.warning("Global link to %s: nothing received for %d s, dropping it",
+                        self.name, int(idle))
+            self.state = "timeout"
+            self._writer.close()
+            self._writer = None
+            return
+        every = min(PING_SECONDS, timeout / 3)
+        if idle >= every and now - self._last_ping >= every:
+            self._last_ping = now
+            self.rl.ping()
+        self._write(self.rl.tick(now_ms))
 
     def _write(self, data: bytes) -> None:
         if data and self._writer is not None:
@@ -244,10 +269,12 @@ class InLink:
         self.sl = SourceLink(gr.member)
         self.bytes_in = 0
         self.bytes_out = 0
+        self.last_rx = time.monotonic()
 
     def on_data(self, data: bytes) -> None:
         """The peer's bytes (the connection no longer parses RESP)."""
         self.bytes_in += len(data)
+        self.last_rx = time.monotonic()
         try:
             self.sl.receive_data(data)
         except (LinkProtocolError, LinkUsageError, CorruptRecord, ValueError) as e:
@@ -451,7 +478,14 @@ class GlobalReplication:
             now = time.monotonic()
             ms = wall_ms()
             for link in self.links.values():
-                link.tick(ms)
+                link.tick(ms, now)
+            timeout = self.core.config.repl_timeout
+            for il in list(self.inlinks):
+                if now - il.last_rx > timeout:
+                    # Its receiver pings an idle link: silence means it is gone.
+                    log.warning("Global link from %s (ServerID %d): nothing received for "
+                                "%d s, closing it", il.client.addr, il.peer_id, timeout)
+                    il.client.kill()
             if self.write_error is not None and self.flush_log():
                 self.schedule_pump()
             if self.log.fsync == "everysec" and now - self._last_sync >= 1:

@@ -52,7 +52,7 @@ from .gmember import KeyState, make_version, state_bytes, state_from_bytes
 
 # Message types.
 HELLO, OP, ACK, KEYFETCH, KEYVALUE, SYNCED, DIGESTREQ, DIGEST, SLOTSREQ, SLOTKEYS, \
-    SNAPBEGIN, SNAPKEY, SNAPEND = range(1, 14)
+    SNAPBEGIN, SNAPKEY, SNAPEND, PING, PONG = range(1, 16)
 
 _HEAD = struct.Struct("<BI")
 _U16 = struct.Struct("<H")
@@ -130,6 +130,15 @@ class SnapEnd(NamedTuple):
     pass
 
 
+class Ping(NamedTuple):
+    """Receiver -> source on an idle link; the source answers Pong, so each
+    end learns within the link timeout that the other is gone."""
+
+
+class Pong(NamedTuple):
+    pass
+
+
 def _vec(vector: dict) -> bytes:
     items = sorted(vector.items())
     return _U32.pack(len(items)) + b"".join(_VEC.pack(o, v) for o, v in items)
@@ -167,6 +176,10 @@ def encode(msg) -> bytes:
         return _frame(DIGESTREQ, b"")
     if t is SnapEnd:
         return _frame(SNAPEND, b"")
+    if t is Ping:
+        return _frame(PING, b"")
+    if t is Pong:
+        return _frame(PONG, b"")
     if t is Digest:
         return _frame(DIGEST, _u64s(msg.flush) + _u64s(msg.slots))
     if t is SlotsReq:
@@ -267,6 +280,10 @@ def decode_body(mtype: int, body: bytes):
         msg = DigestReq()
     elif mtype == SNAPEND:
         msg = SnapEnd()
+    elif mtype == PING:
+        msg = Ping()
+    elif mtype == PONG:
+        msg = Pong()
     elif mtype == DIGEST:
         msg = Digest(c.u64s(), c.u64s())
     elif mtype == SLOTSREQ:
@@ -448,6 +465,11 @@ class ReceiverLink:
                     if self._still_wanted(k):
                         self._fetch(*k)
 
+    def ping(self) -> None:
+        """Asks the source for a Pong (the driver does it on an idle link)."""
+        if self.state != "idle":
+            self._out.append(encode(Ping()))
+
     def request_digest(self) -> None:
         """Starts an anti-entropy round (GLOBAL DIGEST, or on SYNCED)."""
         if self.state != "idle":
@@ -549,6 +571,8 @@ class ReceiverLink:
             self._snap_vector = None
             self.state = "syncing"
             self.events.append("log_reset")
+        elif t is Pong:
+            pass  # its arrival is the point (the driver's link timeout)
         else:
             raise LinkProtocolError(f"unexpected {t.__name__} from a source")
 
@@ -644,6 +668,8 @@ class SourceLink:
             self._out.append(encode(Digest(list(m.flush_versions), m.slot_digests())))
         elif t is SlotsReq:
             self._out.append(encode(SlotKeys(m.slot_entries(set(msg.slots)))))
+        elif t is Ping:
+            self._out.append(encode(Pong()))
         else:
             raise LinkProtocolError(f"unexpected {t.__name__} from a receiver")
 

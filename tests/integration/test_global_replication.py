@@ -334,3 +334,22 @@ def test_three_members_through_faulty_links_converge(group_factory):
     finally:
         for p in proxies.values():
             p.close()
+
+
+def test_a_hung_link_times_out_on_both_ends_and_recovers(group_factory):
+    g = group_factory(2, {}, {1: {"repl_timeout": "2"}, 2: {"repl_timeout": "2"}})
+    with FaultProxy(("127.0.0.1", g.ports[0])) as proxy:
+        g[2].config_set("global-peer", f"127.0.0.1:{proxy.port}")
+        g[1].set("before", 1)
+        until(lambda: g[2].get("before") == b"1", what="synced")
+        time.sleep(2.5)  # idle longer than repl-timeout: pings keep it up
+        assert g.info(2)["link0"]["state"] == "synced"
+        proxy.stall()  # no FIN, no RST: only a timeout can tell
+        g[1].set("during", 1)
+        until(lambda: "repl-timeout" in g[2].execute_command("GLOBAL", "STATUS")[b"links"][0][
+            b"last_error"].decode(), timeout=10, what="the receiver's timeout")
+        until(lambda: g.info(1)["global_incoming_links"] == 0, timeout=10,
+              what="the source dropping the silent link")
+        proxy.heal()
+        until(lambda: g[2].get("during") == b"1", what="resumed")
+        assert g.info(2)["global_full_syncs"] == 0
