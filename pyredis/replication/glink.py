@@ -31,7 +31,10 @@ live ops. Rules (G1, G2):
   for it itself) is asked again after ``retry_ms``;
 * the receiver ACKs its vector after its log is flushed (the driver calls
   :meth:`ReceiverLink.ack` after ``log.flush()``), so the source may drop
-  log segments every receiver has (retention by acknowledgement).
+  log segments every receiver has (retention by acknowledgement);
+* on an idle link the receiver sends PING and the source answers PONG, so
+  the driver of either end can drop a link that stays silent for its
+  timeout (a hung path sends neither FIN nor RST).
 
 Framing: every message is ``type (u8) | body length (u32 LE) | body``. An OP's
 body is a global log record exactly as ``globallog.encode_record`` writes it
