@@ -511,6 +511,9 @@ OPTIONS: dict[str, Option] = _opts(
            set_reason=False, doc="Keyspace notification classes (`KEA`, `Ex`, ...)."),
     Option("lua-time-limit", "int", 5000, True, 0, _LL_MAX,
            doc="Script time before other clients get BUSY and SCRIPT KILL works (ms; 0: none)."),
+    Option("lua-max-memory", "memory", 1024 ** 3, True, 0, _LL_MAX,
+           doc="pyredis only: the Lua heap's limit; a script that allocates past it fails "
+               "with 'not enough memory' (0: no limit, as in Redis)."),
     Option("lua-replicate-commands", "bool", True, True,
            doc="no: refuse writes after a non-deterministic command in a script, as "
                "Redis 6.2 does (scripts always replicate as the writes they made)."),

@@ -524,8 +524,13 @@ class Engine:
         from .client import Client
         self.core = core
         self.lupa = lupa_lua
+        # A bounded heap: a script allocating without end fails with Lua's
+        # "not enough memory" instead of taking the server's memory (the
+        # time limit alone would let it grow by gigabytes first).
         self.lua = lupa_lua.LuaRuntime(encoding=None, register_eval=False,
-                                       register_builtins=False, unpack_returned_tuples=True)
+                                       register_builtins=False, unpack_returned_tuples=True,
+                                       max_memory=core.config.lua_max_memory)
+        core.config.on_change("lua-max-memory", self.lua.set_max_memory)
         self.scripts: dict[str, tuple[bytes, object]] = {}
         self.rand = Rand48()
         # The script client: shares the caller's database; never registered

@@ -22,11 +22,12 @@ PER_SERVER = {b"port", b"dir"}
 
 def config_map(client, pattern="*") -> dict:
     """CONFIG GET as a dict, without pyredis's own options (global
-    replication's global-*), which Redis does not have."""
+    replication's global-*, lua-max-memory), which Redis does not have."""
     reply = client.call("CONFIG", "GET", pattern)
     assert reply[0] == "*", reply
     items = [x[1] for x in reply[1]]
-    return {k: v for k, v in zip(items[::2], items[1::2]) if not k.startswith(b"global-")}
+    return {k: v for k, v in zip(items[::2], items[1::2])
+            if not k.startswith(b"global-") and k != b"lua-max-memory"}
 
 
 @pytest.fixture

@@ -615,3 +615,18 @@ def test_fast_script_never_busy():
     assert call(runner, [b"EVAL", b"local i = 0 for j = 1, 300000 do i = i + j end return i",
                          b"0"]) == b":45000150000\r\n"
     assert core.gate is None
+
+
+def test_a_script_allocating_without_end_fails_at_the_lua_heap_limit():
+    """pyredis only (Redis has no such limit): the Lua heap is bounded by
+    lua-max-memory, so the server's memory is not the script's to take."""
+    import redis
+    from pyredis.testing import ServerThread
+    with ServerThread(lua_max_memory="64mb") as srv:
+        c = srv.client()
+        assert c.eval("return #string.rep('x', 1000000)", 0) == 1000000
+        with pytest.raises(redis.ResponseError, match="not enough memory"):
+            c.eval("local t = {} while true do t[#t+1] = string.rep('x', 1e7) .. #t end", 0)
+        assert c.eval("return 1", 0) == 1  # the Lua state goes on
+        c.config_set("lua-max-memory", "0")
+        assert c.eval("return #string.rep('x', 1e8)", 0) == 10 ** 8
