@@ -45,6 +45,10 @@ log = logging.getLogger("pyredis")
 # An idle outgoing link pings its source this often; a link (either end)
 # that hears nothing for repl-timeout seconds is dropped.
 PING_SECONDS = 5.0
+# A backlog is read from the log about this many bytes per loop turn, and
+# only while the connection holds less than the window unsent.
+_PUMP_BUDGET = 256 * 1024
+_PUMP_WINDOW = 4 * 1024 * 1024
 _BACKOFF_MIN = 0.1
 _BACKOFF_MAX = 5.0
 _TICK = 0.05
@@ -285,10 +289,18 @@ class InLink:
         self.gr.schedule_pump()
 
     def pump(self) -> None:
-        data = self.sl.data_to_send()
+        sl = self.sl
+        data = sl.data_to_send(_PUMP_BUDGET)
         if data:
             self.bytes_out += len(data)
             self.client.send(data)
+        if sl.backlog_pending and not self.client.closing:
+            # More of the backlog: next turn, or once the peer drained some
+            # (paced on what the connection still holds).
+            if self.client.output_pending > _PUMP_WINDOW:
+                asyncio.get_running_loop().call_later(0.005, self.gr.schedule_pump)
+            else:
+                self.gr.schedule_pump()
 
     def close(self) -> None:
         self.sl.close()

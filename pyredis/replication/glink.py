@@ -602,6 +602,15 @@ class SourceLink:
         self.full_syncs = 0
         self.partial_syncs = 0
         self.ops_sent = 0
+        # The ops the receiver lacked at HELLO, read from the log as the
+        # driver takes bytes (data_to_send's budget), so a long backlog
+        # neither blocks the source nor sits in memory at once; None once
+        # streamed (then SYNCED went out and live ops follow).
+        self._backlog = None
+
+    @property
+    def backlog_pending(self) -> bool:
+        return self._backlog is not None
 
     def close(self) -> None:
         if self._on_record in self.member.listeners:
@@ -615,10 +624,42 @@ class SourceLink:
         # it if it is newer than what it holds.
         self._out.append(encode(KeyValue(st)))
 
-    def data_to_send(self) -> bytes:
+    def data_to_send(self, budget: int = 0) -> bytes:
+        """What to write now. While the backlog streams, about ``budget``
+        bytes of it are read from the log per call (0: all of it)."""
+        if self._backlog is not None:
+            self._pull(budget)
         out = b"".join(self._out)
         self._out = []
         return out
+
+    def _pull(self, budget: int) -> None:
+        m = self.member
+        size = 0
+        while self._backlog is not None:
+            for rec in self._backlog:
+                n = len(self._out)
+                self._on_record(rec)
+                if len(self._out) > n:
+                    size += len(self._out[-1])
+                    if budget and size >= budget:
+                        return
+            # Exhausted: ops logged since the iterator was made come next;
+            # when there are none, the receiver is caught up.
+            try:
+                more = m.log.ops_missing_for(self.sent, exclude_origin=self.peer)
+            except FullSyncNeeded:
+                # Retention dropped what we were about to send.
+                self._snapshot(self.sent)
+                more = iter(())
+            first = next(more, None)
+            if first is None:
+                self._backlog = None
+                self._out.append(encode(Synced()))
+                m.listeners.append(self._on_record)
+                return
+            self._on_record(first)
+            self._backlog = more
 
     def receive_data(self, data) -> None:
         if self.state == "closed":
@@ -644,15 +685,14 @@ class SourceLink:
             self.sent = dict(msg.vector)
             m.peer_vector(msg.vector)
             try:
-                for rec in m.log.ops_missing_for(msg.vector, exclude_origin=self.peer):
-                    self._on_record(rec)
+                self._backlog = m.log.ops_missing_for(msg.vector, exclude_origin=self.peer)
                 self.partial_syncs += 1
             except FullSyncNeeded:
                 self._out = []
                 self._snapshot(msg.vector)
-            self._out.append(encode(Synced()))
+                self._out.append(encode(Synced()))
+                m.listeners.append(self._on_record)
             self.state = "streaming"
-            m.listeners.append(self._on_record)
             m.installed.append(self._on_install)
             return
         if self.state != "streaming":
