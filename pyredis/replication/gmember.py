@@ -725,9 +725,15 @@ class GlobalMember:
         else:
             for d in flushed:
                 self._adopt_flush(d, fv)
+            vol = self.volatile
             for kdb, key, before, after in rec.keys:
                 if before == after:
                     continue          # named, not changed: nothing to resolve
+                # Whether this op ran or was resolved hung on every key's
+                # version; a replay whose states differ somewhere (fetched
+                # ones are not in the log) may decide otherwise, so these
+                # keys' states are not rebuilt by the log alone.
+                vol.add((kdb, key))
                 local = self.version_of(kdb, key)
                 if local != before and local != after:
                     self.conflicts += 1
