@@ -607,10 +607,12 @@ class SourceLink:
         # neither blocks the source nor sits in memory at once; None once
         # streamed (then SYNCED went out and live ops follow).
         self._backlog = None
+        # A full sync's key states still to send (a generator), or None.
+        self._snap = None
 
     @property
     def backlog_pending(self) -> bool:
-        return self._backlog is not None
+        return self._backlog is not None or self._snap is not None
 
     def close(self) -> None:
         if self._on_record in self.member.listeners:
@@ -627,7 +629,7 @@ class SourceLink:
     def data_to_send(self, budget: int = 0) -> bytes:
         """What to write now. While the backlog streams, about ``budget``
         bytes of it are read from the log per call (0: all of it)."""
-        if self._backlog is not None:
+        if self._backlog is not None or self._snap is not None:
             self._pull(budget)
         out = b"".join(self._out)
         self._out = []
@@ -636,6 +638,17 @@ class SourceLink:
     def _pull(self, budget: int) -> None:
         m = self.member
         size = 0
+        snap = self._snap
+        if snap is not None:
+            # A full sync in progress: its keys first, then its end.
+            for st in snap:
+                data = encode(SnapKey(st))
+                self._out.append(data)
+                size += len(data)
+                if budget and size >= budget:
+                    return
+            self._snap = None
+            self._out.append(encode(SnapEnd()))
         while self._backlog is not None:
             for rec in self._backlog:
                 n = len(self._out)
@@ -651,7 +664,7 @@ class SourceLink:
             except FullSyncNeeded:
                 # Retention dropped what we were about to send.
                 self._snapshot(self.sent)
-                more = iter(())
+                return self._pull(budget)
             first = next(more, None)
             if first is None:
                 self._backlog = None
@@ -690,8 +703,6 @@ class SourceLink:
             except FullSyncNeeded:
                 self._out = []
                 self._snapshot(msg.vector)
-                self._out.append(encode(Synced()))
-                m.listeners.append(self._on_record)
             self.state = "streaming"
             m.installed.append(self._on_install)
             return
@@ -718,15 +729,19 @@ class SourceLink:
 
     def _snapshot(self, theirs: dict) -> None:
         """A full sync: every versioned key, with our vector and flush
-        versions; the stream goes on from that vector."""
+        versions; the stream goes on from that vector. The keys are read as
+        the driver takes bytes (:meth:`_pull`), so the source keeps serving;
+        a key written meanwhile goes in its newer state, which the receiver
+        takes by the rule like any newer state (and the op that made it,
+        streamed after the snapshot, is then a no-op there)."""
         m = self.member
         self.full_syncs += 1
         vector = dict(m.vector)
         self._out.append(encode(SnapBegin(vector, list(m.flush_versions))))
-        for st in m.snapshot_states():
-            self._out.append(encode(SnapKey(st)))
-        self._out.append(encode(SnapEnd()))
+        self._snap = m.snapshot_states()
         for o, v in theirs.items():
             if v > vector.get(o, 0):
                 vector[o] = v
         self.sent = vector
+        # After the keys: the ops logged since (usually none), then SYNCED.
+        self._backlog = iter(())
