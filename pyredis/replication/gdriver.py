@@ -341,6 +341,7 @@ class GlobalReplication:
         self._pump_scheduled = False
         self._timer = None
         self._last_sync = time.monotonic()
+        self._syncing = False  # a background fsync is running
         self._last_retention = 0.0
         self.dropped = 0
         core.global_repl = self
@@ -432,6 +433,50 @@ class GlobalReplication:
         if self.log.fsync == "always" and last > failed_before:
             raise NotDurable(self.write_error)
 
+    def _background_sync(self) -> None:
+        """``everysec``: fsync in a worker thread, as Redis's bio thread
+        does for the AOF, so a slow disk never stalls the loop (an fsync
+        can take hundreds of ms under load)."""
+        try:
+            job = self.log.begin_sync()
+        except OSError as e:
+            self._sync_failed(e)
+            return
+        if job is None:
+            return
+        fd, lsn = job
+        self._syncing = True
+        loop = asyncio.get_running_loop()
+
+        def work():
+            err = None
+            try:
+                os.fsync(fd)
+            except OSError as e:
+                err = e
+            finally:
+                os.close(fd)
+            try:
+                loop.call_soon_threadsafe(done, err)
+            except RuntimeError:
+                pass  # the loop closed (shutdown): its final flush syncs
+
+        def done(err):
+            self._syncing = False
+            if err is None:
+                self.log.end_sync(lsn)
+            else:
+                self._sync_failed(err)
+
+        loop.run_in_executor(None, work)
+
+    def _sync_failed(self, e: OSError) -> None:
+        # Reported and retried as a failed flush is.
+        if self.write_error is None:
+            log.warning("Error syncing the global log: %s", e.strerror or e)
+            self.write_error = e.strerror or str(e)
+            self._update_log_gate()
+
     def _set_fsync(self, policy: str) -> None:
         self.log.fsync = policy
 
@@ -500,16 +545,10 @@ class GlobalReplication:
                     il.client.kill()
             if self.write_error is not None and self.flush_log():
                 self.schedule_pump()
-            if self.log.fsync == "everysec" and now - self._last_sync >= 1:
+            if (self.log.fsync == "everysec" and now - self._last_sync >= 1
+                    and not self._syncing):
                 self._last_sync = now
-                try:
-                    self.log.sync()
-                except OSError as e:
-                    # Reported and retried as a failed flush is.
-                    if self.write_error is None:
-                        log.warning("Error syncing the global log: %s", e.strerror or e)
-                        self.write_error = e.strerror or str(e)
-                        self._update_log_gate()
+                self._background_sync()
             if now - self._last_retention >= 1:
                 self._last_retention = now
                 self._retention()

@@ -583,6 +583,22 @@ class GlobalLog:
         self._fsync()
         return True
 
+    def begin_sync(self):
+        """For an fsync off the caller's thread (``everysec``): writes the
+        buffer out and returns ``(fd, lsn)``, a duplicate of the active
+        segment's descriptor to fsync and close, and the LSN that fsync
+        makes durable; None when everything written is durable already.
+        Report success with :meth:`end_sync`. (The duplicate stays valid if
+        the segment rolls meanwhile; a roll fsyncs the sealed file itself.)"""
+        self._write_out()
+        if self._durable_lsn == self._written_lsn:
+            return None
+        return os.dup(self._fd), self._written_lsn
+
+    def end_sync(self, lsn: int) -> None:
+        if lsn > self._durable_lsn:
+            self._durable_lsn = lsn
+
     def roll(self) -> None:
         """Seals the active segment (written and fsynced, whatever the
         policy) and starts a new one at the next LSN. No-op on an empty
