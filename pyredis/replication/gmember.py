@@ -77,10 +77,14 @@ again - on a member whose clock says otherwise, or in a replay of the log
 after a restart - is logged as the states it left instead of its commands:
 per changed key ``RESTORE key <abs ttl> <payload> REPLACE ABSTTL`` or
 ``DEL key`` (after the op's flushes). That is the case when a key it reads
-or writes has a TTL, when it sets one (PEXPIREAT), or when a key's state
-came from outside our log (``volatile``: a fetched state cannot be rebuilt
-from the log). Whole-value writes never need it. Such an op is a
-whole-value write everywhere.
+or writes has a TTL, when it sets one (SET .. PX, the EXPIRE family,
+GETEX), when it also flushes, or when a key's state may not be rebuilt by
+our log alone (``volatile``: it came from a fetch, anti-entropy or a
+snapshot, or an op that was resolved rather than run - a replay may decide
+otherwise - or from a clean run on such keys; ``volatile_dbs``: the
+database's flush version came from a peer's digest or snapshot).
+Whole-value writes never need it. Such an op is a whole-value write
+everywhere.
 
 Durability (G5). The log plus a :meth:`checkpoint` rebuild the member:
 :meth:`restore_checkpoint`, then :meth:`replay` of every record after the
