@@ -360,3 +360,5 @@ MASTERDOWN = ("MASTERDOWN Link with MASTER is down and replica-serve-stale-data 
 REPLICAOF_FROM_REPLICA = "ERR Command is not valid when client is a replica."
 UNBLOCKED_TO_REPLICA = ("UNBLOCKED force unblock from blocking operation, instance state "
                         "changed (master -> replica?)")
+# Global replication.
+SWAPDB_GLOBAL = "ERR SWAPDB is not supported while global replication is on"

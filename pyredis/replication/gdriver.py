@@ -590,7 +590,8 @@ class GlobalReplication:
 
     def _update_gate(self) -> None:
         readonly = self.core.config.global_role == "readonly"
-        self.core.set_gate(self._readonly_gate if readonly else None, "global-role")
+        self.core.set_gate(self._readonly_gate if readonly else self._swapdb_gate,
+                           "global-role")
 
     def _update_log_gate(self) -> None:
         self.core.set_gate(self._log_gate if self.write_error is not None else None,
@@ -603,10 +604,18 @@ class GlobalReplication:
             return errors.MISCONF_GLOBAL_LOG.format(self.write_error)
         return None
 
-    @staticmethod
-    def _readonly_gate(client, cmd, args):
+    @classmethod
+    def _readonly_gate(cls, client, cmd, args):
         if cmd.is_write and client.kind not in ("master", "global"):
             return errors.READONLY
+        return cls._swapdb_gate(client, cmd, args)
+
+    @staticmethod
+    def _swapdb_gate(client, cmd, args):
+        # Key versions belong to (database, key): swapping whole databases
+        # has no op that other members could apply key by key.
+        if cmd.name == "swapdb":
+            return errors.SWAPDB_GLOBAL
         return None
 
     # -- what INFO and GLOBAL STATUS show -------------------------------------------

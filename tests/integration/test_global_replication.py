@@ -353,3 +353,11 @@ def test_a_hung_link_times_out_on_both_ends_and_recovers(group_factory):
         proxy.heal()
         until(lambda: g[2].get("during") == b"1", what="resumed")
         assert g.info(2)["global_full_syncs"] == 0
+
+
+def test_swapdb_is_refused_while_global_replication_is_on(group_factory):
+    g = group_factory(1, {})
+    with pytest.raises(redis.ResponseError, match="SWAPDB is not supported"):
+        g[1].execute_command("SWAPDB", 0, 1)
+    g[1].set("k", 1)
+    assert g[1].get("k") == b"1"
