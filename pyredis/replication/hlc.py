@@ -117,13 +117,7 @@ class HLC:
 
     def now(self) -> int:
         """A timestamp for a local event (a write executed here)."""
-        ts = max(self._last + 1, self._physical())
-        if ts & LOGICAL_MASK > self._max_logical:
-            ts = ((ts >> LOGICAL_BITS) + 1) << LOGICAL_BITS
-        if ts > TS_MAX:
-            raise OverflowError("hybrid logical clock exhausted its 64 bits")
-        self._last = ts
-        return ts
+        return self._take(max(self._last + 1, self._physical()))
 
     def update(self, remote: int) -> int:
         """Merge a timestamp received from another member; returns a
@@ -135,9 +129,11 @@ class HLC:
         ahead = (remote >> LOGICAL_BITS) - (pt >> LOGICAL_BITS)
         if ahead > self.max_ahead_ms:
             self.max_ahead_ms = ahead
-        ts = max(self._last, remote) + 1
-        if pt > ts:
-            ts = pt
+        return self._take(max(self._last + 1, remote + 1, pt))
+
+    def _take(self, ts: int) -> int:
+        """Hands out ``ts``: a counter past its bits carries into the next
+        millisecond, and the 64 bits must hold."""
         if ts & LOGICAL_MASK > self._max_logical:
             ts = ((ts >> LOGICAL_BITS) + 1) << LOGICAL_BITS
         if ts > TS_MAX:
