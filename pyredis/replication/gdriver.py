@@ -248,12 +248,22 @@ class OutLink:
             raise _Refused(f"{what}: {text}")
         return text
 
+    def progress(self) -> int:
+        """Sync progress in %: 100 once synced; during a full sync, the
+        share of the snapshot's keys installed."""
+        rl = self.rl
+        if self.state == "synced":
+            return 100
+        if rl.state == "fullsync" and rl.snap_total:
+            return min(99, 100 * rl.snap_done // rl.snap_total)
+        return 0
+
     def status(self) -> dict:
         return {
             "peer": self.name, "direction": "in", "peer_server_id": self.peer_id,
             "state": self.state if self.state != "stopped" else
             f"stopped ({self.stopped_reason})",
-            "sync_progress": 100 if self.state == "synced" else 0,
+            "sync_progress": self.progress(),
             "lag_ms": self.lag_ms, "lag_ops": len(self.rl.wants),
             "ops_applied": self.ops_applied,
             "last_opids": " ".join(f"{o}:{i}" for o, i in sorted(self.last_opids.items())),

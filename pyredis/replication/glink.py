@@ -123,6 +123,8 @@ class SlotKeys(NamedTuple):
 class SnapBegin(NamedTuple):
     vector: dict
     flush: list
+    # Keys the snapshot holds (the receiver shows its progress in %).
+    total: int = 0
 
 
 class SnapKey(NamedTuple):
@@ -195,7 +197,7 @@ def encode(msg) -> bytes:
             parts.append(key)
         return _frame(SLOTKEYS, b"".join(parts))
     if t is SnapBegin:
-        return _frame(SNAPBEGIN, _vec(msg.vector) + _u64s(msg.flush))
+        return _frame(SNAPBEGIN, _vec(msg.vector) + _u64s(msg.flush) + _U64.pack(msg.total))
     raise LinkUsageError(f"not a link message: {msg!r}")
 
 
@@ -300,7 +302,7 @@ def decode_body(mtype: int, body: bytes):
             entries.append((db, c.raw(klen), version))
         msg = SlotKeys(entries)
     elif mtype == SNAPBEGIN:
-        msg = SnapBegin(c.vec(), c.u64s())
+        msg = SnapBegin(c.vec(), c.u64s(), c.take(_U64)[0])
     else:
         raise LinkProtocolError(f"unknown message type {mtype}")
     c.end()
@@ -402,6 +404,9 @@ class ReceiverLink:
         self._attempts: dict = {}
         self.max_retry_ms = 5000
         self._snap_vector = None
+        # A full sync's progress: keys announced and keys installed.
+        self.snap_total = 0
+        self.snap_done = 0
         self._acked: dict = {}
         self.full_syncs = 0
         self.ops_received = 0
@@ -558,6 +563,8 @@ class ReceiverLink:
                     self._fetch(db, key)
         elif t is SnapBegin:
             self.state = "fullsync"
+            self.snap_total = msg.total
+            self.snap_done = 0
             self.full_syncs += 1
             self.events.append("fullsync")
             self._snap_vector = msg.vector
@@ -567,6 +574,7 @@ class ReceiverLink:
             if self.state != "fullsync":
                 raise LinkProtocolError("SNAPKEY outside a snapshot")
             m.install(msg.state)
+            self.snap_done += 1
         elif t is SnapEnd:
             if self.state != "fullsync":
                 raise LinkProtocolError("SNAPEND outside a snapshot")
@@ -737,8 +745,8 @@ class SourceLink:
         m = self.member
         self.full_syncs += 1
         vector = dict(m.vector)
-        self._out.append(encode(SnapBegin(vector, list(m.flush_versions))))
-        self._snap = m.snapshot_states()
+        total, self._snap = m.snapshot_states()
+        self._out.append(encode(SnapBegin(vector, list(m.flush_versions), total)))
         for o, v in theirs.items():
             if v > vector.get(o, 0):
                 vector[o] = v

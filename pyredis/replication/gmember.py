@@ -990,9 +990,11 @@ class GlobalMember:
         return dig
 
     def snapshot_states(self):
-        """Every versioned key's state (a full sync's payload)."""
-        for db, key in list(self.versioned_keys()):
-            yield self.key_state(db, key)
+        """A full sync's payload: ``(count, states)``, the number of
+        versioned keys now and an iterator of their states, each read when
+        the iterator reaches it (the link streams it as the peer drains)."""
+        keys = list(self.versioned_keys())
+        return len(keys), (self.key_state(db, key) for db, key in keys)
 
     def finish_snapshot(self, vector: dict) -> None:
         """After a full sync's states were installed: the source's vector
