@@ -704,7 +704,6 @@ class _Parser:
 
     def value(self, rtype: int):
         start = self.pos
-        lim = self.limits
         if rtype == T_STRING:
             return self.string()
         if rtype == T_LIST:

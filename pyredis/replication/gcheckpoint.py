@@ -40,6 +40,8 @@ class Checkpoints:
         self.lsn = 0              # the LSN the checkpoint on disk covers
         self.child = 0
         self._child_lsn = 0
+        self._tmp = ""
+        # INFO global: checkpoints written, and whether the last one worked.
         self.count = 0
         self.last_status_ok = True
 
@@ -51,7 +53,7 @@ class Checkpoints:
         # Never cover an op the log could still lose.
         gr.log.flush(durable=True)
         lsn = gr.log.last_lsn
-        tmp = self.path + ".tmp-%d" % os.getpid()
+        tmp = self._tmp = self.path + ".tmp-%d" % os.getpid()
         pid = os.fork()
         if pid == 0:
             code = 1
@@ -92,6 +94,10 @@ class Checkpoints:
             self.count += 1
         else:
             log.warning("Global replication: writing the checkpoint failed")
+            try:
+                os.unlink(self._tmp)
+            except OSError:
+                pass
 
     def load(self) -> int:
         """Restore the checkpoint on disk into the member (its keyspace is

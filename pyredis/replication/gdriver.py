@@ -656,6 +656,10 @@ class GlobalReplication:
             ("global_full_syncs", sum(link.full_syncs for link in outs)),
             ("global_partial_syncs", sum(link.partial_syncs for link in outs)),
             ("global_conflicts", m.conflicts),
+            ("global_checkpoints", self.checkpoints.count),
+            ("global_checkpoint_lsn", self.checkpoints.lsn),
+            ("global_last_checkpoint_status",
+             "ok" if self.checkpoints.last_status_ok else "err"),
             ("global_ops_local", m.local_ops),
             ("global_ops_applied", m.applied_ops),
             # Sizes of the member's tables, so a soak run can see that none

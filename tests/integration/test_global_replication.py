@@ -253,7 +253,9 @@ def test_kill9_under_load_then_restart_resumes_without_loss(tmp_path):
             cb.set("from-b", 1)
             converged([ca, cb], timeout=30)
             assert cb.info("global")["global_full_syncs"] == 0
-            assert ca.info("global")["global_full_syncs"] == 0
+            info = ca.info("global")
+            assert info["global_full_syncs"] == 0
+            assert info["global_last_checkpoint_status"] == "ok"
     finally:
         a.stop()
 

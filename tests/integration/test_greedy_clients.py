@@ -27,7 +27,6 @@ import os
 import select
 import socket
 import tempfile
-import threading
 import time
 
 import pytest
