@@ -264,7 +264,10 @@ class OutLink:
             "state": self.state if self.state != "stopped" else
             f"stopped ({self.stopped_reason})",
             "sync_progress": self.progress(),
-            "lag_ms": self.lag_ms, "lag_ops": len(self.rl.wants),
+            "lag_ms": self.lag_ms,
+            # Lag in ops is the source's to know (its entry, direction "out");
+            # here: keys waiting for a state fetched from the peer.
+            "pending_fetches": len(self.rl.wants),
             "ops_applied": self.ops_applied,
             "last_opids": " ".join(f"{o}:{i}" for o, i in sorted(self.last_opids.items())),
             "bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
