@@ -43,7 +43,6 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -52,7 +51,7 @@ if __package__ in (None, ""):
     # Run as a file (python bench/globalrepl.py): make ``bench`` importable.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.replication import (PROBE_CHANNELS, PROBE_INTERVAL, Client, Load, ReplyError,
+from bench.replication import (PROBE_CHANNELS, PROBE_INTERVAL, Bench, Client, ReplyError,
                                _cell, _loadavg, _log, _num, fill, info, lag_round, percentile,
                                ratio, spread, verdict, wait_for)
 from bench.run import (RESULTS_DIR, Server, bench_once, find_redis_benchmark,
@@ -222,15 +221,13 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-class GBench:
-    """The servers and load processes of one run, all stopped by close().
-    Has the ``load``/``loads`` that bench.replication's lag_round uses."""
+class GBench(Bench):
+    """The servers and load processes of one run, all stopped by close()
+    (bench.replication's Bench, with members started by name)."""
 
-    def __init__(self) -> None:
-        self.workdir = tempfile.mkdtemp(prefix="pyredis-bench-global-")
-        self.servers: list[Server] = []
-        self.loads: list[Load] = []
-        self.count = 0
+    prefix = "pyredis-bench-global-"
+    load_seconds = CATCHUP_TIMEOUT
+    stop_timeout = 60
 
     def start(self, name: str, extra: list[str] = (), port: int | None = None,
               directory: str | None = None) -> Server:
@@ -250,23 +247,6 @@ class GBench:
         self.servers.append(s)
         s.wait_ready(timeout=START_TIMEOUT)
         return s
-
-    def stop(self, s: Server) -> None:
-        s.stop(timeout=60)
-        if s in self.servers:
-            self.servers.remove(s)
-
-    def load(self, port: int, mode: str, rate: float, keys: int, prefix: str) -> Load:
-        ld = Load(self.workdir, port, mode, rate, keys, prefix, max_seconds=CATCHUP_TIMEOUT)
-        self.loads.append(ld)
-        return ld
-
-    def close(self) -> None:
-        for ld in self.loads:
-            ld.kill()
-        for s in list(self.servers):
-            s.stop(timeout=30)
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def ginfo(port: int) -> dict:

@@ -442,10 +442,15 @@ class Load:
 class Bench:
     """The servers and load processes of one run, all stopped by close()."""
 
-    def __init__(self, opts) -> None:
+    # Subclasses (bench.globalrepl) set their own directory prefix and
+    # patience; the load and stop bounds are the only differences.
+    prefix = "pyredis-bench-repl-"
+    load_seconds = SYNC_TIMEOUT
+    stop_timeout = 30
+
+    def __init__(self, opts=None) -> None:
         self.opts = opts
-        self.redis_bin = find_redis_server()
-        self.workdir = tempfile.mkdtemp(prefix="pyredis-bench-repl-")
+        self.workdir = tempfile.mkdtemp(prefix=self.prefix)
         self.servers: list[Server] = []
         self.loads: list[Load] = []
         self.count = 0
@@ -462,18 +467,18 @@ class Bench:
         if kind == "pyredis":
             s = Server(name, pyredis_argv(port), port, d, env=repo_env())
         else:
-            s = Server(name, redis_argv(self.redis_bin, port), port, d)
+            s = Server(name, redis_argv(find_redis_server(), port), port, d)
         self.servers.append(s)
         s.wait_ready()
         return s
 
     def stop(self, s: Server) -> None:
-        s.stop(timeout=30)
+        s.stop(timeout=self.stop_timeout)
         if s in self.servers:
             self.servers.remove(s)
 
     def load(self, port: int, mode: str, rate: float, keys: int, prefix: str) -> Load:
-        ld = Load(self.workdir, port, mode, rate, keys, prefix, max_seconds=SYNC_TIMEOUT)
+        ld = Load(self.workdir, port, mode, rate, keys, prefix, max_seconds=self.load_seconds)
         self.loads.append(ld)
         return ld
 
