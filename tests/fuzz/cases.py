@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import shutil
 import signal
@@ -35,6 +36,18 @@ import hiredis
 
 from pyredis.protocol.reader import RequestReader
 from . import gen
+
+
+def fuzz_settings(examples: int):
+    """The hypothesis settings of every fuzz test: ``examples`` cases, no
+    deadline (each case bounds itself), no example database (a failure is
+    reported with its seed), and a fixed sequence under CI so a red run
+    replays."""
+    from hypothesis import HealthCheck, settings
+    return settings(max_examples=examples, deadline=None, database=None,
+                    derandomize=bool(os.environ.get("CI")),
+                    suppress_health_check=[HealthCheck.too_slow,
+                                           HealthCheck.function_scoped_fixture])
 
 
 class Hang(BaseException):

@@ -5,17 +5,13 @@ Bounded for CI; ``python -m tests.fuzz.run --target commands`` runs long."""
 
 from __future__ import annotations
 
-import os
 import random
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 
 from . import cases
-
-CI = bool(os.environ.get("CI"))
-
 
 @pytest.fixture(scope="module")
 def fuzz():
@@ -36,8 +32,7 @@ def test_every_command_gets_random_arguments(fuzz):
                 fuzz.case(rng, args)
 
 
-@settings(max_examples=500, deadline=None, database=None, derandomize=CI,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@cases.fuzz_settings(500)
 @given(rng=st.randoms(use_true_random=False))
 def test_random_calls(fuzz, rng):
     # From the same dataset each time, so that an example replays.
@@ -47,8 +42,7 @@ def test_random_calls(fuzz, rng):
             fuzz.case(rng)
 
 
-@settings(max_examples=300, deadline=None, database=None, derandomize=CI,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@cases.fuzz_settings(300)
 @given(rng=st.randoms(use_true_random=False))
 def test_restore_of_mutated_dumps(fuzz, rng):
     fuzz.reset()

@@ -9,18 +9,13 @@ import time
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 
 from pyredis.protocol.reader import RequestReader
 
 from . import cases, gen
 
-CI = bool(os.environ.get("CI"))
-
-
-def fuzz(examples: int):
-    return settings(max_examples=examples, deadline=None, database=None, derandomize=CI,
-                    suppress_health_check=[HealthCheck.too_slow])
+fuzz = cases.fuzz_settings
 
 
 @fuzz(400)

@@ -6,17 +6,13 @@ what was fed."""
 
 from __future__ import annotations
 
-import os
-
 import hypothesis.strategies as st
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 
 from . import cases
 
-CI = bool(os.environ.get("CI"))
-FUZZ = settings(max_examples=400, deadline=None, database=None, derandomize=CI,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = cases.fuzz_settings(400)
 
 
 @FUZZ
