@@ -189,6 +189,25 @@ def digest(r) -> bytes:
     return r.execute_command("DEBUG", "DIGEST")
 
 
+def running_site_dirs() -> list:
+    """Where the running interpreter's installed packages live: the
+    virtualenv's site-packages when the tests run in one (a venv made with
+    ``--system-site-packages`` would see the base interpreter's instead),
+    the interpreter's own and the user's otherwise. Test venvs point a
+    ``.pth`` file here, so they need no network."""
+    import site
+    import sysconfig
+    paths = sysconfig.get_paths()
+    dirs = [paths["purelib"], paths["platlib"], *site.getsitepackages()]
+    if site.ENABLE_USER_SITE:
+        dirs.append(site.getusersitepackages())
+    unique = []
+    for d in dirs:
+        if os.path.isdir(d) and d not in unique:
+            unique.append(d)
+    return unique
+
+
 # -- servers -------------------------------------------------------------------
 
 

@@ -21,16 +21,15 @@ import json
 import os
 import shlex
 import shutil
-import site
 import socket
 import subprocess
 import sys
-import sysconfig
 import time
 from pathlib import Path
 
 import pytest
 
+from conftest import running_site_dirs
 from pyredis.config import OPTIONS
 from pyredis.testing import free_port
 
@@ -141,20 +140,6 @@ def clean_env() -> dict:
     return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
 
 
-def running_site_dirs() -> list[str]:
-    """Where the running environment's packages live: the virtualenv's
-    site-packages when the tests run in one (a venv made with
-    ``--system-site-packages`` would see the base interpreter's instead),
-    the interpreter's own and the user's otherwise."""
-    paths = sysconfig.get_paths()
-    dirs = [paths["purelib"], paths["platlib"], *site.getsitepackages()]
-    if site.ENABLE_USER_SITE:
-        dirs.append(site.getusersitepackages())
-    unique = []
-    for d in dirs:
-        if os.path.isdir(d) and d not in unique:
-            unique.append(d)
-    return unique
 
 
 def copy_context(dest: Path) -> None:

@@ -11,10 +11,8 @@ import csv
 import io
 import os
 import shutil
-import site
 import subprocess
 import sys
-import sysconfig
 import time
 import venv
 import zipfile
@@ -23,6 +21,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from conftest import running_site_dirs
 from pyredis import __version__
 from pyredis.cli import main, server_main
 from pyredis.testing import ServerThread, free_port
@@ -52,19 +51,6 @@ def wheel(tmp_path_factory):
     return whl
 
 
-def _running_site_dirs() -> list[str]:
-    """Where this interpreter's installed packages live: the virtualenv's
-    site-packages when the tests run in one, the interpreter's own (and the
-    user's) otherwise."""
-    paths = sysconfig.get_paths()
-    dirs = [paths["purelib"], paths["platlib"], *site.getsitepackages()]
-    if site.ENABLE_USER_SITE:
-        dirs.append(site.getusersitepackages())
-    unique = []
-    for d in dirs:
-        if os.path.isdir(d) and d not in unique:
-            unique.append(d)
-    return unique
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +80,7 @@ def installed(wheel, tmp_path_factory):
                               "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              capture_output=True, text=True, timeout=60, check=True)
     with open(os.path.join(purelib.stdout.strip(), "running-env-site.pth"), "w") as f:
-        f.write("".join(d + "\n" for d in _running_site_dirs()))
+        f.write("".join(d + "\n" for d in running_site_dirs()))
     return bindir
 
 
