@@ -52,8 +52,9 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.replication import (PROBE_CHANNELS, PROBE_INTERVAL, Bench, Client, ReplyError,
-                               _cell, _loadavg, _log, _num, fill, info, lag_round, percentile,
-                               ratio, spread, verdict, wait_for)
+                               _cell, _loadavg, _log, _num, fill, info, lag_round,
+                               machine_line, percentile, ratio, spread, verdict,
+                               verdict_lines, wait_for)
 from bench.run import (RESULTS_DIR, Server, bench_once, find_redis_benchmark,
                        free_port, machine_info, pyredis_argv, pyredis_version, repo_env,
                        requests_for)
@@ -195,18 +196,9 @@ def markdown_table(report: dict) -> str:
 def render(report: dict) -> str:
     m, s = report["machine"], report["settings"]
     head = (f"pyredis {m.get('pyredis_version')} ({m.get('git_commit') or '?'}); "
-            f"{report['date']}\n"
-            f"machine: {m['nproc']} cores ({m.get('cpu_model') or 'unknown CPU'}), "
-            f"Python {m['python']}; load average {report['loadavg_before']} before, "
-            f"{report['loadavg_after']} after\n"
-            f"{s['rounds']} round(s), median (min–max) shown\n")
-    verdicts = [f["verdict"] for f in report["figures"].values() if f.get("verdict")]
-    out = [head, markdown_table(report), "",
-           f"targets: {verdicts.count('PASS')}/{len(verdicts)} PASS"]
-    misses = [name for name, f in report["figures"].items() if f.get("verdict") == "MISS"]
-    if misses:
-        out.append("missed: " + ", ".join(misses))
-    return "\n".join(out)
+            f"{report['date']}\n" + machine_line(report)
+            + f"{s['rounds']} round(s), median (min–max) shown\n")
+    return "\n".join([head, markdown_table(report), ""] + verdict_lines(report))
 
 
 # -- servers ------------------------------------------------------------------------

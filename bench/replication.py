@@ -284,21 +284,31 @@ def markdown_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def machine_line(report: dict) -> str:
+    """The report's machine and load, one line (bench.globalrepl too)."""
+    m = report["machine"]
+    return (f"machine: {m['nproc']} cores ({m.get('cpu_model') or 'unknown CPU'}), "
+            f"Python {m['python']}; load average {report['loadavg_before']} before, "
+            f"{report['loadavg_after']} after\n")
+
+
+def verdict_lines(report: dict) -> list[str]:
+    """How many targets passed, and which missed."""
+    verdicts = [f["verdict"] for f in report["figures"].values() if f.get("verdict")]
+    out = [f"targets: {verdicts.count('PASS')}/{len(verdicts)} PASS"]
+    misses = [name for name, f in report["figures"].items() if f.get("verdict") == "MISS"]
+    if misses:
+        out.append("missed: " + ", ".join(misses))
+    return out
+
+
 def render(report: dict) -> str:
     m, s = report["machine"], report["settings"]
     head = (f"pyredis {m.get('pyredis_version')} ({m.get('git_commit') or '?'}) vs "
             f"redis-server {m.get('redis_version')}; {report['date']}\n"
-            f"machine: {m['nproc']} cores ({m.get('cpu_model') or 'unknown CPU'}), "
-            f"Python {m['python']}; load average {report['loadavg_before']} before, "
-            f"{report['loadavg_after']} after\n"
-            f"{s['keys']:,} keys, {s['rounds']} round(s), median (min–max) shown\n")
-    verdicts = [f["verdict"] for f in report["figures"].values() if f.get("verdict")]
-    out = [head, markdown_table(report), "",
-           f"targets: {verdicts.count('PASS')}/{len(verdicts)} PASS"]
-    misses = [name for name, f in report["figures"].items() if f.get("verdict") == "MISS"]
-    if misses:
-        out.append("missed: " + ", ".join(misses))
-    return "\n".join(out)
+            + machine_line(report)
+            + f"{s['keys']:,} keys, {s['rounds']} round(s), median (min–max) shown\n")
+    return "\n".join([head, markdown_table(report), ""] + verdict_lines(report))
 
 
 # -- load processes ------------------------------------------------------------
