@@ -49,10 +49,12 @@ from ..protocol.encoder import Raw
 log = logging.getLogger("pyredis")
 
 # Replica states (Redis's SLAVE_STATE_*), named as INFO shows them.
-WAIT_START = "wait_bgsave"   # waiting for a snapshot to start
-WAIT_END = "wait_bgsave"     # snapshot being written (disk), +FULLRESYNC sent
+WAIT_START = "wait_bgsave_start"   # waiting for a snapshot to start
+WAIT_END = "wait_bgsave_end"       # snapshot being written, +FULLRESYNC sent
 SEND_BULK = "send_bulk"
 ONLINE = "online"
+# INFO's slaveN state: Redis shows both waits as "wait_bgsave".
+_INFO_STATE = {WAIT_START: "wait_bgsave", WAIT_END: "wait_bgsave"}
 
 # Pacing of the snapshot transfer: read more only while the replica's
 # connection holds less than this much unsent output.
@@ -130,7 +132,8 @@ class ReplicaLink:
     def info_line(self) -> str:
         lag = int(time.monotonic() - self.ack_time) if self.online else 0
         return "ip=%s,port=%d,state=%s,offset=%d,lag=%d" % (
-            self.ip, self.listening_port, self.state, self.ack_offset, lag)
+            self.ip, self.listening_port, _INFO_STATE.get(self.state, self.state),
+            self.ack_offset, lag)
 
 
 class SyncJob:

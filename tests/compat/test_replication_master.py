@@ -344,3 +344,15 @@ def test_a_replica_ignores_maxmemory_by_default(master):
         r.set("one-more", "x" * 100_000)
         # Now the replica evicts, as Redis does with the option off.
         until(lambda: s.dbsize() < 61, what="eviction on the replica")
+
+
+def test_a_replica_waiting_for_its_snapshot_shows_as_wait_bgsave():
+    with ServerThread(repl_diskless_sync="yes", repl_diskless_sync_delay="5") as m:
+        r = m.client()
+        sock = _raw(m.port)
+        try:
+            sock.sendall(b"REPLCONF capa eof capa psync2\r\nPSYNC ? -1\r\n")
+            until(lambda: r.info("replication").get("slave0", {}).get("state") == "wait_bgsave",
+                  what="a replica waiting for the delayed diskless snapshot")
+        finally:
+            sock.close()
