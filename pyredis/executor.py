@@ -83,8 +83,11 @@ def run(client, cmd, args: list) -> bytes:
     core = client.core
     if ns >= core.slow_ns:
         core.on_slow(client, cmd, args, ns)
-    if ks.dirty != dirty and core.funnel.sinks and (cmd.is_write or client.effects is not None):
-        # A read-only command can change the dataset only by expiring keys,
+    if ks.dirty != dirty and core.funnel.sinks and (
+            client.effects is not None
+            or cmd.is_write and not isinstance(reply, CommandError)):
+        # A read-only command, or a write that failed (LSET of a key it
+        # found expired), can change the dataset only by expiring keys,
         # whose DELs the keyspace already sent: its argv is not an effect.
         _propagate(client, args)
     if client.effects is not None:
