@@ -40,6 +40,7 @@ class Checkpoints:
         self.lsn = 0              # the LSN the checkpoint on disk covers
         self.child = 0
         self._child_lsn = 0
+        self._mark = 0
         self._tmp = ""
         # INFO global: checkpoints written, and whether the last one worked.
         self.count = 0
@@ -53,6 +54,7 @@ class Checkpoints:
         # Never cover an op the log could still lose.
         gr.log.flush(durable=True)
         lsn = gr.log.last_lsn
+        self._mark = gr.member.checkpoint_mark()
         tmp = self._tmp = self.path + ".tmp-%d" % os.getpid()
         pid = os.fork()
         if pid == 0:
@@ -92,6 +94,7 @@ class Checkpoints:
         if self.last_status_ok:
             self.lsn = self._child_lsn
             self.count += 1
+            self.gr.member.checkpoint_done(self._mark)
         else:
             log.warning("Global replication: writing the checkpoint failed")
             try:

@@ -58,6 +58,7 @@ _READ = 1 << 20
 # checkpoint does not cover.
 CHECKPOINT_BYTES = 64 * 1024 * 1024
 CHECKPOINT_SECONDS = 300
+UNDURABLE_SECONDS = 30
 
 
 def wall_ms() -> int:
@@ -232,7 +233,10 @@ class OutLink:
         if idle >= every and now - self._last_ping >= every:
             self._last_ping = now
             self.rl.ping()
-        self._write(self.rl.tick(now_ms))
+        self.rl.tick(now_ms)
+        # Pings, fetches due again, and the STABLE echo leave now, not with
+        # the next bytes to arrive (an idle link may get none).
+        self._write(self.rl.data_to_send() + self.rl.ack())
 
     def _write(self, data: bytes) -> None:
         if data and self._writer is not None:
@@ -549,6 +553,15 @@ class GlobalReplication:
             ms = wall_ms()
             for link in self.links.values():
                 link.tick(ms, now)
+            # Members silent for longer than the log keeps ops stop
+            # holding tombstones back (0: no age limit, so never).
+            age = self.core.config.global_log_max_age
+            self.member.gc_forget_ms = age * 1000 if age else 1 << 62
+            self.member.tick(ms)
+            if self.inlinks:
+                # A heartbeat just logged, and STABLE messages (sent at most
+                # every stable_ms), leave on idle links too.
+                self.schedule_pump()
             timeout = self.core.config.repl_timeout
             for il in list(self.inlinks):
                 if now - il.last_rx > timeout:
@@ -583,9 +596,13 @@ class GlobalReplication:
         cfg = self.core.config
         since, size_then, lsn_then = self._checkpoint_at
         now = time.monotonic()
+        m = self.member
         if lg.last_lsn > lsn_then and (lg.nbytes - size_then >= min(
                 CHECKPOINT_BYTES, cfg.global_log_max_size // 4)
-                or now - since >= CHECKPOINT_SECONDS):
+                or now - since >= CHECKPOINT_SECONDS) or (
+                m.has_undurable and m.tombs and now - since >= UNDURABLE_SECONDS):
+            # (States installed from outside the log hold tombstone
+            # collection back until a checkpoint holds them.)
             if cp.start():
                 self._checkpoint_at = (now, lg.nbytes, lg.last_lsn)
         age = wall_ms() / 1000 - (lg.oldest_ts >> LOGICAL_BITS) / 1000
@@ -643,6 +660,10 @@ class GlobalReplication:
             h.update(fv.to_bytes(8, "little"))
         return h.hexdigest()
 
+    def _gc_lag_ms(self) -> int:
+        h = self.member.gc_horizon()
+        return max(0, wall_ms() - (h >> LOGICAL_BITS)) if h else -1
+
     def info_fields(self) -> list:
         m = self.member
         lg = self.log
@@ -677,6 +698,13 @@ class GlobalReplication:
             ("global_versions_bytes", m.versions.nbytes),
             ("global_tombstones", len(m.tombs)),
             ("global_ttl_keys", len(m.ttl_keys)),
+            # Tombstone collection: how many went, how far behind the wall
+            # clock the horizon below which they go is (-1: not known yet,
+            # e.g. a peer never reached), heartbeats logged for it.
+            ("global_tombstones_collected", m.tombs_collected),
+            ("global_gc_lag_ms", self._gc_lag_ms()),
+            ("global_heartbeats", m.beats),
+            ("global_stale_keys_dropped", m.stale_dropped),
         ]
         for i, link in enumerate(outs):
             st = link.status()

@@ -14,10 +14,15 @@ live ops. Rules (G1, G2):
   overlap;
 * when the source's log no longer covers the receiver (retention dropped
   what it lacks, ``FullSyncNeeded``), it sends a snapshot instead: SNAPBEGIN
-  with its vector and flush versions, one SNAPKEY per versioned key (values
-  and tombstones), SNAPEND; the receiver installs each key only where it is
-  newer than its own (never blindly replacing newer keys), merges the vector
-  and restarts its log from it; then the stream goes on live;
+  with its vector, flush versions and ``gc_floor``, a SLOTKEYS of the keys
+  whose states it still waits for (ops in that vector resolved by a fetch
+  not answered yet: the receiver asks for them too), one SNAPKEY per
+  versioned key (values and tombstones), SNAPEND; the receiver installs
+  each key only where it is newer than its own (never blindly replacing
+  newer keys), drops its keys the snapshot shows deleted (left out, and
+  stamped below the floor by an origin the source knows: their tombstones
+  were collected there), merges the vector and restarts its log from it;
+  then the stream goes on live;
 * after the backlog (or the snapshot) the source sends SYNCED; the receiver
   then runs anti-entropy: DIGESTREQ -> DIGEST (flush versions, one 64-bit
   digest per slot), SLOTSREQ for the slots that differ -> SLOTKEYS (key,
@@ -34,7 +39,14 @@ live ops. Rules (G1, G2):
   log segments every receiver has (retention by acknowledgement);
 * on an idle link the receiver sends PING and the source answers PONG, so
   the driver of either end can drop a link that stays silent for its
-  timeout (a hung path sends neither FIN nor RST).
+  timeout (a hung path sends neither FIN nor RST);
+* STABLE carries what tombstone collection needs (gmember's module doc):
+  once the receiver is caught up, the source sends its frontiers and the
+  ``local_stable()`` of itself and the members upstream, in the stream
+  after the ops, when they moved (at most every ``stable_ms``); the
+  receiver answers with its own ``local_stable()`` after its log flush and
+  its ``gc_want()``: the time below which tombstones wait (the source then
+  logs heartbeats while idle, and passes it on upstream).
 
 Framing: every message is ``type (u8) | body length (u32 LE) | body``. An OP's
 body is a global log record exactly as ``globallog.encode_record`` writes it
@@ -55,7 +67,7 @@ from .gmember import KeyState, make_version, state_bytes, state_from_bytes
 
 # Message types.
 HELLO, OP, ACK, KEYFETCH, KEYVALUE, SYNCED, DIGESTREQ, DIGEST, SLOTSREQ, SLOTKEYS, \
-    SNAPBEGIN, SNAPKEY, SNAPEND, PING, PONG = range(1, 16)
+    SNAPBEGIN, SNAPKEY, SNAPEND, PING, PONG, STABLE = range(1, 17)
 
 _HEAD = struct.Struct("<BI")
 _U16 = struct.Struct("<H")
@@ -125,6 +137,10 @@ class SnapBegin(NamedTuple):
     flush: list
     # Keys the snapshot holds (the receiver shows its progress in %).
     total: int = 0
+    # The source's gc_floor: a key the snapshot leaves out whose version
+    # is stamped below it by an origin in ``vector`` was deleted there
+    # (its tombstone collected), so the receiver drops it.
+    floor: int = 0
 
 
 class SnapKey(NamedTuple):
@@ -142,6 +158,15 @@ class Ping(NamedTuple):
 
 class Pong(NamedTuple):
     pass
+
+
+class Stable(NamedTuple):
+    """Source -> receiver: origin -> frontier and member -> local_stable;
+    receiver -> source: no frontiers, its own local_stable, and its
+    gc_want()."""
+    frontiers: dict
+    members: dict
+    wants: int = 0
 
 
 def _vec(vector: dict) -> bytes:
@@ -185,6 +210,8 @@ def encode(msg) -> bytes:
         return _frame(PING, b"")
     if t is Pong:
         return _frame(PONG, b"")
+    if t is Stable:
+        return _frame(STABLE, _vec(msg.frontiers) + _vec(msg.members) + _U64.pack(msg.wants))
     if t is Digest:
         return _frame(DIGEST, _u64s(msg.flush) + _u64s(msg.slots))
     if t is SlotsReq:
@@ -197,7 +224,8 @@ def encode(msg) -> bytes:
             parts.append(key)
         return _frame(SLOTKEYS, b"".join(parts))
     if t is SnapBegin:
-        return _frame(SNAPBEGIN, _vec(msg.vector) + _u64s(msg.flush) + _U64.pack(msg.total))
+        return _frame(SNAPBEGIN, _vec(msg.vector) + _u64s(msg.flush) + _U64.pack(msg.total)
+                      + _U64.pack(msg.floor))
     raise LinkUsageError(f"not a link message: {msg!r}")
 
 
@@ -289,6 +317,8 @@ def decode_body(mtype: int, body: bytes):
         msg = Ping()
     elif mtype == PONG:
         msg = Pong()
+    elif mtype == STABLE:
+        msg = Stable(c.vec(), c.vec(), c.take(_U64)[0])
     elif mtype == DIGEST:
         msg = Digest(c.u64s(), c.u64s())
     elif mtype == SLOTSREQ:
@@ -302,7 +332,7 @@ def decode_body(mtype: int, body: bytes):
             entries.append((db, c.raw(klen), version))
         msg = SlotKeys(entries)
     elif mtype == SNAPBEGIN:
-        msg = SnapBegin(c.vec(), c.u64s(), c.take(_U64)[0])
+        msg = SnapBegin(c.vec(), c.u64s(), c.take(_U64)[0], c.take(_U64)[0])
     else:
         raise LinkProtocolError(f"unknown message type {mtype}")
     c.end()
@@ -404,10 +434,18 @@ class ReceiverLink:
         self._attempts: dict = {}
         self.max_retry_ms = 5000
         self._snap_vector = None
+        # During a full sync: our keys the snapshot may show deleted.
+        self._snap_stale: dict = {}
         # A full sync's progress: keys announced and keys installed.
         self.snap_total = 0
         self.snap_done = 0
         self._acked: dict = {}
+        # What we last told the source in STABLE; when the source first
+        # sent one (None: never yet) and when this link was made (ms).
+        self._echoed = None
+        self._echo_at = None
+        self.vouched = None
+        self.created = member.clock()
         self.full_syncs = 0
         self.ops_received = 0
         self.bytes_in = 0
@@ -422,13 +460,14 @@ class ReceiverLink:
         self._snap_vector = None
         self.state = "syncing"
         self._acked = {}
+        self._echoed = self._echo_at = None
         m = self.member
         self._out = [encode(Hello(m.server_id, dict(m.vector)))]
         if m.replay_wants:
             # What the restart's replay could not rebuild: any source that
             # has it (or gets it) answers.
             for k, version in list(m.replay_wants.items()):
-                if m.version_of(*k) >= version:
+                if m.holds(k[0], k[1], version):
                     del m.replay_wants[k]
                 elif version > self.wants.get(k, 0):
                     self.wants[k] = version
@@ -453,14 +492,24 @@ class ReceiverLink:
         return out
 
     def ack(self) -> bytes:
-        """An ACK of our vector when it moved (call after log.flush())."""
+        """An ACK of our vector when it moved, and the STABLE echo when it or
+        our tombstones' state did (call after log.flush())."""
         if self.state == "idle":
             return b""
-        vec = self.member.vector
+        m = self.member
+        out = b""
+        vec = m.vector
         if vec != self._acked:
             self._acked = dict(vec)
-            return encode(Ack(self._acked))
-        return b""
+            out = encode(Ack(self._acked))
+        now = m.clock()
+        if self._echo_at is None or now - self._echo_at >= m.stable_ms:
+            self._echo_at = now
+            echo = (m.local_stable(), m.gc_want())
+            if echo != self._echoed:
+                self._echoed = echo
+                out += encode(Stable({}, {m.server_id: echo[0]}, echo[1]))
+        return out
 
     def tick(self, now_ms: int) -> None:
         """The time moved: re-asks for keys whose answer was too old once
@@ -502,7 +551,7 @@ class ReceiverLink:
         want = self.wants.get(k)
         if want is None:
             return False
-        if self.member.version_of(*k) >= want:
+        if self.member.holds(k[0], k[1], want):
             del self.wants[k]
             self._attempts.pop(k, None)
             return False
@@ -556,7 +605,7 @@ class ReceiverLink:
                 self._out.append(encode(SlotsReq(diff)))
         elif t is SlotKeys:
             for db, key, version in msg.entries:
-                if version > m.version_of(db, key):
+                if not m.holds(db, key, version):
                     k = (db, key)
                     if version > self.wants.get(k, 0):
                         self.wants[k] = version
@@ -568,22 +617,30 @@ class ReceiverLink:
             self.full_syncs += 1
             self.events.append("fullsync")
             self._snap_vector = msg.vector
+            self._snap_stale = m.stale_candidates(msg.vector, msg.floor)
             for db, fv in enumerate(msg.flush[:len(m.flush_versions)]):
                 m.adopt_flush(db, fv)
         elif t is SnapKey:
             if self.state != "fullsync":
                 raise LinkProtocolError("SNAPKEY outside a snapshot")
             m.install(msg.state)
+            self._snap_stale.pop((msg.state.db, msg.state.key), None)
             self.snap_done += 1
         elif t is SnapEnd:
             if self.state != "fullsync":
                 raise LinkProtocolError("SNAPEND outside a snapshot")
+            m.drop_stale(self._snap_stale)
             m.finish_snapshot(self._snap_vector)
             self._snap_vector = None
+            self._snap_stale = {}
             self.state = "syncing"
             self.events.append("log_reset")
         elif t is Pong:
             pass  # its arrival is the point (the driver's link timeout)
+        elif t is Stable:
+            m.heard_stable(msg.frontiers, msg.members)
+            if self.vouched is None:
+                self.vouched = m.clock()
         else:
             raise LinkProtocolError(f"unexpected {t.__name__} from a source")
 
@@ -617,6 +674,9 @@ class SourceLink:
         self._backlog = None
         # A full sync's key states still to send (a generator), or None.
         self._snap = None
+        # The last STABLE sent (once the receiver is caught up) and when.
+        self._stable_sent = None
+        self._stable_at = None
 
     @property
     def backlog_pending(self) -> bool:
@@ -639,6 +699,16 @@ class SourceLink:
         bytes of it are read from the log per call (0: all of it)."""
         if self._backlog is not None or self._snap is not None:
             self._pull(budget)
+        if self._backlog is None and self._snap is None and self.state == "streaming":
+            # Caught up: everything we hold is in the stream before this.
+            m = self.member
+            now = m.clock()
+            if self._stable_at is None or now - self._stable_at >= m.stable_ms:
+                self._stable_at = now
+                st = (m.stable_frontiers(), m.stable_members())
+                if st != self._stable_sent:
+                    self._stable_sent = st
+                    self._out.append(encode(Stable(*st)))
         out = b"".join(self._out)
         self._out = []
         return out
@@ -705,6 +775,7 @@ class SourceLink:
             self.peer = msg.server_id
             self.sent = dict(msg.vector)
             m.peer_vector(msg.vector)
+            m.heard_downstream(self.peer, 0, False)
             try:
                 self._backlog = m.log.ops_missing_for(msg.vector, exclude_origin=self.peer)
                 self.partial_syncs += 1
@@ -719,6 +790,8 @@ class SourceLink:
         if t is KeyFetch:
             st = m.key_state(msg.db, msg.key)
             if st.version < msg.want:
+                st = m.collected_state(msg.db, msg.key, msg.want) or st
+            if st.version < msg.want:
                 # The receiver waits for a state we do not have yet: ask
                 # our own sources for it (in a chain or ring the need
                 # travels up to who has it); it retries us meanwhile.
@@ -732,6 +805,8 @@ class SourceLink:
             self._out.append(encode(SlotKeys(m.slot_entries(set(msg.slots)))))
         elif t is Ping:
             self._out.append(encode(Pong()))
+        elif t is Stable:
+            m.heard_downstream(self.peer, msg.members.get(self.peer, 0), msg.wants)
         else:
             raise LinkProtocolError(f"unexpected {t.__name__} from a receiver")
 
@@ -746,7 +821,13 @@ class SourceLink:
         self.full_syncs += 1
         vector = dict(m.vector)
         total, self._snap = m.snapshot_states()
-        self._out.append(encode(SnapBegin(vector, list(m.flush_versions), total)))
+        self._out.append(encode(SnapBegin(vector, list(m.flush_versions), total, m.gc_floor)))
+        pending = m.pending_wants()
+        if pending:
+            # Ops the vector names whose states we still wait for: the
+            # receiver asks for them too (else it would hold the op ids
+            # without their effect, and nothing would ever bring it).
+            self._out.append(encode(SlotKeys(pending)))
         for o, v in theirs.items():
             if v > vector.get(o, 0):
                 vector[o] = v

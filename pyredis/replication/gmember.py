@@ -128,15 +128,65 @@ API (for the driver and the links)
 ``conflicts``, ``applied_ops``, ``local_ops``, ``apply_errors``
     counters for INFO global.
 
+Collecting tombstones
+=====================
+A tombstone may go once nothing can ever make it matter again: no op
+stamped before it can still reach this member, no member we take key
+states from (fetches, anti-entropy, snapshots) still holds a state older
+than it, and no member pulling from us still lacks the delete (it would
+keep the deleted key after a full sync that no longer carries the
+tombstone). Each member works that out from numbers its links carry - no
+group membership list, no extra round trips:
+
+* ``frontier[origin]``: we hold every op of that origin stamped at or
+  below it (an origin's ops arrive in op id order, and so in HLC order).
+  Our own is the highest stamp in our log: our later ops are stamped
+  above it, also after a restart (the log seeds the HLC; a state
+  installed from outside moves the HLC too, but is not in the log).
+* ``local_stable()``: the lowest frontier over every origin we know of (an
+  origin in our vector with no frontier yet counts as 0): we hold every op
+  stamped at or below it, and our states show them (a key waiting for a
+  fetched state counts at its current version). It is 0 while one of our
+  sources never sent STABLE (since our start): that source may hold ops of
+  origins we never heard of. It stays below every state changed outside
+  the log since the last checkpoint (a crash would undo it: the driver
+  calls :meth:`checkpoint_mark` / :meth:`checkpoint_done`).
+* A source, once its receiver is caught up, sends STABLE in the stream
+  after the ops: its frontiers (the receiver then holds what they vouch
+  for, and learns of origins it has not heard from yet) and the
+  ``local_stable()`` of itself and of every member upstream of it
+  (``upstream``: the lowest values say who may still hold a state
+  older than a tombstone). Values only grow: what was vouched for stays
+  true, on disk, since every message leaves after the log flush.
+* A receiver echoes its own ``local_stable()`` back (``downstream``) with
+  its ``gc_want()``; a receiver that said HELLO but has not echoed yet
+  counts as 0.
+* ``gc_horizon()`` is the lowest of all of these; :meth:`tick` drops
+  tombstones whose version's timestamp is below it (the version table
+  entry with it).
+
+An idle member's HLC does not move, so the horizon would stop below the
+last delete: while tombstones wait (ours, or a receiver's ``gc_want()``),
+a member with no op for ``beat_ms`` and none stamped above the waiting
+tombstones (``gc_want()``, passed upstream in STABLE) logs a *heartbeat*: a record whose only
+command is ``PING`` and which names no key; it is forwarded like any op,
+moves every frontier and HLC it reaches and changes no data.
+
+Members that are gone for good would hold the horizon forever: a value
+that has not grown for ``gc_forget_ms`` (the driver sets it to
+``global-log-max-age``) no longer counts. A member that comes back after
+that, or a member that took writes before it ever reached the group, may
+bring back a key deleted while the others could not count it.
+
 Not handled here: SWAPDB (it moves whole databases without versions; the
-driver should refuse it while global replication is on); tombstones and
-stale version-table entries of flushed keys are never collected.
+driver should refuse it while global replication is on).
 """
 
 from __future__ import annotations
 
 import struct
 import zlib
+from itertools import islice
 from hashlib import blake2b as _blake2b
 from typing import Callable, NamedTuple
 
@@ -241,6 +291,8 @@ class Applied(NamedTuple):
 
 
 DUPLICATE = Applied("duplicate", [])
+HEARTBEAT = Applied("heartbeat", [])
+_HEARTBEAT = [[b"PING"]]
 
 # Commands whose effect on each key they name does not depend on the key's
 # prior state (whole-value writes); see _whole_states.
@@ -346,7 +398,7 @@ class _MemberVersions(VersionTable):
         t = m._touched
         k = (db, key)
         if k not in t:
-            t[k] = m.version_of(db, key)
+            t[k] = m.before_version(db, key)
 
     def expired(self, db: int, key: bytes) -> None:
         m = self.member
@@ -408,6 +460,34 @@ class GlobalMember:
         # Called with each record this member applied from others (the
         # simulation counts applications per op id with it).
         self.on_applied = None
+        # Tombstone collection (see the module doc): origin -> frontier;
+        # member -> [its local_stable, ms when it last grew] for members
+        # upstream (from STABLE) and for our receivers (their echoes); how
+        # long a value that stopped growing still counts; the heartbeat
+        # period; the highest HLC time below which a receiver said
+        # tombstones wait; the stamp of our last op.
+        self.frontier: dict = {}
+        self.upstream: dict = {}
+        self.downstream: dict = {}
+        self.gc_forget_ms = 7 * 86_400_000
+        self.beat_ms = 1000
+        self.stable_ms = 100
+        self.want_ts = 0
+        self._own_ts = 0
+        self._idle_ops = -1
+        self._idle_since = 0
+        self.beats = 0
+        self.tombs_collected = 0
+        # The highest horizon a collection round used (see holds()), and
+        # keys a full sync showed deleted (drop_stale).
+        self.gc_floor = 0
+        self.stale_dropped = 0
+        # States changed outside the log (installs, adopted flushes, stale
+        # keys dropped) since the last checkpoint: a crash would undo them,
+        # so local_stable() stays below them until a checkpoint holds them.
+        # [seq, stamp] with stamps increasing (a running minimum).
+        self._undurable: list = []
+        self._undurable_seq = 0
         self.conflicts = 0
         self.applied_ops = 0
         self.local_ops = 0
@@ -448,6 +528,19 @@ class GlobalMember:
         v = self.versions.get(db, key)
         f = self.flush_versions[db]
         return v if v > f else f
+
+    def before_version(self, db: int, key: bytes) -> int:
+        """A key's version as an op records it before changing it (called
+        before the op's versions are set, maybe after its data changed): 0
+        when the key was absent, whatever tombstone it had. An absent key
+        is the same state everywhere, so a member holding it absent applies
+        the op as it is (if the op is newer than its tombstone), whether or
+        not its tombstone is still there (members collect them at their
+        own pace)."""
+        v = self.versions.get(db, key)
+        if v <= self.flush_versions[db] or (db, key) in self.tombs:
+            return 0
+        return v
 
     def _set_version(self, db: int, key: bytes, version: int, expired: bool = False) -> None:
         """Stores ``version`` for a key whose new state is in place, and
@@ -520,7 +613,7 @@ class GlobalMember:
         flushed = _flushed_dbs(db, commands, len(self.flush_versions))
         # Versions of the keys the commands name, as the op found them
         # (before its own flush, if any, moves them).
-        named = {k: self.version_of(*k) for k in self._named_keys(db, commands)}
+        named = {k: self.before_version(*k) for k in self._named_keys(db, commands)}
         # Decided before the op's own flush clears the TTL and volatile
         # sets. A unit that flushes and also computes from prior state
         # ships too: on a member whose flush cannot run as it is (newer
@@ -554,6 +647,7 @@ class GlobalMember:
         rec = Record(sid, opid, ts, db, commands, keys)
         self.log.append(rec)
         self.vector[sid] = opid
+        self._own_ts = ts
         self.local_ops += 1
         for f in self.listeners:
             f(rec)
@@ -646,6 +740,193 @@ class GlobalMember:
             del self.tombs[k]
             self.versions.remove(*k)
 
+    # -- collecting tombstones (module doc) -----------------------------------------
+
+    def local_stable(self) -> int:
+        """We hold every op stamped at or below this, and our states show
+        them, but for keys still waiting for a fetched state: those count
+        at their current version (module doc)."""
+        now = self.clock()
+        for r in self.receivers:
+            if r.vouched is None and now - r.created <= self.gc_forget_ms:
+                # A source that never sent STABLE (down, or partitioned
+                # since we started) may hold ops of origins we never heard
+                # of, stamped anywhere.
+                return 0
+        t = self.log.max_ts
+        if self._undurable:
+            u = self._undurable[0][1] - 1
+            if u < t:
+                t = u
+        get = self.version_of
+        for wants in [r.wants for r in self.receivers] + [self.replay_wants]:
+            for k, w in wants.items():
+                have = get(*k)
+                if have < w and not self.holds(k[0], k[1], w):
+                    f = version_ts(have) if have else 0
+                    if f < t:
+                        t = f
+        frontier = self.frontier
+        me = self.server_id
+        for o in self.vector:
+            if o != me:
+                f = frontier.get(o, 0)
+                if f < t:
+                    t = f
+        for f in frontier.values():
+            if f < t:
+                t = f
+        return t
+
+    def stable_frontiers(self) -> dict:
+        """The frontiers a STABLE message vouches for (ours included)."""
+        out = dict(self.frontier)
+        out[self.server_id] = self.log.max_ts
+        return out
+
+    def stable_members(self) -> dict:
+        """``local_stable()`` of this member and of those upstream, for a
+        STABLE message."""
+        out = {sid: v[0] for sid, v in self.upstream.items()}
+        out[self.server_id] = self.local_stable()
+        return out
+
+    def heard_stable(self, frontiers: dict, members: dict) -> None:
+        """A source's STABLE: it vouches for ``frontiers`` (we are caught up
+        with it, so we hold those ops now) and tells the local_stable of
+        the members upstream."""
+        me = self.server_id
+        frontier = self.frontier
+        for o, f in frontiers.items():
+            if o != me and f > frontier.get(o, 0):
+                frontier[o] = f
+        self._merge(self.upstream, members)
+
+    def heard_downstream(self, sid: int, value: int, wants: int) -> None:
+        """A receiver's echo (or its HELLO, with ``value`` 0): it holds every
+        op of ours stamped at or below ``value``; tombstones stamped at or
+        below ``wants`` wait there or further down."""
+        self._merge(self.downstream, {sid: value})
+        if wants > self.want_ts:
+            self.want_ts = wants
+
+    def gc_want(self) -> int:
+        """Tombstones stamped at or below this wait here or downstream (0:
+        none): every origin upstream should log an op stamped above it."""
+        if self.tombs and self.hlc.last > self.want_ts:
+            return self.hlc.last
+        return self.want_ts
+
+    def _merge(self, table: dict, values: dict) -> None:
+        now = self.clock()
+        me = self.server_id
+        for sid, v in values.items():
+            if sid == me:
+                continue
+            entry = table.get(sid)
+            if entry is None:
+                table[sid] = [v, now]
+            elif v > entry[0]:
+                entry[0] = v
+                entry[1] = now
+
+    def _undone_by_crash(self, version: int) -> None:
+        """A state stamped ``version`` changed outside the log."""
+        ts = version_ts(version)
+        u = self._undurable
+        while u and u[-1][1] >= ts:
+            u.pop()
+        self._undurable_seq += 1
+        u.append([self._undurable_seq, ts])
+
+    @property
+    def has_undurable(self) -> bool:
+        """Whether states changed outside the log wait for a checkpoint."""
+        return bool(self._undurable)
+
+    def checkpoint_mark(self) -> int:
+        """Call as a checkpoint starts; pass the result to
+        :meth:`checkpoint_done` once it is on disk."""
+        return self._undurable_seq
+
+    def checkpoint_done(self, mark: int) -> None:
+        u = self._undurable
+        while u and u[0][0] <= mark:
+            u.pop(0)
+
+    def gc_horizon(self) -> int:
+        """Tombstones whose version is stamped below this may go."""
+        t = self.local_stable()
+        now = self.clock()
+        forget = self.gc_forget_ms
+        for table in (self.upstream, self.downstream):
+            for sid, (v, grew) in list(table.items()):
+                if now - grew > forget:
+                    del table[sid]
+                elif v < t:
+                    t = v
+        return t
+
+    def tick(self, now_ms: int, budget: int = 20_000) -> None:
+        """Periodic work (the driver calls it every few ms): a heartbeat
+        when tombstones wait and we made no op for ``beat_ms``, then a
+        round of collection (at most ``budget`` tombstones looked at)."""
+        if self.local_ops != self._idle_ops:
+            self._idle_ops = self.local_ops
+            self._idle_since = now_ms
+        elif now_ms - self._idle_since >= self.beat_ms and self._own_ts <= self.gc_want():
+            self._beat()
+            self._idle_since = now_ms
+        if self.tombs:
+            self._collect(budget)
+        else:
+            h = self.gc_horizon()
+            if h > self.gc_floor:
+                self.gc_floor = h
+
+    def _beat(self) -> None:
+        """Logs a heartbeat: a record of one PING naming no key, which moves
+        the HLC of every member it reaches and changes nothing. Only an
+        origin beats: no frontier waits for a member that never wrote."""
+        sid = self.server_id
+        if not self.vector.get(sid):
+            return
+        opid = max(self.log.last_opid(sid), self._opid_floor) + 1
+        rec = Record(sid, opid, self.hlc.now(), 0, [[b"PING"]], [])
+        self._own_ts = rec.ts
+        self.log.append(rec)
+        self.vector[sid] = opid
+        self.beats += 1
+        for f in self.listeners:
+            f(rec)
+
+    def _collect(self, budget: int) -> None:
+        """Drops tombstones below the horizon, oldest entries first. One
+        still needed goes to the back; the newest tombstones are at the
+        back already, so a run of needed ones ends the round."""
+        horizon = self.gc_horizon()
+        if horizon > self.gc_floor:
+            self.gc_floor = horizon
+        tombs = self.tombs
+        get = self.versions.get
+        remove = self.versions.remove
+        flush = self.flush_versions
+        kept_in_row = 0
+        for k in list(islice(tombs, budget)):
+            v = get(*k)
+            if version_ts(v) < horizon or v <= flush[k[0]]:
+                del tombs[k]
+                remove(*k)
+                self.ttl_keys.discard(k)
+                self.volatile.discard(k)
+                self.tombs_collected += 1
+                kept_in_row = 0
+            else:
+                tombs[k] = tombs.pop(k)
+                kept_in_row += 1
+                if kept_in_row >= 64:
+                    break
+
     # -- applying ops from other members ----------------------------------------------
 
     def apply(self, rec: Record) -> Applied:
@@ -657,6 +938,7 @@ class GlobalMember:
         res = self._apply_rule(rec)
         self.log.append(rec)
         self.vector[origin] = rec.opid
+        self.frontier[origin] = rec.ts
         self.applied_ops += 1
         if self.on_applied is not None:
             self.on_applied(rec)
@@ -672,6 +954,8 @@ class GlobalMember:
         res = self._apply_rule(rec)
         if rec.opid > self.vector.get(rec.origin, 0):
             self.vector[rec.origin] = rec.opid
+            if rec.origin != self.server_id:
+                self.frontier[rec.origin] = rec.ts
         rw = self.replay_wants
         for db, key, version in res.fetch:
             if version > rw.get((db, key), 0):
@@ -681,14 +965,23 @@ class GlobalMember:
     def _apply_rule(self, rec: Record) -> Applied:
         origin = rec.origin
         self.hlc.update(rec.ts)
+        if not rec.keys and rec.commands == _HEARTBEAT:
+            return HEARTBEAT
         ndbs = len(self.flush_versions)
         flushed = _flushed_dbs(rec.db, rec.commands, ndbs)
         fv = make_version(rec.ts, origin) if flushed else 0
         whole = _whole_states(rec.db, rec.commands)
         clean = True
-        for kdb, key, before, _after in rec.keys:
-            if self.version_of(kdb, key) != before or (
-                    whole is None and self._time_hazard(kdb, key, rec.ts)):
+        dbs = self.ks.dbs
+        for kdb, key, before, after in rec.keys:
+            local = self.version_of(kdb, key)
+            if local == before:
+                if whole is None and self._time_hazard(kdb, key, rec.ts):
+                    clean = False
+                    break
+            elif before or key in dbs[kdb].data or local >= after > before:
+                # (Absent at the origin and here is the same state, unless
+                # our tombstone is newer than what the op wrote.)
                 clean = False
                 break
         if clean and whole is None and _sets_expiry(rec.commands):
@@ -765,6 +1058,7 @@ class GlobalMember:
         if fv > self.flush_versions[db]:
             self._adopt_flush(db, fv)
             self.volatile_dbs.add(db)
+            self._undone_by_crash(fv)
 
     def _adopt_flush(self, db: int, fv: int) -> None:
         """A flush with version ``fv`` of database ``db`` from elsewhere:
@@ -772,6 +1066,9 @@ class GlobalMember:
         clients and sinks see DELs), keeps later ones."""
         if fv <= self.flush_versions[db]:
             return
+        # Our next ops must be stamped above it: an op records an absent
+        # key's version as 0, so nothing else would lift the HLC past it.
+        self.hlc.update(version_ts(fv))
         get = self.versions.get
         data = self.ks.dbs[db].data
         old = [k for k in data if get(db, k) < fv]
@@ -834,7 +1131,9 @@ class GlobalMember:
     def checkpoint(self) -> bytes:
         """This member's dataset and replication state as one blob: every
         key (values as DUMP payloads, versions, TTLs, tombstones), the
-        flush versions, the vector, the HLC and the log LSN it covers.
+        flush versions, the vector, the HLC and the log LSN it covers, what
+        our receivers hold (tombstone collection) and the key states still
+        awaited for ops it covers.
 
         With the log, it is what a restart needs (G5): load it with
         :meth:`restore_checkpoint`, then :meth:`replay` the log's records
@@ -864,6 +1163,19 @@ class GlobalMember:
         for e in entries:
             parts.append(_U32.pack(len(e)))
             parts.append(e)
+        # What our receivers hold (tombstone collection): kept over a
+        # restart, so a receiver that is down meanwhile still counts.
+        down = sorted(self.downstream.items())
+        parts.append(_U32.pack(len(down)))
+        parts += [struct.pack("<HQ", sid, v) for sid, (v, _grew) in down]
+        # States still awaited for ops the checkpoint covers (resolved by a
+        # fetch not answered yet): after a restart they are asked for again,
+        # as the log's replay would not see those ops.
+        wants = self.pending_wants()
+        parts.append(_U32.pack(len(wants)))
+        for db, key, version in wants:
+            parts.append(struct.pack("<HQI", db, version, len(key)))
+            parts.append(key)
         body = b"".join(parts)
         return body + _U32.pack(zlib.crc32(body))
 
@@ -902,6 +1214,26 @@ class GlobalMember:
                 continue
             if st.version:
                 self._set_version(st.db, st.key, st.version, bool(st.flags & EXPIRED))
+        if p + 4 <= len(data) - 4:
+            # Receivers' echoes (absent in checkpoints of older versions).
+            (n,) = _U32.unpack_from(data, p)
+            p += 4
+            now = self.clock()
+            for _ in range(n):
+                sid, echo = struct.unpack_from("<HQ", data, p)
+                p += 10
+                self.downstream[sid] = [echo, now]
+        if p + 4 <= len(data) - 4:
+            (n,) = _U32.unpack_from(data, p)
+            p += 4
+            rw = self.replay_wants
+            for _ in range(n):
+                db, version, klen = struct.unpack_from("<HQI", data, p)
+                p += 14
+                key = bytes(data[p:p + klen])
+                p += klen
+                if version > rw.get((db, key), 0):
+                    rw[(db, key)] = version
         for o, v in vector.items():
             if v > self.vector.get(o, 0):
                 self.vector[o] = v
@@ -932,6 +1264,34 @@ class GlobalMember:
         if theirs > max(self.log.last_opid(self.server_id), self._opid_floor):
             self._opid_floor = theirs
 
+    def pending_wants(self) -> list:
+        """``(db, key, version)`` of every key whose state we wait for (an op
+        we hold was resolved by a fetch not answered yet)."""
+        out = {}
+        for wants in [r.wants for r in self.receivers] + [self.replay_wants]:
+            for k, w in wants.items():
+                if w > out.get(k, 0) and not self.holds(k[0], k[1], w):
+                    out[k] = w
+        return sorted((db, key, w) for (db, key), w in out.items())
+
+    def holds(self, db: int, key: bytes, version: int) -> bool:
+        """Whether our state of a key is at least ``version`` new: by its
+        version, or because the key is absent and ``version`` is stamped
+        below ``gc_floor`` (every key's state then showed every op stamped
+        that low, and a key absent with no version since lost a collected
+        tombstone at least that new)."""
+        if self.version_of(db, key) >= version:
+            return True
+        return version_ts(version) < self.gc_floor and key not in self.ks.dbs[db].data
+
+    def collected_state(self, db: int, key: bytes, want: int):
+        """For a receiver waiting for ``want`` of a key we hold absent at an
+        older version: its state *absent at want* when we hold that (see
+        :meth:`holds`), else None."""
+        if self.version_of(db, key) < want and self.holds(db, key, want):
+            return KeyState(db, key, want, 0, 0, b"")
+        return None
+
     def want(self, db: int, key: bytes, version: int) -> None:
         """Someone pulling from us waits for a version of a key we lack:
         every link we pull from asks its source for it."""
@@ -943,7 +1303,8 @@ class GlobalMember:
         """Installs a fetched key state when it is newer than ours; True if
         it was."""
         db, key, version = st.db, st.key, st.version
-        if version <= self.version_of(db, key):
+        if self.holds(db, key, version):
+            # Not newer, or absent here past a collected tombstone.
             return False
         if st.flags & PRESENT:
             self._execute(db, [[b"RESTORE", key, b"%d" % st.expire, st.payload,
@@ -952,6 +1313,7 @@ class GlobalMember:
             self._execute(db, [[b"DEL", key]])
         self._set_version(db, key, version, bool(st.flags & EXPIRED))
         self.volatile.add((db, key))
+        self._undone_by_crash(version)
         self.hlc.update(version_ts(version))
         for f in self.installed:
             f(st)
@@ -959,12 +1321,7 @@ class GlobalMember:
 
     def versioned_keys(self):
         """Every (db, key) with a version: live keys and tombstones."""
-        get = self.versions.get
-        for d in self.ks.dbs:
-            i = d.id
-            for k in d.data:
-                if get(i, k):
-                    yield i, k
+        yield from self._live_versioned_keys()
         yield from self.tombs
 
     def slot_entries(self, slots=None) -> list:
@@ -978,12 +1335,29 @@ class GlobalMember:
         out.sort()
         return out
 
+    def _live_versioned_keys(self):
+        get = self.versions.get
+        for d in self.ks.dbs:
+            i = d.id
+            for k in d.data:
+                if get(i, k):
+                    yield i, k
+
     def slot_digests(self) -> list:
-        """Per slot, a 64-bit xor of a hash of every (db, key, version) in
-        it: equal digests mean equal versions (and so equal states)."""
+        """Per slot, a 64-bit xor of a hash of every (db, key, version) of a
+        key present in it (and not expired): equal digests mean equal
+        versions (and so equal states). Tombstones are left out: members collect them at their
+        own pace, and an absent key is absent with or without one (the
+        slot's entries, asked for when a digest differs, do list them, so
+        a tombstone still beats an older live key there)."""
         n = self.slots
         dig = [0] * n
-        for db, key in self.versioned_keys():
+        now = self.clock()
+        expires = [d.expires for d in self.ks.dbs]
+        for db, key in self._live_versioned_keys():
+            when = expires[db].get(key)
+            if when is not None and when <= now:
+                continue    # expired, not yet removed: absent, as elsewhere
             v = self.version_of(db, key)
             h = _blake2b(b"%d:%d:%b" % (db, v, key), digest_size=8).digest()
             dig[key_slot(key, n)] ^= int.from_bytes(h, "little")
@@ -995,6 +1369,38 @@ class GlobalMember:
         the iterator reaches it (the link streams it as the peer drains)."""
         keys = list(self.versioned_keys())
         return len(keys), (self.key_state(db, key) for db, key in keys)
+
+    def stale_candidates(self, vector: dict, floor: int) -> dict:
+        """A full sync begins from a source whose ``gc_floor`` is ``floor``:
+        ``{(db, key): version}`` of our live keys stamped below it by an
+        origin the source knows (it held the op that made them, so a key
+        it leaves out was deleted there since). :meth:`drop_stale` drops
+        those the snapshot did not name."""
+        if not floor:
+            return {}
+        out = {}
+        get = self.versions.get
+        for db, key in self._live_versioned_keys():
+            v = get(db, key)
+            if version_ts(v) < floor and (v & _SERVER_MASK) in vector:
+                out[(db, key)] = v
+        return out
+
+    def drop_stale(self, stale: dict) -> None:
+        """Deletes the keys :meth:`stale_candidates` listed that the
+        snapshot left out, unless they changed meanwhile; they stay without
+        a version, as at the source."""
+        get = self.versions.get
+        for (db, key), v in stale.items():
+            if get(db, key) == v and key in self.ks.dbs[db].data:
+                self._execute(db, [[b"DEL", key]])
+                k = (db, key)
+                self.tombs.pop(k, None)
+                self.versions.remove(db, key)
+                self.ttl_keys.discard(k)
+                self.volatile.discard(k)
+                self.stale_dropped += 1
+                self._undone_by_crash(v)
 
     def finish_snapshot(self, vector: dict) -> None:
         """After a full sync's states were installed: the source's vector

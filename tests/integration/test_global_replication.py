@@ -363,3 +363,47 @@ def test_swapdb_is_refused_while_global_replication_is_on(group_factory):
         g[1].execute_command("SWAPDB", 0, 1)
     g[1].set("k", 1)
     assert g[1].get("k") == b"1"
+
+
+def test_tombstones_are_collected_once_every_member_has_the_delete(group_factory):
+    # Deletes and expiries leave tombstones (so a late older write cannot
+    # bring a key back); once every member holds the delete they go, on
+    # every member, and nothing comes back.
+    g = group_factory(3)
+    until(lambda: _synced(g, (1, 2, 3)), what="links synced")
+    for i in range(300):
+        g[1 + i % 3].set(f"k{i}", i)
+    converged(g.clients)
+    for i in range(0, 300, 2):
+        g[1 + i % 3].delete(f"k{i}")
+    g[2].set("short", "v", px=30)
+    converged(g.clients)
+    until(lambda: all(g.info(i)["global_tombstones"] == 0 for i in (1, 2, 3)), 30,
+          "tombstones collected on every member")
+    for i in (1, 2, 3):
+        info = g.info(i)
+        assert info["global_tombstones_collected"] >= 151
+        assert info["global_gc_lag_ms"] >= 0
+        assert g[i].exists(*[f"k{n}" for n in range(0, 300, 2)], "short") == 0
+        assert g[i].dbsize() == 150
+    converged(g.clients)
+    assert len({c.execute_command("GLOBAL", "DIGEST") for c in g.clients}) == 1
+
+
+def test_a_member_out_of_reach_holds_tombstones_back(group_factory):
+    g = group_factory(2)
+    until(lambda: _synced(g, (1, 2)), what="links synced")
+    g[1].set("a", "1")
+    converged(g.clients)
+    for i, other in ((1, 2), (2, 1)):
+        g[i].execute_command("GLOBAL", "LINK", "STOP", "127.0.0.1", g.ports[other - 1])
+    g[1].delete("a")
+    time.sleep(2.5)  # more than a heartbeat period and many collection rounds
+    # Member 2 has not seen the delete, so member 1 keeps its tombstone.
+    assert g.info(1)["global_tombstones"] == 1
+    assert g[2].get("a") == b"1"
+    for i, other in ((1, 2), (2, 1)):
+        g[i].execute_command("GLOBAL", "LINK", "START", "127.0.0.1", g.ports[other - 1])
+    until(lambda: g.info(1)["global_tombstones"] == g.info(2)["global_tombstones"] == 0, 30,
+          "tombstones collected once the link is back")
+    assert g[1].exists("a") == g[2].exists("a") == 0

@@ -114,14 +114,22 @@ class Member:
         self.log = GlobalLog(os.path.join(self.dir, "log"), fsync="no",
                              segment_bytes=sim.rng.choice((4096, 1 << 20)))
         self.gm = GlobalMember(self.core, self.sid, self.log, self.wall)
+        # Short heartbeat periods, so tombstones are collected while the
+        # faults still run, not only once everything healed.
+        self.gm.beat_ms = sim.beat_ms
+        self.gm.stable_ms = sim.beat_ms // 2
         self.gm.on_applied = self._count
         self.gm.listeners.append(self._observe)
         self.client = self.core.new_client()
         # Deletes made here whose op is not durable yet (a crash may lose
         # them; no client heard OK).
         self.pending_deletes = []
-        # source idx -> ReceiverLink (kept across connections).
+        # source idx -> ReceiverLink (kept across connections), made at
+        # start for every configured source, as the driver does.
         self.receivers = {}
+        for (r, s) in sim.edges:
+            if r == self.idx:
+                self.receiver(s)
 
     def _observe(self, rec) -> None:
         """A record appended here; for our own ops, note the keys they left
@@ -198,6 +206,7 @@ class Sim:
         # at the op's origin.
         self.deleted: dict = {}
         self.trace: list = []
+        self.beat_ms = rng.choice((20, 50, 200))
         for i in range(self.n):
             self.members.append(Member(self, i, i in readonly))
 
@@ -328,6 +337,11 @@ class Sim:
                     m.core.ks.active_expire()
                 for rl in m.receivers.values():
                     rl.tick(m.wall())
+                m.gm.tick(m.wall())
+                if m.gm._undurable and self.rng.randrange(100) == 0:
+                    # The driver's periodic checkpoint (states installed
+                    # from outside the log are durable only in one).
+                    self.checkpoint(m)
                 self.turn_end(m)
             self.at(10, "tick", i)
         elif kind == "connect":
@@ -343,11 +357,13 @@ class Sim:
         """Writes m's checkpoint as a driver would: log flushed first,
         temporary file, rename."""
         m.log.flush()
+        mark = m.gm.checkpoint_mark()
         data = m.gm.checkpoint()
         tmp = m.cp_path + ".tmp"
         with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, m.cp_path)
+        m.gm.checkpoint_done(mark)
         return m.log.last_lsn
 
     def fault(self) -> None:
@@ -467,6 +483,25 @@ class Sim:
         self.run_until(self.t + 400)
         self.quiesce()
         self.check()
+        # Every tombstone goes once all members are up and caught up, and
+        # collecting them changes no data and brings nothing back.
+        self.collect()
+        self.anti_entropy()
+        self.quiesce()
+        self.check()
+
+    def collect(self) -> None:
+        limit = self.t + 60_000
+        while any(m.gm.tombs for m in self.members):
+            if self.t > limit:
+                self.fail("tombstones not collected after 60 s: " + "; ".join(
+                    "m%d %d left, horizon %#x, local %#x, down %s, up %s" % (
+                        m.sid, len(m.gm.tombs), m.gm.gc_horizon(), m.gm.local_stable(),
+                        {k: hex(v[0]) for k, v in m.gm.downstream.items()},
+                        {k: hex(v[0]) for k, v in m.gm.upstream.items()})
+                    for m in self.members))
+            self.run_until(self.t + 50)
+            self.quiesce()
 
     def events_push(self, t: int, kind: str, *payload) -> None:
         self._seq += 1

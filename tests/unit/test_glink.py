@@ -11,7 +11,7 @@ from pyredis.core import Core
 from pyredis.replication import glink
 from pyredis.replication.glink import (
     Ack, Decoder, Digest, DigestReq, Hello, KeyFetch, KeyValue, LinkProtocolError,
-    LinkUsageError, Op, ReceiverLink, SlotKeys, SlotsReq, SnapBegin, SnapEnd, SnapKey,
+    LinkUsageError, Op, ReceiverLink, SlotKeys, SlotsReq, SnapBegin, SnapEnd, SnapKey, Stable,
     SourceLink, Synced, decode_body, encode)
 from pyredis.replication.globallog import GlobalLog, KeyVersion, Record
 from pyredis.replication.gmember import PRESENT, GlobalMember, KeyState
@@ -38,9 +38,12 @@ TABLE = [
     (SlotKeys([(1, b"x", 6)]),
      b"\x0a\x13\x00\x00\x00\x01\x00\x00\x00\x01\x00" + (6).to_bytes(8, "little")
      + b"\x01\x00\x00\x00x"),
-    (SnapBegin({1: 2}, [0], 5),
-     b"\x0b\x22\x00\x00\x00\x01\x00\x00\x00\x01\x00" + (2).to_bytes(8, "little")
-     + b"\x01\x00\x00\x00" + bytes(8) + (5).to_bytes(8, "little")),
+    (SnapBegin({1: 2}, [0], 5, 7),
+     b"\x0b\x2a\x00\x00\x00\x01\x00\x00\x00\x01\x00" + (2).to_bytes(8, "little")
+     + b"\x01\x00\x00\x00" + bytes(8) + (5).to_bytes(8, "little") + (7).to_bytes(8, "little")),
+    (Stable({1: 9}, {2: 3}, 4),
+     b"\x10\x24\x00\x00\x00" + b"\x01\x00\x00\x00\x01\x00" + (9).to_bytes(8, "little")
+     + b"\x01\x00\x00\x00\x02\x00" + (3).to_bytes(8, "little") + (4).to_bytes(8, "little")),
     (SnapKey(KeyState(2, b"", 1, 0, 0, b"")),
      b"\x0c\x17\x00\x00\x00\x02\x00" + (1).to_bytes(8, "little") + b"\x00" + bytes(8) + bytes(4)),
     (SnapEnd(), b"\x0d\x00\x00\x00\x00"),
