@@ -1,12 +1,10 @@
 """Compact per-key versions for global replication (design rule G8).
 
-Every key carries a 64-bit version (what it encodes - timestamp, origin,
-counter - is the global log's business; here it is an opaque unsigned int,
-0 meaning "no version"). Keeping it as ``dict[key] = int`` would cost a dict
-entry plus an int object, about 100 bytes a key. This table stores a key in
-14 bytes of arrays, about 15 with the buckets' objects and the arrays'
-slack (tests/unit/test_versions.py and ``python -m bench.globalrepl``
-measure it), and never pauses to rehash:
+Every key carries a 64-bit version (0 meaning "no version"). Keeping it as
+``dict[key] = int`` would cost a dict entry plus an int object, about 100
+bytes a key. This table stores a key in 12 bytes of arrays, about 12.7
+with the buckets' objects and the arrays' slack (tests/unit/test_versions.py
+and ``python -m bench.globalrepl`` measure it), and never pauses to rehash:
 
 * A key is known by a 64-bit *fingerprint*: Python's ``hash()`` of the key
   (cached on bytes objects, so free after the first lookup) mixed with the
@@ -15,30 +13,34 @@ measure it), and never pauses to rehash:
   (bits 0-15). So 56 bits tell keys apart: with n keys the chance that any
   two share a version is about n^2 / 2^57 (7e-6 for a million keys, 7e-4
   for ten million).
+* A version is stored losslessly in 48 bits plus a share of a *palette*.
+  Its bits 16-47 are kept as they are; its bits 48-63 and 0-15 together
+  are a 16-bit index into the table's palette of the pairs its keys have.
+  For the versions gmember makes (make_version: 42-bit ms since 2020,
+  6-bit HLC counter, 16-bit ServerID) such a pair is an 18.6-hour period
+  (2^26 ms) and an origin, so a table needs one entry per period and
+  member that its keys were last written in: a few to a few thousand.
+  The palette counts the keys using each entry and reuses an entry no key
+  uses any more; it holds at most 65,535 entries at a time, and a key
+  whose pair finds no room (or any u64: versions are opaque here, and any
+  fits) keeps its whole version in an overflow dict at about 100 bytes.
 * A partition is a *linear hash* of buckets on the low bits of the stored
   48: it splits one bucket at a time (the next in turn) whenever its keys
   average more than ``_BUCKET_KEYS`` per bucket, so growth costs one small
   split now and then, never a rehash of the whole table, and there are no
   empty slots to pay for (an open-addressed table costs its slot size over
   its load factor: 16 bytes at 40-80% load were 20 to 40 bytes a key).
-* A bucket is three parallel arrays, ``hi`` ('I', kept sorted), ``lo``
-  ('H') and the version ('Q'): a lookup is a ``bisect`` (in C) on ``hi``;
-  an insert or a removal moves part of a bucket of about 500 to 2,000 keys
-  inside three arrays (a memmove of at most some 16 KB).
+* A bucket is two parallel arrays: ``hi`` ('I', kept sorted) and one 'Q'
+  per key holding the palette index (bits 48-63), the version's bits
+  16-47 in place and ``lo`` (bits 0-15). A lookup is a ``bisect`` (in C)
+  on ``hi``; an insert or a removal moves part of a bucket of about 500 to
+  2,000 keys inside two arrays (a memmove of at most some 16 KB).
 
 The price is the lookup: the bisect reads about ten array items, each made
 into an int. A member looks a key it writes up three times in a row (its
 version before, the versions the op names, the new version), so the table
-remembers the last key looked up and two of the three skip the search. For
-1M keys in random order, CPU per written key (get, get, set): 2.0 to 2.4
-µs, where the open-addressed table this one replaced took 1.4 and this
-table without the memo 2.9 to 3.0; a lone get takes 1.7 to 1.9 µs (the
-replaced table 0.85). The replaced table stopped the server while it
-doubled (0.13 s of CPU at 840,000 keys), and with it a member's RSS grew by
-63 bytes a key over a plain server's for a million keys, where its arrays
-held 34 (likely freed arrays of earlier sizes, kept in the heap by malloc);
-with this table, 18, of which its arrays hold 14.8 (bench.globalrepl's
-memory figure).
+remembers the last key looked up and two of the three skip the search.
+FIGURES TO BE MEASURED.
 
 Keys are not stored (the keyspace has them), which is why the fingerprint
 must be wide. Python's hash is salted per process, so the table is never
@@ -58,20 +60,30 @@ _DB_MIX = 0x9E3779B97F4A7C15
 _STORED = (1 << 48) - 1
 _PART_SHIFT = 56
 _PARTS = 1 << (64 - _PART_SHIFT)
+# The 56 bits of a fingerprint that tell keys apart (partition and stored
+# bits): the overflow's key.
+_FP_BITS = 0xFF00FFFFFFFFFFFF
 # Average keys per bucket before a partition splits its next bucket: large
-# enough that the buckets' own objects (three arrays and a tuple, about 300
+# enough that the buckets' own objects (two arrays and a tuple, about 200
 # bytes) cost well under a byte a key, small enough that an insert moves
 # only a few KB and a split (a Python pass over one bucket) stays short.
 _BUCKET_KEYS = 1024
+# A version's bits 16-47 are stored per key as they are, its bits 48-63
+# and 0-15 together as a 16-bit index into the table's palette of such
+# pairs. Index _OVER means the key's version is in the overflow dict
+# instead: the palette holds at most _OVER pairs at a time.
+_PAL_BITS = 0xFFFF00000000FFFF
+_MID_BITS = 0x0000FFFFFFFF0000
+_OVER = 0xFFFF
 
 
 def _bucket() -> tuple:
-    return (array("I"), array("H"), array("Q"))
+    return (array("I"), array("Q"))
 
 
 class VersionTable:
     __slots__ = ("_parts", "_masks", "_splits", "_counts", "_used", "clock", "_c_fp", "_c_b",
-                 "_c_j", "_c_found")
+                 "_c_j", "_c_found", "_pal", "_pal_ix", "_pal_refs", "_pal_free", "_over")
 
     def __init__(self, clock=None) -> None:
         # Per partition: its buckets, the mask of its current level (the
@@ -82,6 +94,15 @@ class VersionTable:
         self._splits = [0] * _PARTS
         self._counts = [0] * _PARTS
         self._used = 0
+        # The palette: index -> a version's bits 48-63 and 0-15 (0 once
+        # free), those bits -> index, keys per index, the free indices.
+        self._pal: list = []
+        self._pal_ix: dict = {}
+        self._pal_refs = array("I")
+        self._pal_free: list = []
+        # Fingerprint (its 56 bits that count) -> version, for the keys
+        # whose version found no room in the palette.
+        self._over: dict = {}
         # The last key looked up: its fingerprint, bucket, position (where
         # it is, or where it would go) and whether it is there. A member
         # looks a written key up about three times in a row (its version
@@ -100,20 +121,31 @@ class VersionTable:
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the table's buckets (arrays as allocated, their
-        tuples and the partitions' lists)."""
+        """Memory held by the table: its buckets (arrays as allocated,
+        their tuples and the partitions' lists), its palette and its
+        overflow."""
         size = sys.getsizeof
         total = 0
         for buckets in self._parts:
             total += size(buckets)
             for b in buckets:
-                total += size(b) + size(b[0]) + size(b[1]) + size(b[2])
+                total += size(b) + size(b[0]) + size(b[1])
+        total += size(self._pal) + size(self._pal_ix) + size(self._pal_refs)
+        total += size(self._pal_free) + size(self._over)
+        total += sum(size(v) for v in self._pal_ix) + sum(
+            size(k) + size(v) for k, v in self._over.items())
         return total
 
     def get(self, db: int, key: bytes) -> int:
         fp = (hash(key) ^ (db * _DB_MIX)) & _MASK64
         if fp == self._c_fp:
-            return self._c_b[2][self._c_j] if self._c_found else 0
+            if not self._c_found:
+                return 0
+            q = self._c_b[1][self._c_j]
+            i = q >> 48
+            if i == _OVER:
+                return self._over[fp & _FP_BITS]
+            return self._pal[i] | q & _MID_BITS
         # The bucket (inlined, as in set: this runs on every write of
         # every key).
         p = fp >> _PART_SHIFT
@@ -123,57 +155,105 @@ class VersionTable:
         if i < self._splits[p]:
             i = x & (m + m + 1)
         b = self._parts[p][i]
-        his, los, vers = b
+        his, rest = b
         hi = x >> 16
         lo = x & 0xFFFF
         j = bisect_left(his, hi)
         n = len(his)
-        found = False
         while j < n and his[j] == hi:
-            if los[j] == lo:
-                found = True
-                break
+            q = rest[j]
+            if q & 0xFFFF == lo:
+                self._c_fp, self._c_b, self._c_j, self._c_found = fp, b, j, True
+                i = q >> 48
+                if i == _OVER:
+                    return self._over[fp & _FP_BITS]
+                return self._pal[i] | q & _MID_BITS
             j += 1
-        self._c_fp, self._c_b, self._c_j, self._c_found = fp, b, j, found
-        return vers[j] if found else 0
+        self._c_fp, self._c_b, self._c_j, self._c_found = fp, b, j, False
+        return 0
 
     def set(self, db: int, key: bytes, version: int) -> None:
         fp = (hash(key) ^ (db * _DB_MIX)) & _MASK64
-        p = fp >> _PART_SHIFT
+        x = fp & _STORED
         if fp == self._c_fp:
-            his, los, vers = self._c_b
+            his, rest = self._c_b
             j = self._c_j
-            if self._c_found:
-                vers[j] = version
-                return
-            x = fp & _STORED
-            hi = x >> 16
-            lo = x & 0xFFFF
+            found = self._c_found
         else:
-            x = fp & _STORED
+            p = fp >> _PART_SHIFT
             m = self._masks[p]
             i = x & m
             if i < self._splits[p]:
                 i = x & (m + m + 1)
-            his, los, vers = self._parts[p][i]
+            his, rest = self._parts[p][i]
             hi = x >> 16
             lo = x & 0xFFFF
             j = bisect_left(his, hi)
             n = len(his)
+            found = False
             while j < n and his[j] == hi:
-                if los[j] == lo:
-                    vers[j] = version
-                    return
+                if rest[j] & 0xFFFF == lo:
+                    found = True
+                    break
                 j += 1
+        if not 0 <= version <= _MASK64:
+            raise ValueError(f"version {version} is not an unsigned 64-bit int")
+        i = self._pal_ix.get(version & _PAL_BITS)
+        if i is None:
+            i = self._pal_add(version & _PAL_BITS)
+        if found:
+            was = rest[j] >> 48
+            rest[j] = i << 48 | version & _MID_BITS | x & 0xFFFF
+            if was != i:
+                if i == _OVER:
+                    self._over[fp & _FP_BITS] = version
+                else:
+                    self._pal_refs[i] += 1
+                self._unref(was, fp)
+            elif i == _OVER:
+                self._over[fp & _FP_BITS] = version
+            return
         self._c_fp = -1
-        his.insert(j, hi)
-        los.insert(j, lo)
-        vers.insert(j, version)
+        his.insert(j, x >> 16)
+        rest.insert(j, i << 48 | version & _MID_BITS | x & 0xFFFF)
+        if i == _OVER:
+            self._over[fp & _FP_BITS] = version
+        else:
+            self._pal_refs[i] += 1
         self._used += 1
+        p = fp >> _PART_SHIFT
         c = self._counts[p] + 1
         self._counts[p] = c
         if c > len(self._parts[p]) * _BUCKET_KEYS:
             self._split(p)
+
+    def _pal_add(self, bits: int) -> int:
+        """A palette index for a version's bits 48-63 and 0-15 that no
+        key has yet (no reference yet), or _OVER when the palette is
+        full."""
+        if self._pal_free:
+            i = self._pal_free.pop()
+            self._pal[i] = bits
+        elif len(self._pal) < _OVER:
+            i = len(self._pal)
+            self._pal.append(bits)
+            self._pal_refs.append(0)
+        else:
+            return _OVER
+        self._pal_ix[bits] = i
+        return i
+
+    def _unref(self, i: int, fp: int) -> None:
+        """A key (fingerprint ``fp``) no longer uses palette index ``i``."""
+        if i == _OVER:
+            del self._over[fp & _FP_BITS]
+            return
+        r = self._pal_refs[i] - 1
+        self._pal_refs[i] = r
+        if not r:
+            del self._pal_ix[self._pal[i]]
+            self._pal[i] = 0
+            self._pal_free.append(i)
 
     def bump(self, db: int, key: bytes) -> None:
         """The keyspace's hook: ``key`` was written here, give it a new version."""
@@ -195,16 +275,17 @@ class VersionTable:
         i = x & m
         if i < self._splits[p]:
             i = x & (m + m + 1)
-        his, los, vers = self._parts[p][i]
+        his, rest = self._parts[p][i]
         hi = x >> 16
         lo = x & 0xFFFF
         j = bisect_left(his, hi)
         n = len(his)
         while j < n and his[j] == hi:
-            if los[j] == lo:
+            q = rest[j]
+            if q & 0xFFFF == lo:
                 del his[j]
-                del los[j]
-                del vers[j]
+                del rest[j]
+                self._unref(q >> 48, fp)
                 self._used -= 1
                 self._counts[p] -= 1
                 # Buckets are not merged back: an emptied bucket costs its
@@ -219,22 +300,23 @@ class VersionTable:
     def _split(self, p: int) -> None:
         """Linear hashing's step: the partition's next bucket gives the keys
         whose next bit is set to a new bucket at the end. Both halves keep
-        ``hi``'s order (a stable filter of a sorted array)."""
+        their order (a stable filter of a sorted array) and are built at
+        their exact size."""
         buckets = self._parts[p]
         m = self._masks[p]
         s = self._splits[p]
-        his, los, vers = buckets[s]
+        his, rest = buckets[s]
         bit = m + 1
         if bit <= 0x8000:
-            moving = [lo & bit for lo in los]
+            moving = [q & bit for q in rest]
         else:
             hbit = bit >> 16
             moving = [hi & hbit for hi in his]
         staying = [not f for f in moving]
-        buckets[s] = (array("I", compress(his, staying)), array("H", compress(los, staying)),
-                      array("Q", compress(vers, staying)))
-        buckets.append((array("I", compress(his, moving)), array("H", compress(los, moving)),
-                        array("Q", compress(vers, moving))))
+        buckets[s] = (array("I", list(compress(his, staying))),
+                      array("Q", list(compress(rest, staying))))
+        buckets.append((array("I", list(compress(his, moving))),
+                        array("Q", list(compress(rest, moving)))))
         s += 1
         if s > m:
             # Every bucket of the level is split: the next level uses one
