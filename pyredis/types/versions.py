@@ -71,10 +71,11 @@ _BUCKET_KEYS = 1024
 # A version's bits 16-47 are stored per key as they are, its bits 48-63
 # and 0-15 together as a 16-bit index into the table's palette of such
 # pairs. Index _OVER means the key's version is in the overflow dict
-# instead: the palette holds at most _OVER pairs at a time.
+# instead: the palette holds at most _PAL_SIZE (<= _OVER) pairs at a time.
 _PAL_BITS = 0xFFFF00000000FFFF
 _MID_BITS = 0x0000FFFFFFFF0000
 _OVER = 0xFFFF
+_PAL_SIZE = _OVER
 
 
 def _bucket() -> tuple:
@@ -234,7 +235,7 @@ class VersionTable:
         if self._pal_free:
             i = self._pal_free.pop()
             self._pal[i] = bits
-        elif len(self._pal) < _OVER:
+        elif len(self._pal) < _PAL_SIZE:
             i = len(self._pal)
             self._pal.append(bits)
             self._pal_refs.append(0)
