@@ -75,6 +75,8 @@ _BUCKET_KEYS = 1024
 _PAL_BITS = 0xFFFF00000000FFFF
 _MID_BITS = 0x0000FFFFFFFF0000
 _OVER = 0xFFFF
+_OVER_Q = _OVER << 48
+_LOW48 = 1 << 48
 _PAL_SIZE = _OVER
 
 
@@ -84,7 +86,7 @@ def _bucket() -> tuple:
 
 class VersionTable:
     __slots__ = ("_parts", "_masks", "_splits", "_counts", "_used", "clock", "_c_fp", "_c_b",
-                 "_c_j", "_c_found", "_pal", "_pal_ix", "_pal_refs", "_pal_free", "_over")
+                 "_c_j", "_c_found", "_c_v", "_pal", "_pal_ix", "_pal_refs", "_pal_free", "_over")
 
     def __init__(self, clock=None) -> None:
         # Per partition: its buckets, the mask of its current level (the
@@ -96,7 +98,8 @@ class VersionTable:
         self._counts = [0] * _PARTS
         self._used = 0
         # The palette: index -> a version's bits 48-63 and 0-15 (0 once
-        # free), those bits -> index, keys per index, the free indices.
+        # free), those bits -> index << 48 (as it sits in an entry), keys
+        # per index, the free indices.
         self._pal: list = []
         self._pal_ix: dict = {}
         self._pal_refs = array("I")
@@ -105,7 +108,8 @@ class VersionTable:
         # whose version found no room in the palette.
         self._over: dict = {}
         # The last key looked up: its fingerprint, bucket, position (where
-        # it is, or where it would go) and whether it is there. A member
+        # it is, or where it would go), whether it is there and its
+        # version (0 when it is not). A member
         # looks a written key up about three times in a row (its version
         # before, the versions the op names, the new version), so two of
         # the three skip the search. Any insert, removal or split moves
@@ -114,6 +118,7 @@ class VersionTable:
         self._c_b = None
         self._c_j = 0
         self._c_found = False
+        self._c_v = 0
         # clock() -> the next version to give a key written locally.
         self.clock = clock
 
@@ -140,13 +145,7 @@ class VersionTable:
     def get(self, db: int, key: bytes) -> int:
         fp = (hash(key) ^ (db * _DB_MIX)) & _MASK64
         if fp == self._c_fp:
-            if not self._c_found:
-                return 0
-            q = self._c_b[1][self._c_j]
-            i = q >> 48
-            if i == _OVER:
-                return self._over[fp & _FP_BITS]
-            return self._pal[i] | q & _MID_BITS
+            return self._c_v
         # The bucket (inlined, as in set: this runs on every write of
         # every key).
         p = fp >> _PART_SHIFT
@@ -164,24 +163,35 @@ class VersionTable:
         while j < n and his[j] == hi:
             q = rest[j]
             if q & 0xFFFF == lo:
-                self._c_fp, self._c_b, self._c_j, self._c_found = fp, b, j, True
                 i = q >> 48
-                if i == _OVER:
-                    return self._over[fp & _FP_BITS]
-                return self._pal[i] | q & _MID_BITS
+                v = self._over[fp & _FP_BITS] if i == _OVER else self._pal[i] | q & _MID_BITS
+                self._c_fp, self._c_b, self._c_j, self._c_found, self._c_v = fp, b, j, True, v
+                return v
             j += 1
-        self._c_fp, self._c_b, self._c_j, self._c_found = fp, b, j, False
+        self._c_fp, self._c_b, self._c_j, self._c_found, self._c_v = fp, b, j, False, 0
         return 0
 
     def set(self, db: int, key: bytes, version: int) -> None:
         fp = (hash(key) ^ (db * _DB_MIX)) & _MASK64
-        x = fp & _STORED
         if fp == self._c_fp:
             his, rest = self._c_b
             j = self._c_j
             found = self._c_found
+            if found:
+                # The key was just looked up (a member's get, get, set):
+                # when the new version differs from the one it has in bits
+                # 16-47 only, and that one is not in the overflow, its
+                # entry takes the difference (a version outside 0..2^64-1
+                # differs above).
+                q = rest[j]
+                d = version ^ self._c_v
+                if d | _MID_BITS == _MID_BITS and q < _OVER_Q:
+                    rest[j] = q ^ d
+                    self._c_v = version
+                    return
         else:
             p = fp >> _PART_SHIFT
+            x = fp & _STORED
             m = self._masks[p]
             i = x & m
             if i < self._splits[p]:
@@ -193,34 +203,43 @@ class VersionTable:
             n = len(his)
             found = False
             while j < n and his[j] == hi:
-                if rest[j] & 0xFFFF == lo:
+                q = rest[j]
+                if q & 0xFFFF == lo:
                     found = True
                     break
                 j += 1
         if not 0 <= version <= _MASK64:
             raise ValueError(f"version {version} is not an unsigned 64-bit int")
-        i = self._pal_ix.get(version & _PAL_BITS)
-        if i is None:
-            i = self._pal_add(version & _PAL_BITS)
+        ip = self._pal_ix.get(version & _PAL_BITS)
+        if ip is None:
+            ip = self._pal_add(version)
         if found:
-            was = rest[j] >> 48
-            rest[j] = i << 48 | version & _MID_BITS | x & 0xFFFF
-            if was != i:
-                if i == _OVER:
-                    self._over[fp & _FP_BITS] = version
+            if fp == self._c_fp:
+                self._c_v = version
+            rest[j] = ip | version & _MID_BITS | q & 0xFFFF
+            if q ^ ip >= _LOW48:
+                # Another palette index.
+                if ip != _OVER_Q and q < _OVER_Q:
+                    refs = self._pal_refs
+                    refs[ip >> 48] += 1
+                    i = q >> 48
+                    r = refs[i] - 1
+                    refs[i] = r
+                    if not r:
+                        self._pal_free_index(i)
                 else:
-                    self._pal_refs[i] += 1
-                self._unref(was, fp)
-            elif i == _OVER:
+                    self._to_from_over(q, ip, fp, version)
+            elif ip == _OVER_Q:
                 self._over[fp & _FP_BITS] = version
             return
         self._c_fp = -1
+        x = fp & _STORED
         his.insert(j, x >> 16)
-        rest.insert(j, i << 48 | version & _MID_BITS | x & 0xFFFF)
-        if i == _OVER:
+        rest.insert(j, ip | version & _MID_BITS | x & 0xFFFF)
+        if ip == _OVER_Q:
             self._over[fp & _FP_BITS] = version
         else:
-            self._pal_refs[i] += 1
+            self._pal_refs[ip >> 48] += 1
         self._used += 1
         p = fp >> _PART_SHIFT
         c = self._counts[p] + 1
@@ -228,10 +247,11 @@ class VersionTable:
         if c > len(self._parts[p]) * _BUCKET_KEYS:
             self._split(p)
 
-    def _pal_add(self, bits: int) -> int:
-        """A palette index for a version's bits 48-63 and 0-15 that no
-        key has yet (no reference yet), or _OVER when the palette is
-        full."""
+    def _pal_add(self, version: int) -> int:
+        """The palette entry (index << 48) for a version whose palette
+        bits no key has yet (no reference counted yet), or _OVER_Q when
+        the palette is full."""
+        bits = version & _PAL_BITS
         if self._pal_free:
             i = self._pal_free.pop()
             self._pal[i] = bits
@@ -240,9 +260,19 @@ class VersionTable:
             self._pal.append(bits)
             self._pal_refs.append(0)
         else:
-            return _OVER
-        self._pal_ix[bits] = i
-        return i
+            return _OVER_Q
+        self._pal_ix[bits] = i << 48
+        return i << 48
+
+    def _to_from_over(self, q: int, ip: int, fp: int, version: int) -> None:
+        """A key (fingerprint ``fp``) whose entry was ``q`` took palette
+        entry ``ip``, one of them the overflow's: the overflow and the
+        palette's counts follow."""
+        if ip == _OVER_Q:
+            self._over[fp & _FP_BITS] = version
+        else:
+            self._pal_refs[ip >> 48] += 1
+        self._unref(q >> 48, fp)
 
     def _unref(self, i: int, fp: int) -> None:
         """A key (fingerprint ``fp``) no longer uses palette index ``i``."""
@@ -252,9 +282,13 @@ class VersionTable:
         r = self._pal_refs[i] - 1
         self._pal_refs[i] = r
         if not r:
-            del self._pal_ix[self._pal[i]]
-            self._pal[i] = 0
-            self._pal_free.append(i)
+            self._pal_free_index(i)
+
+    def _pal_free_index(self, i: int) -> None:
+        """No key uses palette index ``i`` any more: it is free for reuse."""
+        del self._pal_ix[self._pal[i]]
+        self._pal[i] = 0
+        self._pal_free.append(i)
 
     def bump(self, db: int, key: bytes) -> None:
         """The keyspace's hook: ``key`` was written here, give it a new version."""

@@ -172,12 +172,14 @@ def test_extreme_versions_round_trip_through_every_state():
 def test_versions_outside_u64_are_refused_and_change_nothing():
     t = VersionTable()
     t.set(0, b"k", 5)
-    for bad in (-1, 1 << 64, -(1 << 64), (1 << 64) + 5):
-        with pytest.raises(ValueError):
-            t.set(0, b"k", bad)
-        with pytest.raises(ValueError):
-            t.set(0, b"new", bad)
-    assert t.get(0, b"k") == 5 and t.get(0, b"new") == 0 and len(t) == 1
+    for bad in (-1, 1 << 64, -(1 << 64), (1 << 64) + 5, 5 - (1 << 64), 5 + (1 << 70)):
+        for memo in (False, True):
+            for k in (b"k", b"new"):
+                if memo:
+                    t.get(0, k)
+                with pytest.raises(ValueError):
+                    t.set(0, k, bad)
+                assert t.get(0, b"k") == 5 and t.get(0, b"new") == 0 and len(t) == 1
 
 
 def test_many_server_ids_and_periods():
@@ -250,7 +252,7 @@ def test_a_full_palette_sends_versions_to_the_overflow(monkeypatch):
     assert len(t._pal) <= 5 and t._over
     in_palette = sum(1 for v in model.values() if (v & 0xFFFF00000000FFFF) in t._pal_ix)
     assert len(t._over) + in_palette >= len(model)
-    assert all(t._pal_refs[i] > 0 for i in t._pal_ix.values())
+    assert all(t._pal_refs[i >> 48] > 0 for i in t._pal_ix.values())
     assert sum(t._pal_refs) + len(t._over) == len(model)
     for k in list(model):
         assert t.remove(*k)
