@@ -13,17 +13,20 @@ and ``python -m bench.globalrepl`` measure it), and never pauses to rehash:
   (bits 0-15). So 56 bits tell keys apart: with n keys the chance that any
   two share a version is about n^2 / 2^57 (7e-6 for a million keys, 7e-4
   for ten million).
-* A version is stored losslessly in 48 bits plus a share of a *palette*.
-  Its bits 16-47 are kept as they are; its bits 48-63 and 0-15 together
-  are a 16-bit index into the table's palette of the pairs its keys have.
-  For the versions gmember makes (make_version: 42-bit ms since 2020,
-  6-bit HLC counter, 16-bit ServerID) such a pair is an 18.6-hour period
-  (2^26 ms) and an origin, so a table needs one entry per period and
-  member that its keys were last written in: a few to a few thousand.
-  The palette counts the keys using each entry and reuses an entry no key
-  uses any more; it holds at most 65,535 entries at a time, and a key
-  whose pair finds no room (or any u64: versions are opaque here, and any
-  fits) keeps its whole version in an overflow dict at about 100 bytes.
+* A version takes 48 bits of its key's entry, losslessly: its bits 16-47
+  as they are, and for its bits 48-63 and 0-15 together a 16-bit index
+  into the table's *palette* of the pairs its keys have. For the versions gmember
+  makes (make_version: 42-bit ms since 2020, 6-bit HLC counter, 16-bit
+  ServerID) a pair is an 18.6-hour period (2^26 ms) and an origin, so the
+  palette holds one entry per period and member that the table's keys
+  were last written in: a few to some thousands (32 members writing keys
+  for a year: 15,000). It counts the keys using each entry and frees an
+  entry no key uses any more. The assumption, then: at most 65,535
+  distinct pairs at a time. Past that nothing is lost, only room: a key
+  whose pair finds no free entry keeps its whole version in an overflow
+  dict, at about 100 bytes. Any version in 0..2^64-1 round-trips (they
+  are opaque here); one outside is refused with OverflowError and changes
+  nothing.
 * A partition is a *linear hash* of buckets on the low bits of the stored
   48: it splits one bucket at a time (the next in turn) whenever its keys
   average more than ``_BUCKET_KEYS`` per bucket, so growth costs one small
@@ -209,7 +212,7 @@ class VersionTable:
                     break
                 j += 1
         if not 0 <= version <= _MASK64:
-            raise ValueError(f"version {version} is not an unsigned 64-bit int")
+            raise OverflowError(f"version {version} is not in 0..2**64-1")
         ip = self._pal_ix.get(version & _PAL_BITS)
         if ip is None:
             ip = self._pal_add(version)
