@@ -20,9 +20,10 @@ and ``python -m bench.globalrepl`` measure it), and never pauses to rehash:
   ServerID) a pair is an 18.6-hour period (2^26 ms) and an origin, so the
   palette holds one entry per period and member that the table's keys
   were last written in: a few to some thousands (32 members writing keys
-  for a year: 15,000). It counts the keys using each entry and frees an
-  entry no key uses any more. The assumption, then: at most 65,535
-  distinct pairs at a time. Past that nothing is lost, only room: a key
+  for a year: 15,000). It counts the keys on each entry; when it is full,
+  the entries no key uses any more are reused (a pass over its counts,
+  not its keys). The assumption, then: at most 65,535 distinct pairs in
+  use at a time. Past that nothing is lost, only room: a key
   whose pair finds no free entry keeps its whole version in an overflow
   dict, at about 100 bytes. Any version in 0..2^64-1 round-trips (they
   are opaque here); one outside is refused with OverflowError and changes
@@ -100,9 +101,10 @@ class VersionTable:
         self._splits = [0] * _PARTS
         self._counts = [0] * _PARTS
         self._used = 0
-        # The palette: index -> a version's bits 48-63 and 0-15 (0 once
+        # The palette: index -> a version's bits 48-63 and 0-15 (None once
         # free), those bits -> index << 48 (as it sits in an entry), keys
-        # per index, the free indices.
+        # per index (an entry at 0 stays until the palette fills), the
+        # free indices.
         self._pal: list = []
         self._pal_ix: dict = {}
         self._pal_refs = array("I")
@@ -225,11 +227,7 @@ class VersionTable:
                 if ip != _OVER_Q and q < _OVER_Q:
                     refs = self._pal_refs
                     refs[ip >> 48] += 1
-                    i = q >> 48
-                    r = refs[i] - 1
-                    refs[i] = r
-                    if not r:
-                        self._pal_free_index(i)
+                    refs[q >> 48] -= 1
                 else:
                     self._to_from_over(q, ip, fp, version)
             elif ip == _OVER_Q:
@@ -252,20 +250,37 @@ class VersionTable:
 
     def _pal_add(self, version: int) -> int:
         """The palette entry (index << 48) for a version whose palette
-        bits no key has yet (no reference counted yet), or _OVER_Q when
-        the palette is full."""
+        bits are not in the palette (no reference counted yet), or _OVER_Q
+        when the palette is full of entries in use."""
         bits = version & _PAL_BITS
-        if self._pal_free:
-            i = self._pal_free.pop()
-            self._pal[i] = bits
-        elif len(self._pal) < _PAL_SIZE:
-            i = len(self._pal)
-            self._pal.append(bits)
-            self._pal_refs.append(0)
-        else:
-            return _OVER_Q
+        if not self._pal_free:
+            if len(self._pal) < _PAL_SIZE:
+                i = len(self._pal)
+                self._pal.append(bits)
+                self._pal_refs.append(0)
+                self._pal_ix[bits] = i << 48
+                return i << 48
+            self._pal_reclaim()
+            if not self._pal_free:
+                return _OVER_Q
+        i = self._pal_free.pop()
+        self._pal[i] = bits
         self._pal_ix[bits] = i << 48
         return i << 48
+
+    def _pal_reclaim(self) -> None:
+        """The palette is full: the entries no key uses any more become
+        free. Entries are not freed as their last key leaves, so that a
+        key moving back and forth between two pairs (an origin writing it
+        once in a while) does not add and drop an entry each time; this
+        pass over at most 65,535 counts runs when the palette fills."""
+        refs = self._pal_refs
+        pal = self._pal
+        for i in range(len(pal)):
+            if not refs[i] and pal[i] is not None:
+                del self._pal_ix[pal[i]]
+                pal[i] = None
+                self._pal_free.append(i)
 
     def _to_from_over(self, q: int, ip: int, fp: int, version: int) -> None:
         """A key (fingerprint ``fp``) whose entry was ``q`` took palette
@@ -281,17 +296,8 @@ class VersionTable:
         """A key (fingerprint ``fp``) no longer uses palette index ``i``."""
         if i == _OVER:
             del self._over[fp & _FP_BITS]
-            return
-        r = self._pal_refs[i] - 1
-        self._pal_refs[i] = r
-        if not r:
-            self._pal_free_index(i)
-
-    def _pal_free_index(self, i: int) -> None:
-        """No key uses palette index ``i`` any more: it is free for reuse."""
-        del self._pal_ix[self._pal[i]]
-        self._pal[i] = 0
-        self._pal_free.append(i)
+        else:
+            self._pal_refs[i] -= 1
 
     def bump(self, db: int, key: bytes) -> None:
         """The keyspace's hook: ``key`` was written here, give it a new version."""

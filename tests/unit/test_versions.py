@@ -2,6 +2,7 @@
 
 import random
 import sys
+from collections import Counter
 import tracemalloc
 
 import pytest
@@ -140,10 +141,23 @@ _EXTREMES = [0, 1, 0xFFFF, 0x10000, (1 << 32) - 1, 1 << 32, (1 << 48) - 1, 1 << 
              0xFFFF0000FFFF0000, 0x0000FFFF0000FFFF, 0x123456789ABCDEF0]
 
 
+_PAL = 0xFFFF00000000FFFF
+
+
 def _model_check(t, model):
     assert len(t) == len(model)
     for (db, k), v in model.items():
         assert t.get(db, k) == v, (db, k)
+
+
+def _in_use(t) -> dict:
+    """Palette pairs -> keys counted on them, for the entries some key uses."""
+    return {bits: t._pal_refs[ip >> 48] for bits, ip in t._pal_ix.items()
+            if t._pal_refs[ip >> 48]}
+
+
+def _pairs(model) -> dict:
+    return dict(Counter(v & _PAL for v in model.values()))
 
 
 def test_extreme_versions_round_trip_through_every_state():
@@ -165,8 +179,8 @@ def test_extreme_versions_round_trip_through_every_state():
         assert t.remove(db, k)
         del model[(db, k)]
     _model_check(t, model)
-    # Every palette entry still used is used by the keys left, no more.
-    assert sorted(t._pal_ix) == sorted({v & 0xFFFF00000000FFFF for v in model.values()})
+    # The palette counts each pair's keys exactly.
+    assert not t._over and _in_use(t) == _pairs(model)
 
 
 def test_versions_outside_u64_are_refused_and_change_nothing():
@@ -199,25 +213,50 @@ def test_many_server_ids_and_periods():
         model[k] = v
     _model_check(t, model)
     assert not t._over
-    assert len(t._pal_ix) == len({v & 0xFFFF00000000FFFF for v in model.values()}) > 5000
-    # Every key rewritten in one period by one origin: the palette shrinks
-    # to that one pair, and the freed entries are reused.
+    assert _in_use(t) == _pairs(model) and len(_pairs(model)) > 5000
+    # Every key rewritten in one period by one origin: one pair in use.
     v = make_version((now + EPOCH_MS) << 16, 9)
     for k in model:
         t.set(*k, v)
         model[k] = v
     _model_check(t, model)
-    assert list(t._pal_ix) == [v & 0xFFFF00000000FFFF]
-    assert len(t._pal) == len(t._pal_free) + 1
-    before = len(t._pal)
-    for k in list(model)[:100]:
-        model[k] = v + (1 << 48) + k[0]
-        t.set(*k, model[k])
-    assert len(t._pal) == before
-    _model_check(t, model)
+    assert _in_use(t) == {v & _PAL: len(model)}
     for k in model:
         assert t.remove(*k)
-    assert len(t) == 0 and not t._pal_ix and not t._over
+    assert len(t) == 0 and not _in_use(t) and not t._over
+
+
+def test_a_full_palette_reuses_the_entries_no_key_uses(monkeypatch):
+    """Entries whose keys all moved on stay until the palette is full; then
+    they are reused, and only pairs past the room left go to the overflow."""
+    from pyredis.types import versions
+    monkeypatch.setattr(versions, "_PAL_SIZE", 4)
+    t = VersionTable()
+    model = {}
+    base = (EPOCH_MS + 10**11) << 16
+    pair = [make_version(base + (d << 42), 1 + d) for d in range(8)]  # 8 periods, 8 origins
+
+    def put(k, v):
+        t.set(0, k, v)
+        model[(0, k)] = v
+
+    for d in range(4):
+        put(b"k%d" % d, pair[d])
+    assert len(t._pal) == 4
+    for d in range(1, 4):
+        put(b"k%d" % d, pair[0] + (d << 16))  # same pair as k0, other counters
+    assert _in_use(t) == {pair[0] & _PAL: 4} and len(t._pal_ix) == 4
+    for d in range(4, 7):
+        put(b"k%d" % d, pair[d])
+    assert len(t._pal) == 4 and not t._over
+    assert _in_use(t) == _pairs(model)
+    put(b"k7", pair[7])  # four pairs in use: no room
+    assert len(t._over) == 1 and len(t._pal) == 4
+    _model_check(t, model)
+    put(b"k4", pair[0])  # pair 4 unused: the overflowed key's pair can come in
+    put(b"k7", pair[7] + (1 << 16))
+    _model_check(t, model)
+    assert not t._over and _in_use(t) == _pairs(model)
 
 
 def test_a_full_palette_sends_versions_to_the_overflow(monkeypatch):
@@ -250,10 +289,10 @@ def test_a_full_palette_sends_versions_to_the_overflow(monkeypatch):
             _model_check(t, model)
     _model_check(t, model)
     assert len(t._pal) <= 5 and t._over
-    in_palette = sum(1 for v in model.values() if (v & 0xFFFF00000000FFFF) in t._pal_ix)
-    assert len(t._over) + in_palette >= len(model)
-    assert all(t._pal_refs[i >> 48] > 0 for i in t._pal_ix.values())
+    # Every key is counted on its pair's entry or held in the overflow.
     assert sum(t._pal_refs) + len(t._over) == len(model)
+    pairs = _pairs(model)
+    assert all(n <= pairs[bits] for bits, n in _in_use(t).items())
     for k in list(model):
         assert t.remove(*k)
-    assert len(t) == 0 and not t._over and not t._pal_ix and sum(t._pal_refs) == 0
+    assert len(t) == 0 and not t._over and sum(t._pal_refs) == 0
