@@ -134,12 +134,11 @@ class VersionTable:
         # whose version found no room in the palette.
         self._over: dict = {}
         # The last key looked up: its fingerprint, bucket, position (where
-        # it is, or where it would go), whether it is there and its
-        # version (0 when it is not). A member
-        # looks a written key up about three times in a row (its version
-        # before, the versions the op names, the new version), so two of
-        # the three skip the search. Any insert, removal or split moves
-        # positions and forgets it.
+        # it is, or where it would go), whether it is there and its version
+        # (0 when it is not). A member looks a written key up about three
+        # times in a row (its version before, the versions the op names,
+        # the new version), so two of the three skip the search. Any
+        # insert, removal or split moves positions and forgets it.
         self._c_fp = -1
         self._c_b = None
         self._c_j = 0
