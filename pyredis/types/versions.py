@@ -59,9 +59,10 @@ table before both took 1.4 µs per written key and 0.85 per get, and
 stopped the server while it doubled (0.13 s of CPU at 840,000 keys).
 
 Memory (``python -m bench.globalrepl --only memory``, 1M small keys, the
-median of 5 rounds): a member's RSS grows by 15.5 to 15.6 bytes a key
-more than a plain server's, where the three-array layout's grew by 18.1
-and the open-addressed table's by 63. Of the 15.6, the table's objects
+median of 5 rounds, three runs): a member's RSS grows by 15.2 to 15.6
+bytes a key more than a plain server's, where the three-array layout's
+grew by 18.1 and the open-addressed table's by 63. Of the 15.6, the
+table's objects
 hold 12.7; about 1.3 to 1.7 is not the table's (a member whose table
 stores nothing grows that much more than a plain server), and the rest
 is the gaps the arrays leave in the malloc heap as they grow (a process
