@@ -52,7 +52,7 @@ one replaced ('I' hi, 'H' lo, 'Q' version: 14 bytes a key), interleaved in
 one process on a busy 2-core machine, CPU per written key (get, get, set):
 a new key 1.8 to 2.1 µs for both; a rewrite by the same origin in the same
 period the same; a rewrite that changes the palette entry (another origin
-or period) 0.1 to 0.3 µs more (the palette lookup and the counts). A lone
+or period) 0.1 to 0.45 µs more (the palette lookup and the counts). A lone
 get takes 1.0 to 1.4 µs for both; a set alone of a new key (a table
 rebuilt on load) 1.2 µs where the old layout took 1.1. The open-addressed
 table before both took 1.4 µs per written key and 0.85 per get, and
@@ -62,11 +62,10 @@ Memory (``python -m bench.globalrepl --only memory``, 1M small keys, the
 median of 5 rounds, three runs): a member's RSS grows by 15.2 to 15.6
 bytes a key more than a plain server's, where the three-array layout's
 grew by 18.1 and the open-addressed table's by 63. Of the 15.6, the
-table's objects
-hold 12.7; about 1.3 to 1.7 is not the table's (a member whose table
-stores nothing grows that much more than a plain server), and the rest
-is the gaps the arrays leave in the malloc heap as they grow (a process
-that only fills a table grows by 14.4 to 14.5 bytes a key).
+table's objects hold 12.7; about 1.3 to 1.7 is not the table's (a member
+whose table stores nothing grows that much more than a plain server), and
+the rest is the gaps the arrays leave in the malloc heap as they grow (a
+process that only fills a table grows by 14.4 to 14.5 bytes a key).
 
 Keys are not stored (the keyspace has them), which is why the fingerprint
 must be wide. Python's hash is salted per process, so the table is never
