@@ -179,8 +179,12 @@ def _pop_one(client, args, left: bool):
     """LPOP/RPOP key, the common form: one element, no count."""
     db = client.db
     key = args[1]
-    lst = db.get_for_write(key)
-    if type(lst) is not deque:
+    lst = db.get_for_write(key) if key in db.expires else db.data.get(key)
+    if lst.__class__ is not deque:
+        if lst is None:
+            # No list: a nil reply, nothing changed (redis-benchmark's
+            # LPOP test mostly pops a list that ran dry).
+            return None
         return _pop(client, args, left)
     v = lst.popleft() if left else lst.pop()
     if lst:

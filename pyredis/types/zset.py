@@ -96,6 +96,10 @@ def parse_score(b: bytes) -> float | None:
     """A double as Redis's getDoubleFromObject reads it, or None: the whole
     string must be a number, without leading space; NaN and values that
     overflow (or underflow to zero) are refused."""
+    if b.isdigit() and len(b) < 300:
+        # Plain digits (redis-benchmark's scores): float() rounds them as
+        # strtod does, and fewer than 309 digits cannot overflow.
+        return float(b)
     if not b or b[0] in _SPACE:
         return None
     # Fast path: Python's float() reads every plain decimal the same way
