@@ -38,6 +38,7 @@ import hashlib
 import math
 import re
 import struct
+from bisect import bisect_left, bisect_right, insort
 
 from sortedcontainers import SortedList
 
@@ -303,11 +304,43 @@ class ZSet:
         self.order.add(entry_key(score, member))
 
     def update(self, member: bytes, old: float, new: float) -> None:
-        """Move an existing member from score ``old`` to ``new``."""
+        """Move an existing member from score ``old`` to ``new``.
+
+        This is ``order.remove(old key)`` then ``order.add(new key)``, done
+        on the SortedList's sublists (``_lists``, ``_maxes``) in one go
+        whenever those two would neither merge nor split a sublist nor
+        update a positional index: then they only delete from one sublist
+        and insort into another, and their four method calls cost about
+        as much as that work (ZADD of an existing member is the common
+        write to a big sorted set). The other cases take the two calls."""
         order = self.order
-        order.remove(entry_key(old, member))
-        order.add(entry_key(new, member))
+        old_key = entry_key(old, member)
+        new_key = entry_key(new, member)
         self.scores[member] = new
+        lists = order._lists
+        maxes = order._maxes
+        pos = bisect_left(maxes, old_key)
+        src = lists[pos]
+        if order._index or len(src) <= (order._load >> 1) + 1:
+            order.remove(old_key)
+            order.add(new_key)
+            return
+        i = bisect_left(src, old_key)
+        if src[i] != old_key:
+            raise ValueError(f"{old_key!r} not in the sorted set")  # as remove() would
+        del src[i]
+        maxes[pos] = src[-1]
+        pos = bisect_right(maxes, new_key)
+        if pos == len(maxes):
+            pos -= 1
+            dst = lists[pos]
+            dst.append(new_key)
+            maxes[pos] = new_key
+        else:
+            dst = lists[pos]
+            insort(dst, new_key)
+        if len(dst) > order._load << 1:
+            order._expand(pos)  # splits the sublist, as add() would
 
     def remove(self, member: bytes) -> bool:
         score = self.scores.pop(member, None)
