@@ -99,7 +99,8 @@ def parse_score(b: bytes) -> float | None:
     overflow (or underflow to zero) are refused."""
     if b.isdigit() and len(b) < 300:
         # Plain digits (redis-benchmark's scores): float() rounds them as
-        # strtod does, and fewer than 309 digits cannot overflow.
+        # strtod does, and under 300 digits they cannot overflow (the
+        # largest double has 309).
         return float(b)
     if not b or b[0] in _SPACE:
         return None
@@ -316,7 +317,6 @@ class ZSet:
         order = self.order
         old_key = entry_key(old, member)
         new_key = entry_key(new, member)
-        self.scores[member] = new
         lists = order._lists
         maxes = order._maxes
         pos = bisect_left(maxes, old_key)
@@ -324,6 +324,7 @@ class ZSet:
         if order._index or len(src) <= (order._load >> 1) + 1:
             order.remove(old_key)
             order.add(new_key)
+            self.scores[member] = new
             return
         i = bisect_left(src, old_key)
         if src[i] != old_key:
@@ -341,6 +342,7 @@ class ZSet:
             insort(dst, new_key)
         if len(dst) > order._load << 1:
             order._expand(pos)  # splits the sublist, as add() would
+        self.scores[member] = new
 
     def remove(self, member: bytes) -> bool:
         score = self.scores.pop(member, None)
