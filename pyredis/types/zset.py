@@ -316,8 +316,9 @@ class ZSet:
         as much as that work (ZADD of an existing member is the common
         write to a big sorted set). The other cases take the two calls."""
         order = self.order
-        old_key = entry_key(old, member)
-        new_key = entry_key(new, member)
+        # entry_key's positive case inline (the usual one: two calls less).
+        old_key = _pack_d(-old) + member if old > 0.0 else entry_key(old, member)
+        new_key = _pack_d(-new) + member if new > 0.0 else entry_key(new, member)
         lists = order._lists
         maxes = order._maxes
         pos = bisect_left(maxes, old_key)
