@@ -21,7 +21,7 @@ import time
 from . import errors
 from .blocking import serve_ready_keys
 from .errors import CommandError
-from .protocol.encoder import QUEUED, Raw, encode, error_bytes
+from .protocol.encoder import QUEUED, SHARED_INTS, Raw, encode, error_bytes
 from .protocol.inline import quote
 
 log = logging.getLogger("pyredis")
@@ -100,6 +100,8 @@ def run(client, cmd, args: list) -> bytes:
     if t is bytes:
         return b"$%d\r\n%b\r\n" % (len(reply), reply)
     if t is int:
+        if 0 <= reply < 1024:
+            return SHARED_INTS[reply]
         return b":%d\r\n" % reply
     if reply is None:
         return b"_\r\n" if client.resp == 3 else b"$-1\r\n"

@@ -113,16 +113,16 @@ def hset(client, args):
     if len(args) == 4:  # one field into an existing hash, inline
         db = client.db
         key = args[1]
-        h = db.get_for_write(key)
-        t = type(h)
+        h = db.get_for_write(key) if key in db.expires else db.data.get(key)
+        t = h.__class__
         if t is HashTable:
-            field = args[2]
-            new = field not in h
-            h[field] = args[3]
+            # One hash lookup: the size tells whether the field was new.
+            n = len(h)
+            h[args[2]] = args[3]
             db.modified(key)
             if db.ks.notify_flags:
                 notify(db, NOTIFY_HASH, b"hset", key)
-            return 1 if new else 0
+            return len(h) - n
         if t is dict:
             field = args[2]
             value = args[3]

@@ -91,7 +91,20 @@ def _intsetable(members, max_intset: int) -> bool:
 def sadd(client, args):
     db = client.db
     key = args[1]
-    s = db.get_for_write(key)
+    s = db.get_for_write(key) if key in db.expires else db.data.get(key)
+    if s.__class__ is Set and len(args) == 3 and not s.intset and s._pool is None:
+        # The common SADD: one member into a hash-table set that was never
+        # sampled, so there is no encoding to decide and no pool to keep
+        # (see types/setobj.py). One hash lookup: the size tells whether
+        # the member was new.
+        n = len(s)
+        s.add(args[2])
+        if len(s) == n:
+            return 0
+        db.modified(key)
+        if db.ks.notify_flags:
+            notify(db, NOTIFY_SET, b"sadd", key)
+        return 1
     if s is None:
         s = Set(args[2:], client.core.config.set_max_intset_entries)
         db.set(key, s)
@@ -102,7 +115,8 @@ def sadd(client, args):
     added = s.add_members(args[2:], client.core.config.set_max_intset_entries)
     if added:
         db.modified(key)
-        notify(db, NOTIFY_SET, b"sadd", key)
+        if db.ks.notify_flags:
+            notify(db, NOTIFY_SET, b"sadd", key)
     return added
 
 

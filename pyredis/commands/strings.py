@@ -24,6 +24,10 @@ from .table import command
 _SET = b"SET"
 _PXAT = b"PXAT"
 _KEEPTTL = b"KEEPTTL"
+# The values 0..1023 as stored strings, made once: INCR's counters are
+# mostly small, and formatting is a good part of its cost. Values are
+# immutable bytes, so keys may share them (Redis shares small integers too).
+_SMALL_VALUES = tuple(b"%d" % i for i in range(1024))
 
 
 def _string(v):
@@ -354,7 +358,7 @@ def incr(client, args):
         new = _current_int(v) + 1
         if new > LLONG_MAX:
             raise CommandError(errors.OVERFLOW)
-    db.set(key, b"%d" % new, True)
+    db.set(key, _SMALL_VALUES[new] if 0 <= new < 1024 else b"%d" % new, True)
     if db.ks.notify_flags:
         notify(db, NOTIFY_STRING, b"incrby", key)
     return new

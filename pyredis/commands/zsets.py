@@ -209,7 +209,7 @@ def zadd(client, args):
         db = client.db
         key = args[1]
         member = args[3]
-        z = db.get_for_write(key)
+        z = db.get_for_write(key) if key in db.expires else db.data.get(key)
         if z is None:
             z = ZSet()
             z.insert(member, score)

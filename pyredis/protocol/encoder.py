@@ -64,6 +64,10 @@ QUEUED = Raw(b"+QUEUED\r\n")
 ZERO = Raw(b":0\r\n")
 ONE = Raw(b":1\r\n")
 EMPTY_ARRAY = Raw(b"*0\r\n")
+# Integer replies 0..1023 encoded once, like Redis's shared integers: SADD,
+# HSET, ZADD, counters and lengths are mostly small, and formatting costs
+# more than the rest of encoding a reply.
+SHARED_INTS = tuple(Raw(b":%d\r\n" % i) for i in range(1024))
 
 
 def format_double(d: float) -> bytes:

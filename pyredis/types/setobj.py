@@ -35,7 +35,8 @@ costs about 4 ms; afterwards an add costs about 0.2 us more (1.0 against
 
 The pool is kept by this class's own methods only: code that changes a
 ``Set`` must use them (``add_members``, ``remove_members``, ``pop_random``,
-``replace``), never ``set.add``/``set.discard`` directly.
+``replace``), never ``set.add``/``set.discard`` directly (SADD of one
+member calls ``add`` itself, only while the set has no pool).
 
 Complexity: add/remove/membership O(1) per member; a random member O(1)
 (amortized; the first draw on a set builds the pool in O(n)); k distinct

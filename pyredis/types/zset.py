@@ -38,6 +38,7 @@ import hashlib
 import math
 import re
 import struct
+from bisect import bisect_left, bisect_right, insort
 
 from sortedcontainers import SortedList
 
@@ -96,6 +97,11 @@ def parse_score(b: bytes) -> float | None:
     """A double as Redis's getDoubleFromObject reads it, or None: the whole
     string must be a number, without leading space; NaN and values that
     overflow (or underflow to zero) are refused."""
+    if b.isdigit() and len(b) < 300:
+        # Plain digits (redis-benchmark's scores): float() rounds them as
+        # strtod does, and under 300 digits they cannot overflow (the
+        # largest double has 309).
+        return float(b)
     if not b or b[0] in _SPACE:
         return None
     # Fast path: Python's float() reads every plain decimal the same way
@@ -197,9 +203,6 @@ class LexRange:
 
 
 _pack_d = struct.Struct(">d").pack
-_unpack_q = struct.Struct(">Q").unpack
-_pack_q = struct.Struct(">Q").pack
-_SIGN = 0x8000000000000000
 _ZERO_KEY = b"\x80" + bytes(7)
 _FLIP = bytes(255 - i for i in range(256))
 
@@ -208,9 +211,13 @@ def score_key(score: float) -> bytes:
     """8 bytes whose byte order is the numeric order of ``score``: the
     IEEE bits big-endian, with the sign bit set for positives and every
     bit flipped for negatives. -0.0 gets 0.0's image (Redis compares
-    scores with <, so they tie and the member decides)."""
+    scores with <, so they tie and the member decides).
+
+    A positive score's image is the bits of its negation: IEEE negation
+    sets the sign bit and changes nothing else (one pack instead of a
+    pack, an unpack, an or and a pack)."""
     if score > 0.0:
-        return _pack_q(_unpack_q(_pack_d(score))[0] | _SIGN)
+        return _pack_d(-score)
     if score == 0.0:
         return _ZERO_KEY
     return _pack_d(score).translate(_FLIP)
@@ -220,7 +227,7 @@ def entry_key(score: float, member: bytes) -> bytes:
     """The sort key of one entry: score image then member, so that bytes
     order is Redis's (score, then memcmp of members, shorter first)."""
     if score > 0.0:
-        return _pack_q(_unpack_q(_pack_d(score))[0] | _SIGN) + member
+        return _pack_d(-score) + member  # see score_key
     if score == 0.0:
         return _ZERO_KEY + member
     return _pack_d(score).translate(_FLIP) + member
@@ -299,10 +306,44 @@ class ZSet:
         self.order.add(entry_key(score, member))
 
     def update(self, member: bytes, old: float, new: float) -> None:
-        """Move an existing member from score ``old`` to ``new``."""
+        """Move an existing member from score ``old`` to ``new``.
+
+        This is ``order.remove(old key)`` then ``order.add(new key)``, done
+        on the SortedList's sublists (``_lists``, ``_maxes``) in one go
+        whenever those two would neither merge nor split a sublist nor
+        update a positional index: then they only delete from one sublist
+        and insort into another, and their four method calls cost about
+        as much as that work (ZADD of an existing member is the common
+        write to a big sorted set). The other cases take the two calls."""
         order = self.order
-        order.remove(entry_key(old, member))
-        order.add(entry_key(new, member))
+        # entry_key's positive case inline (the usual one: two calls less).
+        old_key = _pack_d(-old) + member if old > 0.0 else entry_key(old, member)
+        new_key = _pack_d(-new) + member if new > 0.0 else entry_key(new, member)
+        lists = order._lists
+        maxes = order._maxes
+        pos = bisect_left(maxes, old_key)
+        src = lists[pos]
+        if order._index or len(src) <= (order._load >> 1) + 1:
+            order.remove(old_key)
+            order.add(new_key)
+            self.scores[member] = new
+            return
+        i = bisect_left(src, old_key)
+        if src[i] != old_key:
+            raise ValueError(f"{old_key!r} not in the sorted set")  # as remove() would
+        del src[i]
+        maxes[pos] = src[-1]
+        pos = bisect_right(maxes, new_key)
+        if pos == len(maxes):
+            pos -= 1
+            dst = lists[pos]
+            dst.append(new_key)
+            maxes[pos] = new_key
+        else:
+            dst = lists[pos]
+            insort(dst, new_key)
+        if len(dst) > order._load << 1:
+            order._expand(pos)  # splits the sublist, as add() would
         self.scores[member] = new
 
     def remove(self, member: bytes) -> bool:

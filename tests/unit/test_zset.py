@@ -61,7 +61,10 @@ def test_score_key_edges():
     # Zeros of zeros only take a shortcut past strtod; the rest do not.
     (b"0", 0.0), (b"+0", 0.0), (b"0.0", 0.0), (b".0", 0.0), (b"-.0", -0.0), (b"00", 0.0),
     (b"-0.000", -0.0), (b"0x0", 0.0), (b"0e-999", 0.0), (b"+-0", None), (b"0..0", None),
-    (b".", None), (b"-", None), (b"0 ", None), (b"0_0", None)])
+    (b".", None), (b"-", None), (b"0 ", None), (b"0_0", None),
+    # Plain digits take another shortcut (redis-benchmark's scores).
+    (b"000000012345", 12345.0), (b"9007199254740993", 9007199254740992.0),
+    (b"9" * 299, float(b"9" * 299)), (b"9" * 400, None)])
 def test_parse_score(text, value):
     got = parse_score(text)
     if value is None:
@@ -145,6 +148,40 @@ def test_operations_match_a_model(ops):
     for rank, (s, m) in enumerate(redis_order([(s, m) for m, s in model.items()])):
         assert z.rank(m) == rank
         assert z.at(rank) == (model[m], m)
+
+
+BIG_OPS = st.lists(st.one_of(
+    st.tuples(st.just("set"), st.integers(0, 200), st.integers(-50, 50)),
+    st.tuples(st.just("rem"), st.integers(0, 200), st.none()),
+    st.tuples(st.just("rank"), st.integers(0, 200), st.none())), min_size=50, max_size=400)
+
+
+@settings(max_examples=100, deadline=None)
+@given(BIG_OPS)
+def test_update_across_sublists_matches_a_model(ops):
+    """ZSet.update works on the sorted list's sublists itself when no merge,
+    split or positional index is involved: with a load factor of 8 sublists
+    split and merge all the time, and ranks build the index in between."""
+    z = ZSet()
+    z.order._reset(8)
+    model: dict = {}
+    for op, i, score in ops:
+        m = b"m%d" % i
+        if op == "set":
+            if m in model:
+                z.update(m, model[m], float(score))
+            else:
+                z.insert(m, float(score))
+            model[m] = float(score)
+        elif op == "rem":
+            assert z.remove(m) == (m in model)
+            model.pop(m, None)
+        elif m in model:
+            want = redis_order([(s, k) for k, s in model.items()]).index((model[m], m))
+            assert z.rank(m) == want
+    z.order._check()
+    assert [(m, s) for s, m in redis_order([(s, m) for m, s in model.items()])] == z.items()
+    assert len(z.order) == len(model)
 
 
 @settings(max_examples=200, deadline=None)
