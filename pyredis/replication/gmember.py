@@ -285,6 +285,9 @@ def _whole_states(db: int, commands: list):
     return out
 
 
+_tuple_new = tuple.__new__
+
+
 class _Payload(bytes):
     """A DUMP payload in a whole-value state (a RESTORE), not a string."""
 
@@ -346,7 +349,10 @@ class _MemberVersions(VersionTable):
         t = m._touched
         k = (db, key)
         if k not in t:
-            t[k] = m.version_of(db, key)
+            # m.version_of inlined (this runs on every local write).
+            v = self.get(db, key)
+            f = m.flush_versions[db]
+            t[k] = v if v > f else f
 
     def expired(self, db: int, key: bytes) -> None:
         m = self.member
@@ -371,8 +377,8 @@ class GlobalMember:
         self.slots = slots
         # The wall clock the HLC reads never goes below 2020, so every
         # timestamp packs into a version.
-        self.hlc = HLC(lambda: max(clock(), EPOCH_MS), max(log.max_ts, hlc_last),
-                       logical_bits=COUNTER_BITS)
+        self.hlc = HLC(clock, max(log.max_ts, hlc_last), logical_bits=COUNTER_BITS,
+                       min_wall_ms=EPOCH_MS)
         self.versions = _MemberVersions(self)
         self.ks.versions = self.versions
         ndbs = len(self.ks.dbs)
@@ -419,6 +425,8 @@ class GlobalMember:
         # Op capture: keys written since the current op opened -> version
         # before; the commands of an open MULTI/EXEC or script unit.
         self._touched: dict = {}
+        # Command name as sent -> _simple_kind of it.
+        self._simple_kinds: dict = {}
         self._unit = None
         self._unit_db = 0
         self._unit_cur = 0
@@ -509,6 +517,70 @@ class GlobalMember:
         """Makes the record of one local op: stamps it, versions its keys,
         appends it to the log and tells the listeners."""
         touched, self._touched = self._touched, {}
+        if len(touched) == 1 and len(commands) == 1:
+            # The common op: one command that names and writes one key (SET,
+            # INCR, HSET, LPUSH...). It is recorded as the general path
+            # below would record it, without the work that path does to
+            # find out that nothing else applies.
+            args = commands[0]
+            kind = self._simple_kinds.get(args[0])
+            if kind is None:
+                kind = self._simple_kind(args[0])
+            if kind and (kind == 1 or len(args) == 3):
+                for k, before in touched.items():
+                    pass
+                kdb, key = k
+                if kdb == db and key == args[1] and key not in self.ks.dbs[db].expires \
+                        and not (self.ttl_keys and k in self.ttl_keys) \
+                        and not (self.volatile and k in self.volatile) \
+                        and not (self.volatile_dbs and db in self.volatile_dbs):
+                    self._close_simple(db, commands, key, before)
+                    return
+        self._close_general(db, commands, touched)
+
+    def _simple_kind(self, name: bytes) -> int:
+        """How ``_close_op`` may take a command called ``name``: 1 when it
+        names exactly one key, its first argument, and neither flushes nor
+        sets an expiry; 2 for SET (the same, when it has no options); 0
+        otherwise (the general path). Memoised per spelling of the name."""
+        cmd = self.core.commands.get(name.decode("latin-1").lower())
+        upper = name.upper()
+        if cmd is None or cmd.keys_fn is not None or cmd.first_key != 1 \
+                or cmd.last_key != 1 or upper in _EXPIRE_COMMANDS or upper == b"RESTORE":
+            kind = 0
+        elif upper == b"SET":
+            kind = 2
+        else:
+            kind = 1
+        if len(self._simple_kinds) < 1024:
+            self._simple_kinds[name] = kind
+        return kind
+
+    def _close_simple(self, db: int, commands: list, key: bytes, before: int) -> None:
+        """``_close_general`` for one command that changed its one named key
+        (``before``: the key's version before it), no flush, no TTL, no
+        state from outside the log (see ``_close_op``)."""
+        sid = self.server_id
+        hlc = self.hlc
+        ts = hlc.now()
+        version = make_version(ts, sid)
+        if before and version <= before:
+            # A version installed from elsewhere ran ahead of our clock.
+            ts = hlc.update(version_ts(before))
+            version = make_version(ts, sid)
+        self._set_version(db, key, version)
+        opid = self.log.last_opid(sid) + 1
+        if opid <= self._opid_floor:
+            opid = self._opid_floor + 1
+        rec = _tuple_new(Record, (sid, opid, ts, db, commands,
+                                  [_tuple_new(KeyVersion, (db, key, before, version))], 0))
+        self.log.append(rec)
+        self.vector[sid] = opid
+        self.local_ops += 1
+        for f in self.listeners:
+            f(rec)
+
+    def _close_general(self, db: int, commands: list, touched: dict) -> None:
         sid = self.server_id
         hlc = self.hlc
         ts = hlc.now()
