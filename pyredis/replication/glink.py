@@ -257,7 +257,6 @@ class _Body:
 
 def decode_body(mtype: int, body: bytes):
     """The message of type ``mtype`` whose body is ``body``."""
-    c = _Body(body)
     if mtype == OP:
         try:
             got = decode_record(body)
@@ -266,6 +265,7 @@ def decode_body(mtype: int, body: bytes):
         if got is None or got[1] != len(body):
             raise LinkProtocolError("op record does not fill its message")
         return Op(got[0])
+    c = _Body(body)
     if mtype == HELLO:
         (sid,) = c.take(_U16)
         msg = Hello(sid, c.vec())
@@ -313,11 +313,14 @@ class Decoder:
     """Messages from a byte stream fed in pieces: :meth:`feed`, then
     :meth:`next` until it returns None (more bytes needed)."""
 
-    __slots__ = ("_buf", "_pos")
+    __slots__ = ("_buf", "_pos", "body")
 
     def __init__(self) -> None:
         self._buf = bytearray()
         self._pos = 0
+        # The body of the message next() returned last (an OP's body is its
+        # record's framed bytes: the receiver logs them as they are).
+        self.body = b""
 
     def feed(self, data) -> None:
         if self._pos:
@@ -335,8 +338,10 @@ class Decoder:
         end = pos + _HEAD.size + n
         if end > len(buf):
             return None
-        msg = decode_body(mtype, bytes(buf[pos + _HEAD.size:end]))
+        body = bytes(buf[pos + _HEAD.size:end])
+        msg = decode_body(mtype, body)
         self._pos = end
+        self.body = body
         return msg
 
 
@@ -522,7 +527,9 @@ class ReceiverLink:
         t = type(msg)
         if t is Op:
             self.ops_received += 1
-            res = m.apply(msg.record)
+            # The OP's body is the record as encode_record wrote it (its
+            # decoding checked it whole): the log keeps those bytes.
+            res = m.apply(msg.record, self._dec.body)
             for db, key, version in res.fetch:
                 k = (db, key)
                 if version > self.wants.get(k, 0):

@@ -67,6 +67,9 @@ _FRAME = struct.Struct("<II")
 # Body, fixed part: lsn, origin, db, opid, ts, number of commands, number
 # of key versions.
 _FIXED = struct.Struct("<QHHQQII")
+# The fixed part followed by the first command's argument count (a u32,
+# as every command's count is): what encode_record packs in one call.
+_FIXED_CMD = struct.Struct("<QHHQQIII")
 # Per key version, fixed part: db, before, after, key length; the key follows.
 _KEYFIX = struct.Struct("<HQQI")
 # Segment header, fixed part: magic, format version, flags, header length,
@@ -155,9 +158,18 @@ def encode_record(rec: Record, lsn: int | None = None) -> bytes:
         raise ValueError("a record holds at least one command")
     pack_u32 = _U32.pack
     try:
-        parts = [_FIXED.pack(lsn, origin, db, opid, ts, len(commands), len(keys))]
+        # The fixed part and the first command's argument count in one pack
+        # (most records hold one command).
+        cmd = commands[0]
+        if not cmd:
+            raise ValueError("a command has at least one argument")
+        parts = [_FIXED_CMD.pack(lsn, origin, db, opid, ts, len(commands), len(keys), len(cmd))]
         append = parts.append
-        for cmd in commands:
+        for arg in cmd:
+            append(pack_u32(len(arg)))
+            append(arg)
+        for i in range(1, len(commands)):
+            cmd = commands[i]
             if not cmd:
                 raise ValueError("a command has at least one argument")
             append(pack_u32(len(cmd)))
@@ -175,6 +187,18 @@ def encode_record(rec: Record, lsn: int | None = None) -> bytes:
         raise ValueError("record body larger than 4 GiB")
     head = pack_u32(n)
     return b"".join((head, pack_u32(zlib.crc32(body, zlib.crc32(head))), body))
+
+
+def relabel_record(data, lsn: int) -> bytes:
+    """The framed bytes of one encoded record (``encode_record``'s output,
+    whole) with ``lsn`` in place of its LSN: equal to encoding the record
+    again with ``lsn``, without walking its fields."""
+    buf = bytearray(data)
+    _U64.pack_into(buf, FRAME_BYTES, lsn)
+    mv = memoryview(buf)
+    _U32.pack_into(buf, 4, zlib.crc32(mv[FRAME_BYTES:], zlib.crc32(mv[:4])))
+    mv.release()
+    return bytes(buf)
 
 
 def _check_frame(buf, pos: int, max_body: int):
@@ -527,18 +551,23 @@ class GlobalLog:
 
     # -- appending and durability ----------------------------------------------
 
-    def append(self, rec: Record) -> int:
+    def append(self, rec: Record, encoded=None) -> int:
         """Adds one op at the end of the log and returns its LSN. Buffered
         only: it reaches the OS and the disk at :meth:`flush` /
         :meth:`sync`. Raises ValueError for an op id not above the origin's
-        last one (the op is already held: applying it again would break G1)."""
+        last one (the op is already held: applying it again would break G1).
+
+        ``encoded``, when given, is ``encode_record(rec, x)`` for some LSN
+        ``x`` (the bytes a link received the op in, which decode_record
+        checked): the log relabels it with its own LSN instead of encoding
+        the record again."""
         origin, opid = rec.origin, rec.opid
         last = self._vector.get(origin, 0)
         if opid <= last:
             raise ValueError(
                 f"op {origin}:{opid} not after {origin}:{last} already in the log")
         lsn = self._next_lsn
-        data = encode_record(rec, lsn)
+        data = encode_record(rec, lsn) if encoded is None else relabel_record(encoded, lsn)
         seg = self._segments[-1]
         if seg.count and seg.size + len(data) > self.segment_bytes:
             try:
@@ -549,12 +578,36 @@ class GlobalLog:
                 # is the next flush's to report, and a later append rolls.
                 pass
             seg = self._segments[-1]
-        self._index(seg, seg.size, lsn, origin, opid, rec.ts)
-        seg.size += len(data)
-        self._nbytes += len(data)
+        # self._index(seg, seg.size, lsn, origin, opid, rec.ts), inlined:
+        # this runs for every op.
+        every = self._every
+        n = seg.count
+        if n % every == 0:
+            seg.offsets.append(seg.size)
+        seg.count = n + 1
+        ts = rec.ts
+        if ts > seg.max_ts:
+            seg.max_ts = ts
+            if ts > self._max_ts:
+                self._max_ts = ts
+        if origin not in seg.first_opids:
+            seg.first_opids[origin] = opid
+        self._vector[origin] = opid
+        self._origin_last_lsn[origin] = lsn
+        seen = self._origin_seen.get(origin, 0)
+        if seen % every == 0:
+            cp = self._cp.get(origin)
+            if cp is None:
+                cp = self._cp[origin] = (array("Q"), array("Q"))
+            cp[0].append(opid)
+            cp[1].append(lsn)
+        self._origin_seen[origin] = seen + 1
+        size = len(data)
+        seg.size += size
+        self._nbytes += size
         self._next_lsn = lsn + 1
         self._buf.append(data)
-        self._buf_bytes += len(data)
+        self._buf_bytes += size
         if self._buf_bytes >= _MAX_BUFFER:
             try:
                 self._write_out()

@@ -425,8 +425,10 @@ class GlobalMember:
         # Op capture: keys written since the current op opened -> version
         # before; the commands of an open MULTI/EXEC or script unit.
         self._touched: dict = {}
-        # Command name as sent -> _simple_kind of it.
+        # Command name as sent -> _simple_kind of it; -> its Command, for
+        # the ops _execute runs.
         self._simple_kinds: dict = {}
+        self._commands: dict = {}
         self._unit = None
         self._unit_db = 0
         self._unit_cur = 0
@@ -720,14 +722,15 @@ class GlobalMember:
 
     # -- applying ops from other members ----------------------------------------------
 
-    def apply(self, rec: Record) -> Applied:
+    def apply(self, rec: Record, encoded=None) -> Applied:
         """Applies one op received on a link, by the rule in the module doc,
-        and forwards it (appends it to our log)."""
+        and forwards it (appends it to our log). ``encoded``: the record's
+        framed bytes as received, if at hand (the log keeps them)."""
         origin = rec.origin
         if origin == self.server_id or rec.opid <= self.vector.get(origin, 0):
             return DUPLICATE
         res = self._apply_rule(rec)
-        self.log.append(rec)
+        self.log.append(rec, encoded)
         self.vector[origin] = rec.opid
         self.applied_ops += 1
         if self.on_applied is not None:
@@ -753,6 +756,32 @@ class GlobalMember:
     def _apply_rule(self, rec: Record) -> Applied:
         origin = rec.origin
         self.hlc.update(rec.ts)
+        commands = rec.commands
+        keys = rec.keys
+        if len(commands) == 1 and len(keys) == 1:
+            # The common op: one command naming and changing one key (see
+            # _simple_kind), made on the state held here. The general path
+            # below would find it clean and run it; this does the same
+            # without its flush, whole-state and expiry bookkeeping.
+            args = commands[0]
+            kind = self._simple_kinds.get(args[0])
+            if kind is None:
+                kind = self._simple_kind(args[0])
+            kdb, key, before, after = keys[0]
+            if kind and (kind == 1 or len(args) == 3) and before != after and kdb == rec.db \
+                    and key == args[1] and self.version_of(kdb, key) == before:
+                # A SET without options is a whole-value write: no clock
+                # hazard; anything else must not read an expiry that
+                # differs here.
+                if kind == 2 or not self._time_hazard(kdb, key, rec.ts):
+                    k = (kdb, key)
+                    vol = self.volatile
+                    tainted = bool(vol) and k in vol
+                    self._execute(kdb, commands)
+                    if tainted:
+                        vol.add(k)
+                    self._set_version(kdb, key, after)
+                    return _tuple_new(Applied, ("applied", []))
         ndbs = len(self.flush_versions)
         flushed = _flushed_dbs(rec.db, rec.commands, ndbs)
         fv = make_version(rec.ts, origin) if flushed else 0
@@ -862,7 +891,7 @@ class GlobalMember:
         core = self.core
         c = self._client
         c.db = self.ks.dbs[db]
-        lookup = core.commands.get
+        cmds = self._commands
         funnel = core.funnel
         unit = len(commands) > 1
         self._applying += 1
@@ -870,7 +899,11 @@ class GlobalMember:
             funnel.begin_unit()
         try:
             for args in commands:
-                cmd = lookup(args[0].decode("latin-1").lower())
+                cmd = cmds.get(args[0])
+                if cmd is None:
+                    cmd = core.commands.get(args[0].decode("latin-1").lower())
+                    if cmd is not None and len(cmds) < 1024:
+                        cmds[args[0]] = cmd
                 if cmd is None:
                     self.apply_errors += 1
                     continue
