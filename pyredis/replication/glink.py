@@ -358,8 +358,18 @@ def check_fields(msg, member) -> None:
             make_version(rec.ts, rec.origin)
         except ValueError as e:
             raise LinkProtocolError(f"bad op: {e}") from None
+        commands = rec.commands
+        if len(commands) == 1 and len(rec.keys) == 1:
+            # The common op; the same checks as below.
+            args = commands[0]
+            if not (args and args[0].upper() == b"SELECT"):
+                n = len(member.ks.dbs)
+                for db in (rec.db, rec.keys[0][0]):
+                    if db >= n:
+                        raise LinkProtocolError(f"database index {db} out of range")
+                return
         dbs = [rec.db] + [k.db for k in rec.keys]
-        for args in rec.commands:
+        for args in commands:
             if args and args[0].upper() == b"SELECT":
                 if len(args) != 2 or not args[1].isdigit() or len(args[1]) > 5:
                     raise LinkProtocolError("bad op: SELECT of no database")

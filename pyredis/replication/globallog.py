@@ -114,6 +114,12 @@ class Record(NamedTuple):
     lsn: int = 0
 
 
+# Records and key versions are made with this (skips the Python-level
+# __new__ of a NamedTuple: the codec makes one per op).
+_tuple_new = tuple.__new__
+_KEYFIX_SIZE = _KEYFIX.size
+
+
 class CorruptRecord(ValueError):
     """Bytes that are not a valid record: bad length, checksum mismatch or
     an inconsistent body."""
@@ -198,7 +204,8 @@ def relabel_record(data, lsn: int) -> bytes:
     mv = memoryview(buf)
     _U32.pack_into(buf, 4, zlib.crc32(mv[FRAME_BYTES:], zlib.crc32(mv[:4])))
     mv.release()
-    return bytes(buf)
+    # A bytearray: the log only joins and writes what it buffers.
+    return buf
 
 
 def _check_frame(buf, pos: int, max_body: int):
@@ -233,6 +240,28 @@ def decode_record(buf, pos: int = 0, max_body: int = MAX_BODY):
     unpack_u32 = _U32.unpack_from
     try:
         commands = []
+        if ncmds == 1 and nkeys == 1:
+            # The common record (one command, one key), without the loops'
+            # bookkeeping; the same checks.
+            (nargs,) = unpack_u32(body, p)
+            p += 4
+            cmd = []
+            for _ in range(nargs):
+                (alen,) = unpack_u32(body, p)
+                p += 4
+                q = p + alen
+                if q > n:
+                    raise CorruptRecord("argument runs past the record")
+                cmd.append(body[p:q])
+                p = q
+            kdb, before, after, klen = _KEYFIX.unpack_from(body, p)
+            p += _KEYFIX_SIZE
+            q = p + klen
+            if q != n:
+                raise CorruptRecord("key runs past the record" if q > n else
+                                    f"{n - q} stray bytes after the record's fields")
+            return _tuple_new(Record, (origin, opid, ts, db, [cmd], [
+                _tuple_new(KeyVersion, (kdb, body[p:q], before, after))], lsn)), end
         for _ in range(ncmds):
             (nargs,) = unpack_u32(body, p)
             p += 4
@@ -253,13 +282,13 @@ def decode_record(buf, pos: int = 0, max_body: int = MAX_BODY):
             q = p + klen
             if q > n:
                 raise CorruptRecord("key runs past the record")
-            keys.append(KeyVersion(kdb, body[p:q], before, after))
+            keys.append(_tuple_new(KeyVersion, (kdb, body[p:q], before, after)))
             p = q
     except struct.error:
         raise CorruptRecord("field runs past the record") from None
     if p != n:
         raise CorruptRecord(f"{n - p} stray bytes after the record's fields")
-    return Record(origin, opid, ts, db, commands, keys, lsn), end
+    return _tuple_new(Record, (origin, opid, ts, db, commands, keys, lsn)), end
 
 
 def _scan_record(buf, pos: int):

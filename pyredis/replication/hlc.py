@@ -146,11 +146,27 @@ class HLC:
         everything this clock gave out before."""
         if not 0 <= remote <= TS_MAX:
             raise ValueError("remote timestamp is not an unsigned 64-bit int")
-        pt = self._physical()
-        ahead = (remote >> LOGICAL_BITS) - (pt >> LOGICAL_BITS)
+        # _physical and _take inlined: this runs once per received op.
+        ms = int(self._wall_ms())
+        if ms < self._min_wall:
+            ms = self._min_wall
+        elif ms > WALL_MAX:
+            raise OverflowError("wall clock past the 48-bit millisecond range")
+        ahead = (remote >> LOGICAL_BITS) - ms
         if ahead > self.max_ahead_ms:
             self.max_ahead_ms = ahead
-        return self._take(max(self._last + 1, remote + 1, pt))
+        ts = self._last + 1
+        if remote >= ts:
+            ts = remote + 1
+        pt = ms << LOGICAL_BITS
+        if pt > ts:
+            ts = pt
+        if ts & LOGICAL_MASK > self._max_logical:
+            ts = ((ts >> LOGICAL_BITS) + 1) << LOGICAL_BITS
+        if ts > TS_MAX:
+            raise OverflowError("hybrid logical clock exhausted its 64 bits")
+        self._last = ts
+        return ts
 
     def _take(self, ts: int) -> int:
         """Hands out ``ts``: a counter past its bits carries into the next
