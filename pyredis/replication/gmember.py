@@ -156,6 +156,9 @@ _COUNTER_MASK = (1 << COUNTER_BITS) - 1
 _SERVER_MASK = (1 << SERVER_BITS) - 1
 _MS_SHIFT = COUNTER_BITS + SERVER_BITS
 _MS_MAX = (1 << (64 - _MS_SHIFT)) - 1
+# The counter bits of an HLC timestamp of ours (the clock keeps them
+# within COUNTER_BITS).
+_TS_COUNTER = (1 << LOGICAL_BITS) - 1
 
 
 def make_version(ts: int, server_id: int) -> int:
@@ -536,7 +539,31 @@ class GlobalMember:
                         and not (self.ttl_keys and k in self.ttl_keys) \
                         and not (self.volatile and k in self.volatile) \
                         and not (self.volatile_dbs and db in self.volatile_dbs):
-                    self._close_simple(db, commands, key, before)
+                    # What _close_general does for it (make_version inlined).
+                    sid = self.server_id
+                    hlc = self.hlc
+                    ts = hlc.now()
+                    ms = (ts >> LOGICAL_BITS) - EPOCH_MS
+                    counter = ts & _TS_COUNTER
+                    if not 0 <= ms <= _MS_MAX or counter > _COUNTER_MASK:
+                        make_version(ts, sid)     # raises
+                    version = (ms << _MS_SHIFT) | (counter << SERVER_BITS) | sid
+                    if before and version <= before:
+                        # A version installed from elsewhere ran ahead of
+                        # our clock: the op's version must still beat it.
+                        ts = hlc.update(version_ts(before))
+                        version = make_version(ts, sid)
+                    self._set_version(db, key, version)
+                    opid = self.log.last_opid(sid) + 1
+                    if opid <= self._opid_floor:
+                        opid = self._opid_floor + 1
+                    rec = _tuple_new(Record, (sid, opid, ts, db, commands, [
+                        _tuple_new(KeyVersion, (db, key, before, version))], 0))
+                    self.log.append(rec)
+                    self.vector[sid] = opid
+                    self.local_ops += 1
+                    for f in self.listeners:
+                        f(rec)
                     return
         self._close_general(db, commands, touched)
 
@@ -557,30 +584,6 @@ class GlobalMember:
         if len(self._simple_kinds) < 1024:
             self._simple_kinds[name] = kind
         return kind
-
-    def _close_simple(self, db: int, commands: list, key: bytes, before: int) -> None:
-        """``_close_general`` for one command that changed its one named key
-        (``before``: the key's version before it), no flush, no TTL, no
-        state from outside the log (see ``_close_op``)."""
-        sid = self.server_id
-        hlc = self.hlc
-        ts = hlc.now()
-        version = make_version(ts, sid)
-        if before and version <= before:
-            # A version installed from elsewhere ran ahead of our clock.
-            ts = hlc.update(version_ts(before))
-            version = make_version(ts, sid)
-        self._set_version(db, key, version)
-        opid = self.log.last_opid(sid) + 1
-        if opid <= self._opid_floor:
-            opid = self._opid_floor + 1
-        rec = _tuple_new(Record, (sid, opid, ts, db, commands,
-                                  [_tuple_new(KeyVersion, (db, key, before, version))], 0))
-        self.log.append(rec)
-        self.vector[sid] = opid
-        self.local_ops += 1
-        for f in self.listeners:
-            f(rec)
 
     def _close_general(self, db: int, commands: list, touched: dict) -> None:
         sid = self.server_id
