@@ -675,9 +675,11 @@ class SourceLink:
             self._snap = None
             self._out.append(encode(SnapEnd()))
         while self._backlog is not None:
-            for rec in self._backlog:
+            # The backlog comes as the log's framed bytes of each record
+            # (an OP's body is exactly those): nothing decoded or encoded.
+            for origin, opid, data in self._backlog:
                 n = len(self._out)
-                self._on_record(rec)
+                self._on_frame(origin, opid, data)
                 if len(self._out) > n:
                     size += len(self._out[-1])
                     if budget and size >= budget:
@@ -685,7 +687,7 @@ class SourceLink:
             # Exhausted: ops logged since the iterator was made come next;
             # when there are none, the receiver is caught up.
             try:
-                more = m.log.ops_missing_for(self.sent, exclude_origin=self.peer)
+                more = m.log.ops_missing_for(self.sent, exclude_origin=self.peer, frames=True)
             except FullSyncNeeded:
                 # Retention dropped what we were about to send.
                 self._snapshot(self.sent)
@@ -696,7 +698,7 @@ class SourceLink:
                 self._out.append(encode(Synced()))
                 m.listeners.append(self._on_record)
                 return
-            self._on_record(first)
+            self._on_frame(*first)
             self._backlog = more
 
     def receive_data(self, data) -> None:
@@ -713,6 +715,13 @@ class SourceLink:
             self._out.append(encode(Op(rec)))
             self.ops_sent += 1
 
+    def _on_frame(self, origin: int, opid: int, data: bytes) -> None:
+        """_on_record for a record read from the log as its bytes."""
+        if origin != self.peer and opid > self.sent.get(origin, 0):
+            self.sent[origin] = opid
+            self._out.append(_frame(OP, data))
+            self.ops_sent += 1
+
     def _handle(self, msg) -> None:
         m = self.member
         t = type(msg)
@@ -723,7 +732,8 @@ class SourceLink:
             self.sent = dict(msg.vector)
             m.peer_vector(msg.vector)
             try:
-                self._backlog = m.log.ops_missing_for(msg.vector, exclude_origin=self.peer)
+                self._backlog = m.log.ops_missing_for(msg.vector, exclude_origin=self.peer,
+                                                      frames=True)
                 self.partial_syncs += 1
             except FullSyncNeeded:
                 self._out = []

@@ -802,6 +802,62 @@ class GlobalLog:
         segs = [s for s in self._segments[i:] if s.first_lsn <= end_lsn]
         return self._read(segs, lsn, end_lsn)
 
+    def read_frames_from(self, lsn: int, end_lsn: int | None = None):
+        """Like :meth:`read_from`, but yields ``(lsn, origin, opid, bytes)``:
+        each record's framed bytes, checked by their checksum, with the
+        fixed fields a reader filters on, without decoding the rest."""
+        if lsn < self.first_lsn:
+            raise FullSyncNeeded(
+                f"LSN {lsn} is before the log's first LSN {self.first_lsn}")
+        if end_lsn is None or end_lsn > self.last_lsn:
+            end_lsn = self.last_lsn
+        if lsn > end_lsn:
+            return iter(())
+        self._write_out()
+        starts = [s.first_lsn for s in self._segments]
+        i = bisect.bisect_right(starts, lsn) - 1
+        segs = [s for s in self._segments[i:] if s.first_lsn <= end_lsn]
+        return self._read_frames(segs, lsn, end_lsn)
+
+    def _read_frames(self, segs: list, lsn: int, end_lsn: int):
+        for seg in segs:
+            if seg.count == 0:
+                continue
+            k = max(0, lsn - seg.first_lsn) // self._every
+            offset = seg.offsets[k]
+            try:
+                f = open(seg.path, "rb")
+            except FileNotFoundError:
+                raise FullSyncNeeded(
+                    f"segment {seg.path} was dropped while being read") from None
+            with f:
+                f.seek(offset)
+                buf = b""
+                pos = 0
+                last = seg.last_lsn
+                while True:
+                    got = _scan_record(buf, pos)
+                    if got is None:
+                        chunk = f.read(_READ_CHUNK)
+                        if not chunk:
+                            if len(buf) > pos:
+                                raise CorruptLogError(seg.path, f.tell() - (len(buf) - pos),
+                                                      "record cut short while reading")
+                            break
+                        buf = buf[pos:] + chunk
+                        pos = 0
+                        continue
+                    rlsn, origin, opid, _ts, end = got
+                    if rlsn > end_lsn:
+                        return
+                    if rlsn >= lsn:
+                        yield rlsn, origin, opid, buf[pos:end]
+                    pos = end
+                    if rlsn >= end_lsn:
+                        return
+                    if rlsn == last:
+                        break
+
     def _read(self, segs: list, lsn: int, end_lsn: int) -> Iterator[Record]:
         for seg in segs:
             if seg.count == 0:
@@ -855,12 +911,15 @@ class GlobalLog:
         return self._uncovered(vector, exclude_origin) is None
 
     def ops_missing_for(self, vector: dict, exclude_origin: int = 0,
-                        end_lsn: int | None = None) -> Iterator[Record]:
+                        end_lsn: int | None = None, frames: bool = False) -> Iterator[Record]:
         """The records a receiver whose version vector is ``vector`` lacks:
         origin != ``exclude_origin`` (the receiver's own ServerID: its own
         ops never go back to it) and opid > ``vector.get(origin, 0)``, in log
         order. Raises FullSyncNeeded at once when retention dropped one of
-        them."""
+        them. With ``frames``, yields ``(origin, opid, bytes)`` instead of
+        records: each record's framed bytes as the log holds them (equal to
+        ``encode_record`` of the record read back), checksummed but not
+        decoded (a link streaming a backlog sends them as they are)."""
         gap = self._uncovered(vector, exclude_origin)
         if gap is not None:
             origin, have, dropped = gap
@@ -897,6 +956,9 @@ class GlobalLog:
             return iter(())
         if end_lsn is None or end_lsn > stop:
             end_lsn = stop
+        if frames:
+            return self._missing_frames(self.read_frames_from(start, end_lsn), vector,
+                                        exclude_origin)
         return self._missing(self.read_from(start, end_lsn), vector, exclude_origin)
 
     @staticmethod
@@ -905,6 +967,13 @@ class GlobalLog:
         for rec in records:
             if rec.origin != exclude_origin and rec.opid > get(rec.origin, 0):
                 yield rec
+
+    @staticmethod
+    def _missing_frames(frames, vector: dict, exclude_origin: int):
+        get = vector.get
+        for _lsn, origin, opid, data in frames:
+            if origin != exclude_origin and opid > get(origin, 0):
+                yield origin, opid, data
 
     # -- retention ----------------------------------------------------------------
 
