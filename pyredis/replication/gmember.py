@@ -105,10 +105,12 @@ API (for the driver and the links)
 ``receivers``
     the ``glink.ReceiverLink`` objects pulling into this member (they add
     themselves); :meth:`want` asks them for a key version we lack.
-``apply(record) -> Applied``
-    a record received on a link; ``Applied.fetch`` lists ``(db, key,
-    version)`` to ask the link's source for, until a state at least that
-    new is installed (``key_state`` there, ``install`` here).
+``apply(record, encoded=None) -> Applied``
+    a record received on a link (``encoded``: its framed bytes as received,
+    which the log then keeps instead of encoding the record again);
+    ``Applied.fetch`` lists ``(db, key, version)`` to ask the link's source
+    for, until a state at least that new is installed (``key_state`` there,
+    ``install`` here).
 ``key_state(db, key) -> KeyState`` / ``install(state) -> bool``
     the versioned state of one key, and installing one if it is newer.
 ``slot_digests()``, ``slot_entries(slots)``, ``flush_versions``,
