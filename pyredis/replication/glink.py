@@ -285,7 +285,6 @@ class _Body:
 
 def decode_body(mtype: int, body: bytes):
     """The message of type ``mtype`` whose body is ``body``."""
-    c = _Body(body)
     if mtype == OP:
         try:
             got = decode_record(body)
@@ -294,6 +293,7 @@ def decode_body(mtype: int, body: bytes):
         if got is None or got[1] != len(body):
             raise LinkProtocolError("op record does not fill its message")
         return Op(got[0])
+    c = _Body(body)
     if mtype == HELLO:
         (sid,) = c.take(_U16)
         msg = Hello(sid, c.vec())
@@ -343,11 +343,14 @@ class Decoder:
     """Messages from a byte stream fed in pieces: :meth:`feed`, then
     :meth:`next` until it returns None (more bytes needed)."""
 
-    __slots__ = ("_buf", "_pos")
+    __slots__ = ("_buf", "_pos", "body")
 
     def __init__(self) -> None:
         self._buf = bytearray()
         self._pos = 0
+        # The body of the message next() returned last (an OP's body is its
+        # record's framed bytes: the receiver logs them as they are).
+        self.body = b""
 
     def feed(self, data) -> None:
         if self._pos:
@@ -365,8 +368,10 @@ class Decoder:
         end = pos + _HEAD.size + n
         if end > len(buf):
             return None
-        msg = decode_body(mtype, bytes(buf[pos + _HEAD.size:end]))
+        body = bytes(buf[pos + _HEAD.size:end])
+        msg = decode_body(mtype, body)
         self._pos = end
+        self.body = body
         return msg
 
 
@@ -383,8 +388,18 @@ def check_fields(msg, member) -> None:
             make_version(rec.ts, rec.origin)
         except ValueError as e:
             raise LinkProtocolError(f"bad op: {e}") from None
+        commands = rec.commands
+        if len(commands) == 1 and len(rec.keys) == 1:
+            # The common op; the same checks as below.
+            args = commands[0]
+            if not (args and args[0].upper() == b"SELECT"):
+                n = len(member.ks.dbs)
+                for db in (rec.db, rec.keys[0][0]):
+                    if db >= n:
+                        raise LinkProtocolError(f"database index {db} out of range")
+                return
         dbs = [rec.db] + [k.db for k in rec.keys]
-        for args in rec.commands:
+        for args in commands:
             if args and args[0].upper() == b"SELECT":
                 if len(args) != 2 or not args[1].isdigit() or len(args[1]) > 5:
                     raise LinkProtocolError("bad op: SELECT of no database")
@@ -571,7 +586,9 @@ class ReceiverLink:
         t = type(msg)
         if t is Op:
             self.ops_received += 1
-            res = m.apply(msg.record)
+            # The OP's body is the record as encode_record wrote it (its
+            # decoding checked it whole): the log keeps those bytes.
+            res = m.apply(msg.record, self._dec.body)
             for db, key, version in res.fetch:
                 k = (db, key)
                 if version > self.wants.get(k, 0):
@@ -728,9 +745,11 @@ class SourceLink:
             self._snap = None
             self._out.append(encode(SnapEnd()))
         while self._backlog is not None:
-            for rec in self._backlog:
+            # The backlog comes as the log's framed bytes of each record
+            # (an OP's body is exactly those): nothing decoded or encoded.
+            for origin, opid, data in self._backlog:
                 n = len(self._out)
-                self._on_record(rec)
+                self._on_frame(origin, opid, data)
                 if len(self._out) > n:
                     size += len(self._out[-1])
                     if budget and size >= budget:
@@ -738,7 +757,7 @@ class SourceLink:
             # Exhausted: ops logged since the iterator was made come next;
             # when there are none, the receiver is caught up.
             try:
-                more = m.log.ops_missing_for(self.sent, exclude_origin=self.peer)
+                more = m.log.ops_missing_for(self.sent, exclude_origin=self.peer, frames=True)
             except FullSyncNeeded:
                 # Retention dropped what we were about to send.
                 self._snapshot(self.sent)
@@ -749,7 +768,7 @@ class SourceLink:
                 self._out.append(encode(Synced()))
                 m.listeners.append(self._on_record)
                 return
-            self._on_record(first)
+            self._on_frame(*first)
             self._backlog = more
 
     def receive_data(self, data) -> None:
@@ -766,6 +785,13 @@ class SourceLink:
             self._out.append(encode(Op(rec)))
             self.ops_sent += 1
 
+    def _on_frame(self, origin: int, opid: int, data: bytes) -> None:
+        """_on_record for a record read from the log as its bytes."""
+        if origin != self.peer and opid > self.sent.get(origin, 0):
+            self.sent[origin] = opid
+            self._out.append(_frame(OP, data))
+            self.ops_sent += 1
+
     def _handle(self, msg) -> None:
         m = self.member
         t = type(msg)
@@ -777,7 +803,8 @@ class SourceLink:
             m.peer_vector(msg.vector)
             m.heard_downstream(self.peer, 0, False)
             try:
-                self._backlog = m.log.ops_missing_for(msg.vector, exclude_origin=self.peer)
+                self._backlog = m.log.ops_missing_for(msg.vector, exclude_origin=self.peer,
+                                                      frames=True)
                 self.partial_syncs += 1
             except FullSyncNeeded:
                 self._out = []

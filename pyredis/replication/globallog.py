@@ -67,6 +67,9 @@ _FRAME = struct.Struct("<II")
 # Body, fixed part: lsn, origin, db, opid, ts, number of commands, number
 # of key versions.
 _FIXED = struct.Struct("<QHHQQII")
+# The fixed part followed by the first command's argument count (a u32,
+# as every command's count is): what encode_record packs in one call.
+_FIXED_CMD = struct.Struct("<QHHQQIII")
 # Per key version, fixed part: db, before, after, key length; the key follows.
 _KEYFIX = struct.Struct("<HQQI")
 # Segment header, fixed part: magic, format version, flags, header length,
@@ -109,6 +112,12 @@ class Record(NamedTuple):
     commands: list
     keys: list = []
     lsn: int = 0
+
+
+# Records and key versions are made with this (skips the Python-level
+# __new__ of a NamedTuple: the codec makes one per op).
+_tuple_new = tuple.__new__
+_KEYFIX_SIZE = _KEYFIX.size
 
 
 class CorruptRecord(ValueError):
@@ -155,9 +164,18 @@ def encode_record(rec: Record, lsn: int | None = None) -> bytes:
         raise ValueError("a record holds at least one command")
     pack_u32 = _U32.pack
     try:
-        parts = [_FIXED.pack(lsn, origin, db, opid, ts, len(commands), len(keys))]
+        # The fixed part and the first command's argument count in one pack
+        # (most records hold one command).
+        cmd = commands[0]
+        if not cmd:
+            raise ValueError("a command has at least one argument")
+        parts = [_FIXED_CMD.pack(lsn, origin, db, opid, ts, len(commands), len(keys), len(cmd))]
         append = parts.append
-        for cmd in commands:
+        for arg in cmd:
+            append(pack_u32(len(arg)))
+            append(arg)
+        for i in range(1, len(commands)):
+            cmd = commands[i]
             if not cmd:
                 raise ValueError("a command has at least one argument")
             append(pack_u32(len(cmd)))
@@ -175,6 +193,19 @@ def encode_record(rec: Record, lsn: int | None = None) -> bytes:
         raise ValueError("record body larger than 4 GiB")
     head = pack_u32(n)
     return b"".join((head, pack_u32(zlib.crc32(body, zlib.crc32(head))), body))
+
+
+def relabel_record(data, lsn: int) -> bytes:
+    """The framed bytes of one encoded record (``encode_record``'s output,
+    whole) with ``lsn`` in place of its LSN: equal to encoding the record
+    again with ``lsn``, without walking its fields."""
+    buf = bytearray(data)
+    _U64.pack_into(buf, FRAME_BYTES, lsn)
+    mv = memoryview(buf)
+    _U32.pack_into(buf, 4, zlib.crc32(mv[FRAME_BYTES:], zlib.crc32(mv[:4])))
+    mv.release()
+    # A bytearray: the log only joins and writes what it buffers.
+    return buf
 
 
 def _check_frame(buf, pos: int, max_body: int):
@@ -209,6 +240,28 @@ def decode_record(buf, pos: int = 0, max_body: int = MAX_BODY):
     unpack_u32 = _U32.unpack_from
     try:
         commands = []
+        if ncmds == 1 and nkeys == 1:
+            # The common record (one command, one key), without the loops'
+            # bookkeeping; the same checks.
+            (nargs,) = unpack_u32(body, p)
+            p += 4
+            cmd = []
+            for _ in range(nargs):
+                (alen,) = unpack_u32(body, p)
+                p += 4
+                q = p + alen
+                if q > n:
+                    raise CorruptRecord("argument runs past the record")
+                cmd.append(body[p:q])
+                p = q
+            kdb, before, after, klen = _KEYFIX.unpack_from(body, p)
+            p += _KEYFIX_SIZE
+            q = p + klen
+            if q != n:
+                raise CorruptRecord("key runs past the record" if q > n else
+                                    f"{n - q} stray bytes after the record's fields")
+            return _tuple_new(Record, (origin, opid, ts, db, [cmd], [
+                _tuple_new(KeyVersion, (kdb, body[p:q], before, after))], lsn)), end
         for _ in range(ncmds):
             (nargs,) = unpack_u32(body, p)
             p += 4
@@ -229,13 +282,13 @@ def decode_record(buf, pos: int = 0, max_body: int = MAX_BODY):
             q = p + klen
             if q > n:
                 raise CorruptRecord("key runs past the record")
-            keys.append(KeyVersion(kdb, body[p:q], before, after))
+            keys.append(_tuple_new(KeyVersion, (kdb, body[p:q], before, after)))
             p = q
     except struct.error:
         raise CorruptRecord("field runs past the record") from None
     if p != n:
         raise CorruptRecord(f"{n - p} stray bytes after the record's fields")
-    return Record(origin, opid, ts, db, commands, keys, lsn), end
+    return _tuple_new(Record, (origin, opid, ts, db, commands, keys, lsn)), end
 
 
 def _scan_record(buf, pos: int):
@@ -527,18 +580,23 @@ class GlobalLog:
 
     # -- appending and durability ----------------------------------------------
 
-    def append(self, rec: Record) -> int:
+    def append(self, rec: Record, encoded=None) -> int:
         """Adds one op at the end of the log and returns its LSN. Buffered
         only: it reaches the OS and the disk at :meth:`flush` /
         :meth:`sync`. Raises ValueError for an op id not above the origin's
-        last one (the op is already held: applying it again would break G1)."""
+        last one (the op is already held: applying it again would break G1).
+
+        ``encoded``, when given, is ``encode_record(rec, x)`` for some LSN
+        ``x`` (the bytes a link received the op in, which decode_record
+        checked): the log relabels it with its own LSN instead of encoding
+        the record again."""
         origin, opid = rec.origin, rec.opid
         last = self._vector.get(origin, 0)
         if opid <= last:
             raise ValueError(
                 f"op {origin}:{opid} not after {origin}:{last} already in the log")
         lsn = self._next_lsn
-        data = encode_record(rec, lsn)
+        data = encode_record(rec, lsn) if encoded is None else relabel_record(encoded, lsn)
         seg = self._segments[-1]
         if seg.count and seg.size + len(data) > self.segment_bytes:
             try:
@@ -549,12 +607,36 @@ class GlobalLog:
                 # is the next flush's to report, and a later append rolls.
                 pass
             seg = self._segments[-1]
-        self._index(seg, seg.size, lsn, origin, opid, rec.ts)
-        seg.size += len(data)
-        self._nbytes += len(data)
+        # self._index(seg, seg.size, lsn, origin, opid, rec.ts), inlined:
+        # this runs for every op.
+        every = self._every
+        n = seg.count
+        if n % every == 0:
+            seg.offsets.append(seg.size)
+        seg.count = n + 1
+        ts = rec.ts
+        if ts > seg.max_ts:
+            seg.max_ts = ts
+            if ts > self._max_ts:
+                self._max_ts = ts
+        if origin not in seg.first_opids:
+            seg.first_opids[origin] = opid
+        self._vector[origin] = opid
+        self._origin_last_lsn[origin] = lsn
+        seen = self._origin_seen.get(origin, 0)
+        if seen % every == 0:
+            cp = self._cp.get(origin)
+            if cp is None:
+                cp = self._cp[origin] = (array("Q"), array("Q"))
+            cp[0].append(opid)
+            cp[1].append(lsn)
+        self._origin_seen[origin] = seen + 1
+        size = len(data)
+        seg.size += size
+        self._nbytes += size
         self._next_lsn = lsn + 1
         self._buf.append(data)
-        self._buf_bytes += len(data)
+        self._buf_bytes += size
         if self._buf_bytes >= _MAX_BUFFER:
             try:
                 self._write_out()
@@ -720,6 +802,62 @@ class GlobalLog:
         segs = [s for s in self._segments[i:] if s.first_lsn <= end_lsn]
         return self._read(segs, lsn, end_lsn)
 
+    def read_frames_from(self, lsn: int, end_lsn: int | None = None):
+        """Like :meth:`read_from`, but yields ``(lsn, origin, opid, bytes)``:
+        each record's framed bytes, checked by their checksum, with the
+        fixed fields a reader filters on, without decoding the rest."""
+        if lsn < self.first_lsn:
+            raise FullSyncNeeded(
+                f"LSN {lsn} is before the log's first LSN {self.first_lsn}")
+        if end_lsn is None or end_lsn > self.last_lsn:
+            end_lsn = self.last_lsn
+        if lsn > end_lsn:
+            return iter(())
+        self._write_out()
+        starts = [s.first_lsn for s in self._segments]
+        i = bisect.bisect_right(starts, lsn) - 1
+        segs = [s for s in self._segments[i:] if s.first_lsn <= end_lsn]
+        return self._read_frames(segs, lsn, end_lsn)
+
+    def _read_frames(self, segs: list, lsn: int, end_lsn: int):
+        for seg in segs:
+            if seg.count == 0:
+                continue
+            k = max(0, lsn - seg.first_lsn) // self._every
+            offset = seg.offsets[k]
+            try:
+                f = open(seg.path, "rb")
+            except FileNotFoundError:
+                raise FullSyncNeeded(
+                    f"segment {seg.path} was dropped while being read") from None
+            with f:
+                f.seek(offset)
+                buf = b""
+                pos = 0
+                last = seg.last_lsn
+                while True:
+                    got = _scan_record(buf, pos)
+                    if got is None:
+                        chunk = f.read(_READ_CHUNK)
+                        if not chunk:
+                            if len(buf) > pos:
+                                raise CorruptLogError(seg.path, f.tell() - (len(buf) - pos),
+                                                      "record cut short while reading")
+                            break
+                        buf = buf[pos:] + chunk
+                        pos = 0
+                        continue
+                    rlsn, origin, opid, _ts, end = got
+                    if rlsn > end_lsn:
+                        return
+                    if rlsn >= lsn:
+                        yield rlsn, origin, opid, buf[pos:end]
+                    pos = end
+                    if rlsn >= end_lsn:
+                        return
+                    if rlsn == last:
+                        break
+
     def _read(self, segs: list, lsn: int, end_lsn: int) -> Iterator[Record]:
         for seg in segs:
             if seg.count == 0:
@@ -773,12 +911,15 @@ class GlobalLog:
         return self._uncovered(vector, exclude_origin) is None
 
     def ops_missing_for(self, vector: dict, exclude_origin: int = 0,
-                        end_lsn: int | None = None) -> Iterator[Record]:
+                        end_lsn: int | None = None, frames: bool = False) -> Iterator[Record]:
         """The records a receiver whose version vector is ``vector`` lacks:
         origin != ``exclude_origin`` (the receiver's own ServerID: its own
         ops never go back to it) and opid > ``vector.get(origin, 0)``, in log
         order. Raises FullSyncNeeded at once when retention dropped one of
-        them."""
+        them. With ``frames``, yields ``(origin, opid, bytes)`` instead of
+        records: each record's framed bytes as the log holds them (equal to
+        ``encode_record`` of the record read back), checksummed but not
+        decoded (a link streaming a backlog sends them as they are)."""
         gap = self._uncovered(vector, exclude_origin)
         if gap is not None:
             origin, have, dropped = gap
@@ -815,6 +956,9 @@ class GlobalLog:
             return iter(())
         if end_lsn is None or end_lsn > stop:
             end_lsn = stop
+        if frames:
+            return self._missing_frames(self.read_frames_from(start, end_lsn), vector,
+                                        exclude_origin)
         return self._missing(self.read_from(start, end_lsn), vector, exclude_origin)
 
     @staticmethod
@@ -823,6 +967,13 @@ class GlobalLog:
         for rec in records:
             if rec.origin != exclude_origin and rec.opid > get(rec.origin, 0):
                 yield rec
+
+    @staticmethod
+    def _missing_frames(frames, vector: dict, exclude_origin: int):
+        get = vector.get
+        for _lsn, origin, opid, data in frames:
+            if origin != exclude_origin and opid > get(origin, 0):
+                yield origin, opid, data
 
     # -- retention ----------------------------------------------------------------
 

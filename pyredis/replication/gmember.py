@@ -105,10 +105,12 @@ API (for the driver and the links)
 ``receivers``
     the ``glink.ReceiverLink`` objects pulling into this member (they add
     themselves); :meth:`want` asks them for a key version we lack.
-``apply(record) -> Applied``
-    a record received on a link; ``Applied.fetch`` lists ``(db, key,
-    version)`` to ask the link's source for, until a state at least that
-    new is installed (``key_state`` there, ``install`` here).
+``apply(record, encoded=None) -> Applied``
+    a record received on a link (``encoded``: its framed bytes as received,
+    which the log then keeps instead of encoding the record again);
+    ``Applied.fetch`` lists ``(db, key, version)`` to ask the link's source
+    for, until a state at least that new is installed (``key_state`` there,
+    ``install`` here).
 ``key_state(db, key) -> KeyState`` / ``install(state) -> bool``
     the versioned state of one key, and installing one if it is newer.
 ``slot_digests()``, ``slot_entries(slots)``, ``flush_versions``,
@@ -206,6 +208,9 @@ _COUNTER_MASK = (1 << COUNTER_BITS) - 1
 _SERVER_MASK = (1 << SERVER_BITS) - 1
 _MS_SHIFT = COUNTER_BITS + SERVER_BITS
 _MS_MAX = (1 << (64 - _MS_SHIFT)) - 1
+# The counter bits of an HLC timestamp of ours (the clock keeps them
+# within COUNTER_BITS).
+_TS_COUNTER = (1 << LOGICAL_BITS) - 1
 
 
 def make_version(ts: int, server_id: int) -> int:
@@ -337,6 +342,9 @@ def _whole_states(db: int, commands: list):
     return out
 
 
+_tuple_new = tuple.__new__
+
+
 class _Payload(bytes):
     """A DUMP payload in a whole-value state (a RESTORE), not a string."""
 
@@ -398,7 +406,9 @@ class _MemberVersions(VersionTable):
         t = m._touched
         k = (db, key)
         if k not in t:
-            t[k] = m.before_version(db, key)
+            # m.before_version inlined (this runs on every local write).
+            v = self.get(db, key)
+            t[k] = 0 if v <= m.flush_versions[db] or k in m.tombs else v
 
     def expired(self, db: int, key: bytes) -> None:
         m = self.member
@@ -423,8 +433,8 @@ class GlobalMember:
         self.slots = slots
         # The wall clock the HLC reads never goes below 2020, so every
         # timestamp packs into a version.
-        self.hlc = HLC(lambda: max(clock(), EPOCH_MS), max(log.max_ts, hlc_last),
-                       logical_bits=COUNTER_BITS)
+        self.hlc = HLC(clock, max(log.max_ts, hlc_last), logical_bits=COUNTER_BITS,
+                       min_wall_ms=EPOCH_MS)
         self.versions = _MemberVersions(self)
         self.ks.versions = self.versions
         ndbs = len(self.ks.dbs)
@@ -499,6 +509,10 @@ class GlobalMember:
         # Op capture: keys written since the current op opened -> version
         # before; the commands of an open MULTI/EXEC or script unit.
         self._touched: dict = {}
+        # Command name as sent -> _simple_kind of it; -> its Command, for
+        # the ops _execute runs.
+        self._simple_kinds: dict = {}
+        self._commands: dict = {}
         self._unit = None
         self._unit_db = 0
         self._unit_cur = 0
@@ -602,6 +616,71 @@ class GlobalMember:
         """Makes the record of one local op: stamps it, versions its keys,
         appends it to the log and tells the listeners."""
         touched, self._touched = self._touched, {}
+        if len(touched) == 1 and len(commands) == 1:
+            # The common op: one command that names and writes one key (SET,
+            # INCR, HSET, LPUSH...). It is recorded as the general path
+            # below would record it, without the work that path does to
+            # find out that nothing else applies.
+            args = commands[0]
+            kind = self._simple_kinds.get(args[0])
+            if kind is None:
+                kind = self._simple_kind(args[0])
+            if kind and (kind == 1 or len(args) == 3):
+                for k, before in touched.items():
+                    pass
+                kdb, key = k
+                if kdb == db and key == args[1] and key not in self.ks.dbs[db].expires \
+                        and not (self.ttl_keys and k in self.ttl_keys) \
+                        and not (self.volatile and k in self.volatile) \
+                        and not (self.volatile_dbs and db in self.volatile_dbs):
+                    # What _close_general does for it (make_version inlined).
+                    sid = self.server_id
+                    hlc = self.hlc
+                    ts = hlc.now()
+                    ms = (ts >> LOGICAL_BITS) - EPOCH_MS
+                    counter = ts & _TS_COUNTER
+                    if not 0 <= ms <= _MS_MAX or counter > _COUNTER_MASK:
+                        make_version(ts, sid)     # raises
+                    version = (ms << _MS_SHIFT) | (counter << SERVER_BITS) | sid
+                    if before and version <= before:
+                        # A version installed from elsewhere ran ahead of
+                        # our clock: the op's version must still beat it.
+                        ts = hlc.update(version_ts(before))
+                        version = make_version(ts, sid)
+                    self._set_version(db, key, version)
+                    opid = self.log.last_opid(sid) + 1
+                    if opid <= self._opid_floor:
+                        opid = self._opid_floor + 1
+                    rec = _tuple_new(Record, (sid, opid, ts, db, commands, [
+                        _tuple_new(KeyVersion, (db, key, before, version))], 0))
+                    self.log.append(rec)
+                    self.vector[sid] = opid
+                    self._own_ts = ts
+                    self.local_ops += 1
+                    for f in self.listeners:
+                        f(rec)
+                    return
+        self._close_general(db, commands, touched)
+
+    def _simple_kind(self, name: bytes) -> int:
+        """How ``_close_op`` may take a command called ``name``: 1 when it
+        names exactly one key, its first argument, and neither flushes nor
+        sets an expiry; 2 for SET (the same, when it has no options); 0
+        otherwise (the general path). Memoised per spelling of the name."""
+        cmd = self.core.commands.get(name.decode("latin-1").lower())
+        upper = name.upper()
+        if cmd is None or cmd.keys_fn is not None or cmd.first_key != 1 \
+                or cmd.last_key != 1 or upper in _EXPIRE_COMMANDS or upper == b"RESTORE":
+            kind = 0
+        elif upper == b"SET":
+            kind = 2
+        else:
+            kind = 1
+        if len(self._simple_kinds) < 1024:
+            self._simple_kinds[name] = kind
+        return kind
+
+    def _close_general(self, db: int, commands: list, touched: dict) -> None:
         sid = self.server_id
         hlc = self.hlc
         ts = hlc.now()
@@ -929,14 +1008,15 @@ class GlobalMember:
 
     # -- applying ops from other members ----------------------------------------------
 
-    def apply(self, rec: Record) -> Applied:
+    def apply(self, rec: Record, encoded=None) -> Applied:
         """Applies one op received on a link, by the rule in the module doc,
-        and forwards it (appends it to our log)."""
+        and forwards it (appends it to our log). ``encoded``: the record's
+        framed bytes as received, if at hand (the log keeps them)."""
         origin = rec.origin
         if origin == self.server_id or rec.opid <= self.vector.get(origin, 0):
             return DUPLICATE
         res = self._apply_rule(rec)
-        self.log.append(rec)
+        self.log.append(rec, encoded)
         self.vector[origin] = rec.opid
         self.frontier[origin] = rec.ts
         self.applied_ops += 1
@@ -967,6 +1047,32 @@ class GlobalMember:
         self.hlc.update(rec.ts)
         if not rec.keys and rec.commands == _HEARTBEAT:
             return HEARTBEAT
+        commands = rec.commands
+        keys = rec.keys
+        if len(commands) == 1 and len(keys) == 1:
+            # The common op: one command naming and changing one key (see
+            # _simple_kind), made on the state held here. The general path
+            # below would find it clean and run it; this does the same
+            # without its flush, whole-state and expiry bookkeeping.
+            args = commands[0]
+            kind = self._simple_kinds.get(args[0])
+            if kind is None:
+                kind = self._simple_kind(args[0])
+            kdb, key, before, after = keys[0]
+            if kind and (kind == 1 or len(args) == 3) and before != after and kdb == rec.db \
+                    and key == args[1] and self.version_of(kdb, key) == before:
+                # A SET without options is a whole-value write: no clock
+                # hazard; anything else must not read an expiry that
+                # differs here.
+                if kind == 2 or not self._time_hazard(kdb, key, rec.ts):
+                    k = (kdb, key)
+                    vol = self.volatile
+                    tainted = bool(vol) and k in vol
+                    self._execute(kdb, commands)
+                    if tainted:
+                        vol.add(k)
+                    self._set_version(kdb, key, after)
+                    return _tuple_new(Applied, ("applied", []))
         ndbs = len(self.flush_versions)
         flushed = _flushed_dbs(rec.db, rec.commands, ndbs)
         fv = make_version(rec.ts, origin) if flushed else 0
@@ -1087,7 +1193,7 @@ class GlobalMember:
         core = self.core
         c = self._client
         c.db = self.ks.dbs[db]
-        lookup = core.commands.get
+        cmds = self._commands
         funnel = core.funnel
         unit = len(commands) > 1
         self._applying += 1
@@ -1095,7 +1201,11 @@ class GlobalMember:
             funnel.begin_unit()
         try:
             for args in commands:
-                cmd = lookup(args[0].decode("latin-1").lower())
+                cmd = cmds.get(args[0])
+                if cmd is None:
+                    cmd = core.commands.get(args[0].decode("latin-1").lower())
+                    if cmd is not None and len(cmds) < 1024:
+                        cmds[args[0]] = cmd
                 if cmd is None:
                     self.apply_errors += 1
                     continue

@@ -80,14 +80,20 @@ class HLC:
     wall clock is behind the previous run's.
     """
 
-    __slots__ = ("_wall_ms", "_last", "max_ahead_ms", "_max_logical")
+    __slots__ = ("_wall_ms", "_last", "max_ahead_ms", "_max_logical", "_min_wall")
 
     def __init__(self, wall_ms_fn: Callable[[], float], last: int = 0,
-                 logical_bits: int = LOGICAL_BITS) -> None:
+                 logical_bits: int = LOGICAL_BITS, min_wall_ms: int = 0) -> None:
         if not 0 <= last <= TS_MAX:
             raise ValueError("last must be an unsigned 64-bit timestamp")
         if not 1 <= logical_bits <= LOGICAL_BITS:
             raise ValueError(f"logical_bits must be in 1..{LOGICAL_BITS}")
+        if not 0 <= min_wall_ms <= WALL_MAX:
+            raise ValueError(f"min_wall_ms must fit in {WALL_BITS} bits")
+        # A wall clock reading below this counts as this (the epoch by
+        # default: a broken RTC; an owner packing timestamps into a
+        # narrower field sets its own floor).
+        self._min_wall = min_wall_ms
         # The largest counter this clock hands out (see the module doc).
         self._max_logical = (1 << logical_bits) - 1
         # wall_ms_fn() -> milliseconds since the epoch (int or float).
@@ -107,17 +113,32 @@ class HLC:
 
     def _physical(self) -> int:
         ms = int(self._wall_ms())
-        # A wall clock before the epoch (a broken RTC) counts as the epoch;
-        # the logical part still keeps the order.
-        if ms < 0:
-            ms = 0
+        # A wall clock before the epoch (a broken RTC) counts as the epoch,
+        # or as the owner's floor; the logical part still keeps the order.
+        if ms < self._min_wall:
+            ms = self._min_wall
         elif ms > WALL_MAX:
             raise OverflowError("wall clock past the 48-bit millisecond range")
         return ms << LOGICAL_BITS
 
     def now(self) -> int:
         """A timestamp for a local event (a write executed here)."""
-        return self._take(max(self._last + 1, self._physical()))
+        # _physical and _take inlined: this runs once per local write.
+        ms = int(self._wall_ms())
+        if ms < self._min_wall:
+            ms = self._min_wall
+        elif ms > WALL_MAX:
+            raise OverflowError("wall clock past the 48-bit millisecond range")
+        ts = self._last + 1
+        pt = ms << LOGICAL_BITS
+        if pt > ts:
+            ts = pt
+        if ts & LOGICAL_MASK > self._max_logical:
+            ts = ((ts >> LOGICAL_BITS) + 1) << LOGICAL_BITS
+        if ts > TS_MAX:
+            raise OverflowError("hybrid logical clock exhausted its 64 bits")
+        self._last = ts
+        return ts
 
     def update(self, remote: int) -> int:
         """Merge a timestamp received from another member; returns a
@@ -125,11 +146,27 @@ class HLC:
         everything this clock gave out before."""
         if not 0 <= remote <= TS_MAX:
             raise ValueError("remote timestamp is not an unsigned 64-bit int")
-        pt = self._physical()
-        ahead = (remote >> LOGICAL_BITS) - (pt >> LOGICAL_BITS)
+        # _physical and _take inlined: this runs once per received op.
+        ms = int(self._wall_ms())
+        if ms < self._min_wall:
+            ms = self._min_wall
+        elif ms > WALL_MAX:
+            raise OverflowError("wall clock past the 48-bit millisecond range")
+        ahead = (remote >> LOGICAL_BITS) - ms
         if ahead > self.max_ahead_ms:
             self.max_ahead_ms = ahead
-        return self._take(max(self._last + 1, remote + 1, pt))
+        ts = self._last + 1
+        if remote >= ts:
+            ts = remote + 1
+        pt = ms << LOGICAL_BITS
+        if pt > ts:
+            ts = pt
+        if ts & LOGICAL_MASK > self._max_logical:
+            ts = ((ts >> LOGICAL_BITS) + 1) << LOGICAL_BITS
+        if ts > TS_MAX:
+            raise OverflowError("hybrid logical clock exhausted its 64 bits")
+        self._last = ts
+        return ts
 
     def _take(self, ts: int) -> int:
         """Hands out ``ts``: a counter past its bits carries into the next

@@ -315,3 +315,94 @@ def test_checkpoint_round_trip(group, tmp_path):
     assert core.ks.dbs[0].expires[b"s"] == T0 + 5000
     with pytest.raises(ValueError):
         fresh.restore_checkpoint(data[:-1])
+
+
+# -- the one-key fast paths against the general rule ---------------------------------
+
+_SCRIPT = [
+    # (member, command) or ("wall", ms) or ("deliver", src, dst)
+    (0, ["SET", "a", "1"]), (0, ["SET", "a", "2"]), (0, ["INCR", "n"]), (0, ["INCR", "n"]),
+    (0, ["HSET", "h", "f", "1"]), (0, ["LPUSH", "l", "x"]), (0, ["SADD", "s", "m"]),
+    (0, ["SET", "t", "v", "PX", "50"]), (0, ["APPEND", "t", "w"]), (0, ["PERSIST", "t"]),
+    (0, ["APPEND", "t", "z"]), (0, ["SET", "nx", "1", "NX"]), (0, ["SET", "nx", "2", "NX"]),
+    (0, ["SET", "ex", "1", "EX", "100"]), (0, ["SETEX", "se", "100", "v"]),
+    (0, ["EXPIRE", "a", "1"]), (0, ["GETEX", "n", "PX", "30"]), (0, ["DEL", "missing"]),
+    (0, ["DEL", "h"]), (0, ["MSET", "m1", "1", "m2", "2"]), (0, ["MULTI"]),
+    (0, ["SET", "u", "1"]), (0, ["EXEC"]), (0, ["SELECT", "1"]), (0, ["SET", "a", "db1"]),
+    (0, ["INCR", "c1"]), (0, ["SELECT", "0"]), (0, ["set", "lower", "1"]),
+    ("deliver", 0, 1),
+    ("wall", 10),
+    # Concurrent writes: 1's later ones win, 0's arrive on changed keys.
+    (0, ["INCR", "c"]), (0, ["SET", "w", "0"]), (0, ["LPUSH", "l", "y"]),
+    ("wall", 1),
+    (1, ["APPEND", "c", "x"]), (1, ["SET", "w", "1"]), (1, ["RPUSH", "l", "z"]),
+    ("deliver", 1, 0), ("deliver", 0, 1),
+    ("wall", 10),
+    # Writes after a key came from a fetch (volatile) and after expiry.
+    (0, ["INCR", "c"]), (0, ["SET", "w", "2"]), (1, ["LPUSH", "l", "q"]),
+    ("wall", 2000),
+    (0, ["SET", "a", "3"]), (0, ["INCR", "n"]), (0, ["APPEND", "t", "1"]),
+    ("deliver", 0, 1), ("deliver", 1, 0),
+]
+
+
+def _run_script(wall, tmp, slow, counts):
+    wall.ms = T0
+    members = []
+    for sid in (1, 2):
+        core = Core()
+        gm = GlobalMember(core, sid, GlobalLog(f"{tmp}/{int(slow)}-{sid}", fsync="no"), wall)
+        if slow:
+            # Every command takes the general paths.
+            gm._simple_kind = lambda name, kinds=gm._simple_kinds: kinds.setdefault(name, 0)
+        general = gm._close_general
+
+        def counted(*args, general=general):
+            counts["local"] += 1
+            return general(*args)
+        gm._close_general = counted
+        members.append((gm, core.new_client()))
+    replies = []
+    for step in _SCRIPT:
+        if step[0] == "wall":
+            wall.ms += step[1]
+        elif step[0] == "deliver":
+            deliver(members[step[1]][0], members[step[2]][0])
+        else:
+            replies.append(call(members[step[0]][1], *step[1]))
+    out = [replies]
+    for gm, c in members:
+        recs = [(r.origin, r.opid, r.ts, r.db, r.commands, r.keys) for r in records(gm)]
+        out.append((recs, call(c, "DEBUG", "DIGEST"), gm.slot_digests(), dict(gm.tombs),
+                    set(gm.volatile), gm.conflicts, gm.hlc.last))
+    return out
+
+
+def test_fast_paths_record_and_apply_as_the_general_rule(group, tmp_path, monkeypatch):
+    from pyredis.replication import gmember
+    wall = group[0]
+    real = gmember._flushed_dbs
+    counts = {}
+
+    def flushed(*args):
+        # Called once by every local op and every op applied on the
+        # general paths.
+        counts["flushed"] += 1
+        return real(*args)
+    monkeypatch.setattr(gmember, "_flushed_dbs", flushed)
+    seen = []
+    for slow in (False, True):
+        counts.update(local=0, flushed=0)
+        seen.append(_run_script(wall, tmp_path, slow, counts))
+        seen.append((counts["local"], counts["flushed"] - counts["local"]))
+    fast, (fast_local, fast_applied), slow, (slow_local, slow_applied) = seen
+    # The fast paths took some ops, and not all.
+    assert 0 < fast_local < slow_local
+    assert 0 < fast_applied < slow_applied
+    assert fast[0] == slow[0]
+    for f, s in zip(fast[1:], slow[1:]):
+        assert f[0] == s[0]          # the same records, field by field
+        assert f[1:] == s[1:]
+    # The script did exercise both: conflicts, and ops shipped as states.
+    assert fast[1][5] + fast[2][5] > 0
+    assert any(c[0] == b"RESTORE" for r in fast[1][0] for c in r[4])
