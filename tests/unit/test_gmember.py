@@ -406,3 +406,108 @@ def test_fast_paths_record_and_apply_as_the_general_rule(group, tmp_path, monkey
     # The script did exercise both: conflicts, and ops shipped as states.
     assert fast[1][5] + fast[2][5] > 0
     assert any(c[0] == b"RESTORE" for r in fast[1][0] for c in r[4])
+
+
+# -- collecting tombstones (the protocol runs under tests/sim) ----------------------------
+
+def test_an_absent_key_is_recorded_as_before_zero_and_applies_over_any_tombstone(group):
+    wall, [(m1, c1), (m2, _c2), _] = group
+    call(c1, "SET", "k", "1")
+    call(c1, "DEL", "k")
+    deliver(m1, m2)
+    assert m2.tombs == {(0, b"k"): False}
+    # Member 1 collected its tombstone (by hand here), member 2 still has it.
+    del m1.tombs[(0, b"k")]
+    m1.versions.remove(0, b"k")
+    wall.ms += 1
+    call(c1, "RPUSH", "k", "x")
+    rec = records(m1)[-1]
+    assert rec.keys[0].before == 0
+    assert m2.apply(rec).status == "applied"       # absent there too: the same state
+    assert m2.ks.dbs[0].data[b"k"] == m1.ks.dbs[0].data[b"k"]
+    assert m2.tombs == {}
+
+
+def test_a_heartbeat_moves_clocks_and_frontiers_and_changes_nothing(group):
+    wall, [(m1, c1), (m2, c2), _] = group
+    m1._beat()
+    assert records(m1) == []                         # not an origin yet: no heartbeat
+    call(c1, "SET", "a", "1")
+    deliver(m1, m2)
+    digest = call(c2, "DEBUG", "DIGEST")
+    wall.ms += 5000
+    m1._beat()
+    beat = records(m1)[-1]
+    assert beat.commands == [[b"PING"]] and beat.keys == []
+    assert m2.apply(beat).status == "heartbeat"
+    assert m2.frontier[1] == beat.ts and m2.hlc.last >= beat.ts
+    assert call(c2, "DEBUG", "DIGEST") == digest
+
+
+def test_a_tombstone_goes_once_the_horizon_passes_it(group):
+    wall, [(m1, c1), _, _] = group
+    call(c1, "SET", "k", "1")
+    call(c1, "DEL", "k")
+    stamp = version_ts(m1.versions.get(0, b"k"))
+    m1.downstream[2] = [stamp, wall.ms]              # a receiver at the delete
+    m1.tick(wall.ms)
+    assert (0, b"k") in m1.tombs
+    m1.heard_downstream(2, stamp + 1, 0)             # it holds the delete now
+    wall.ms += 1
+    m1.tick(wall.ms)
+    # Still there: nothing we logged is stamped after it (our own frontier),
+    # so an idle member logs a heartbeat once beat_ms passed.
+    assert (0, b"k") in m1.tombs
+    wall.ms += m1.beat_ms
+    m1.tick(wall.ms)
+    assert records(m1)[-1].commands == [[b"PING"]]
+    m1.tick(wall.ms)
+    assert m1.tombs == {} and m1.tombs_collected == 1
+    assert m1.versions.get(0, b"k") == 0
+    # Past gc_floor an absent key holds any older version: the key's old
+    # state offered again (anti-entropy, a late fetch) is refused.
+    old = make_version(stamp - 1, 2)
+    assert m1.holds(0, b"k", old) and m1.collected_state(0, b"k", old).version == old
+
+
+def test_a_silent_receiver_holds_tombstones_until_forgotten(group):
+    wall, [(m1, c1), _, _] = group
+    call(c1, "SET", "k", "1")
+    call(c1, "DEL", "k")
+    m1.heard_downstream(2, 0, 0)                      # said HELLO, never echoed
+    m1.gc_forget_ms = 60_000
+    wall.ms += 59_000
+    m1.tick(wall.ms)
+    assert (0, b"k") in m1.tombs
+    wall.ms += 2_000
+    m1.tick(wall.ms)
+    assert m1.tombs == {} and m1.downstream == {}
+
+
+def test_a_full_sync_drops_keys_its_snapshot_shows_deleted(group):
+    wall, [(m1, c1), (m2, c2), _] = group
+    call(c1, "SET", "gone", "1")
+    call(c1, "SET", "kept", "1")
+    deliver(m1, m2)
+    call(c2, "SET", "mine", "2")                      # member 2's own: 1 never saw it
+    wall.ms += 10
+    stale = m2.stale_candidates({1: 2}, (wall.ms << 16))
+    assert set(stale) == {(0, b"gone"), (0, b"kept")}
+    stale.pop((0, b"kept"))                           # the snapshot named it
+    m2.drop_stale(stale)
+    assert call(c2, "EXISTS", "gone") == b":0\r\n"
+    assert call(c2, "EXISTS", "kept", "mine") == b":2\r\n"
+    assert m2.stale_dropped == 1 and m2.has_undurable
+
+
+def test_checkpoint_keeps_receivers_echoes_and_awaited_states(group, tmp_path):
+    wall, [(m1, c1), _, _] = group
+    call(c1, "SET", "a", "1")
+    m1.heard_downstream(3, 12345, 0)
+    m1.replay_wants[(0, b"w")] = make_version(T0 << 16, 2)
+    data = m1.checkpoint()
+    fresh = GlobalMember(Core(), 1, GlobalLog(str(tmp_path / "y"), fsync="no"), wall)
+    fresh.restore_checkpoint(data)
+    assert fresh.downstream[3][0] == 12345
+    assert fresh.replay_wants == {(0, b"w"): make_version(T0 << 16, 2)}
+    assert fresh.local_stable() == 0                  # a state is still awaited
