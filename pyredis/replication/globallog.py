@@ -607,30 +607,7 @@ class GlobalLog:
                 # is the next flush's to report, and a later append rolls.
                 pass
             seg = self._segments[-1]
-        # self._index(seg, seg.size, lsn, origin, opid, rec.ts), inlined:
-        # this runs for every op.
-        every = self._every
-        n = seg.count
-        if n % every == 0:
-            seg.offsets.append(seg.size)
-        seg.count = n + 1
-        ts = rec.ts
-        if ts > seg.max_ts:
-            seg.max_ts = ts
-            if ts > self._max_ts:
-                self._max_ts = ts
-        if origin not in seg.first_opids:
-            seg.first_opids[origin] = opid
-        self._vector[origin] = opid
-        self._origin_last_lsn[origin] = lsn
-        seen = self._origin_seen.get(origin, 0)
-        if seen % every == 0:
-            cp = self._cp.get(origin)
-            if cp is None:
-                cp = self._cp[origin] = (array("Q"), array("Q"))
-            cp[0].append(opid)
-            cp[1].append(lsn)
-        self._origin_seen[origin] = seen + 1
+        self._index(seg, seg.size, lsn, origin, opid, rec.ts)
         size = len(data)
         seg.size += size
         self._nbytes += size
