@@ -479,6 +479,8 @@ class GlobalMember:
         self.frontier: dict = {}
         self.upstream: dict = {}
         self.downstream: dict = {}
+        # member -> the value it had when it was forgotten.
+        self._forgotten: dict = {}
         self.gc_forget_ms = 7 * 86_400_000
         self.beat_ms = 1000
         self.stable_ms = 100
@@ -899,9 +901,16 @@ class GlobalMember:
     def _merge(self, table: dict, values: dict) -> None:
         now = self.clock()
         me = self.server_id
+        forgotten = self._forgotten
         for sid, v in values.items():
             if sid == me:
                 continue
+            if forgotten and sid in forgotten:
+                # Other members still pass on what it last said: only a
+                # value that grew (it is back) counts again.
+                if v <= forgotten[sid]:
+                    continue
+                del forgotten[sid]
             entry = table.get(sid)
             if entry is None:
                 table[sid] = [v, now]
@@ -942,6 +951,7 @@ class GlobalMember:
             for sid, (v, grew) in list(table.items()):
                 if now - grew > forget:
                     del table[sid]
+                    self._forgotten[sid] = v
                 elif v < t:
                     t = v
         return t

@@ -511,3 +511,23 @@ def test_checkpoint_keeps_receivers_echoes_and_awaited_states(group, tmp_path):
     assert fresh.downstream[3][0] == 12345
     assert fresh.replay_wants == {(0, b"w"): make_version(T0 << 16, 2)}
     assert fresh.local_stable() == 0                  # a state is still awaited
+
+
+def test_a_forgotten_member_stays_forgotten_until_it_moves_again(group):
+    # Members still pass on a gone member's last value: it must not start
+    # a fresh wait each time it comes round again.
+    wall, [(m1, c1), _, _] = group
+    call(c1, "SET", "k", "1")
+    call(c1, "DEL", "k")
+    m1.gc_forget_ms = 1000
+    m1.heard_stable({}, {7: 5})
+    wall.ms += 2000
+    m1.tick(wall.ms)
+    wall.ms += m1.beat_ms                             # a heartbeat passes the delete
+    m1.tick(wall.ms)
+    m1.tick(wall.ms)
+    assert 7 not in m1.upstream and m1.tombs == {}
+    m1.heard_stable({}, {7: 5})                      # gossip of the old value
+    assert 7 not in m1.upstream
+    m1.heard_stable({}, {7: 6})                      # it is back
+    assert m1.upstream[7][0] == 6
