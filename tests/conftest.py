@@ -179,6 +179,24 @@ def until(fn, timeout=15.0, what="condition"):
         time.sleep(0.02)
 
 
+def wait_dropped(present, wait: float = 10.0) -> None:
+    """Waits, reading nothing from it, until the server has dropped a
+    client: ``present()`` turned true (it registered) and false again; seen
+    absent for a second from the start, it was dropped before the first
+    look. (A test that drains the client's socket meanwhile can keep the
+    server's output buffer under a limit on a loaded machine.)"""
+    t0 = time.monotonic()
+    seen = False
+    while True:
+        here = present()
+        seen = seen or here
+        if not here and (seen or time.monotonic() - t0 > 1.0):
+            return
+        if time.monotonic() - t0 > wait:
+            raise AssertionError("the client was never dropped")
+        time.sleep(0.05)
+
+
 def link_up(r) -> bool:
     """A replica's link to its master is up (INFO replication)."""
     return r.info("replication").get("master_link_status") == "up"

@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from conftest import RawClient, ReferenceServer, RespParser, encode_command
+from conftest import RawClient, ReferenceServer, RespParser, encode_command, wait_dropped
 from pyredis.testing import free_port
 
 _LOG_LINE = b"scheduled to be closed ASAP for overcoming of output buffer limits"
@@ -262,9 +262,13 @@ def test_normal_class_limit(server):
     s.connect(("127.0.0.1", port))
     # 40 MiB of replies requested, none read.
     try:
-        s.sendall(encode_command(["GET", "big"]) * 40)
+        s.sendall(encode_command(["CLIENT", "SETNAME", "greedy"])
+                  + encode_command(["GET", "big"]) * 40)
     except OSError:
         pass  # already dropped while we were still sending
+    # Not reading until it is gone: a reader that keeps up can keep the
+    # server's buffer under the limit on a loaded machine.
+    wait_dropped(lambda: b"name=greedy" in setter.call("CLIENT", "LIST")[1])
     assert _closed_by_server(s)
     s.close()
     # A client that reads its replies is unaffected.
