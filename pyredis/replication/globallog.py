@@ -765,36 +765,32 @@ class GlobalLog:
         the time of the call), in order, across segments. Raises
         FullSyncNeeded when ``lsn`` was dropped by retention. The iterator
         reads lazily; appends after the call do not reach it."""
-        if lsn < self.first_lsn:
-            raise FullSyncNeeded(
-                f"LSN {lsn} is before the log's first LSN {self.first_lsn}")
-        if end_lsn is None or end_lsn > self.last_lsn:
-            end_lsn = self.last_lsn
-        if lsn > end_lsn:
-            return iter(())
-        # The reader goes through the files: hand them what is buffered.
-        self._write_out()
-        starts = [s.first_lsn for s in self._segments]
-        i = bisect.bisect_right(starts, lsn) - 1
-        segs = [s for s in self._segments[i:] if s.first_lsn <= end_lsn]
-        return self._read(segs, lsn, end_lsn)
+        segs, end_lsn = self._segments_for(lsn, end_lsn)
+        return self._read(segs, lsn, end_lsn) if segs else iter(())
 
     def read_frames_from(self, lsn: int, end_lsn: int | None = None):
         """Like :meth:`read_from`, but yields ``(lsn, origin, opid, bytes)``:
         each record's framed bytes, checked by their checksum, with the
         fixed fields a reader filters on, without decoding the rest."""
+        segs, end_lsn = self._segments_for(lsn, end_lsn)
+        return self._read_frames(segs, lsn, end_lsn) if segs else iter(())
+
+    def _segments_for(self, lsn: int, end_lsn: int | None):
+        """The segments holding LSNs ``lsn``..``end_lsn`` (default and at
+        most: the last), and that end; no segments when the range is empty.
+        Raises FullSyncNeeded when ``lsn`` was dropped by retention."""
         if lsn < self.first_lsn:
             raise FullSyncNeeded(
                 f"LSN {lsn} is before the log's first LSN {self.first_lsn}")
         if end_lsn is None or end_lsn > self.last_lsn:
             end_lsn = self.last_lsn
         if lsn > end_lsn:
-            return iter(())
+            return [], end_lsn
+        # The reader goes through the files: hand them what is buffered.
         self._write_out()
         starts = [s.first_lsn for s in self._segments]
         i = bisect.bisect_right(starts, lsn) - 1
-        segs = [s for s in self._segments[i:] if s.first_lsn <= end_lsn]
-        return self._read_frames(segs, lsn, end_lsn)
+        return [s for s in self._segments[i:] if s.first_lsn <= end_lsn], end_lsn
 
     def _read_frames(self, segs: list, lsn: int, end_lsn: int):
         for seg in segs:
