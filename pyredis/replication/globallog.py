@@ -792,19 +792,22 @@ class GlobalLog:
         i = bisect.bisect_right(starts, lsn) - 1
         return [s for s in self._segments[i:] if s.first_lsn <= end_lsn], end_lsn
 
+    def _open_at(self, seg: _Segment, lsn: int):
+        """``seg``'s file, positioned at the sparse-index entry at or before
+        ``lsn``; FullSyncNeeded if retention dropped it meanwhile."""
+        try:
+            f = open(seg.path, "rb")
+        except FileNotFoundError:
+            raise FullSyncNeeded(
+                f"segment {seg.path} was dropped while being read") from None
+        f.seek(seg.offsets[max(0, lsn - seg.first_lsn) // self._every])
+        return f
+
     def _read_frames(self, segs: list, lsn: int, end_lsn: int):
         for seg in segs:
             if seg.count == 0:
                 continue
-            k = max(0, lsn - seg.first_lsn) // self._every
-            offset = seg.offsets[k]
-            try:
-                f = open(seg.path, "rb")
-            except FileNotFoundError:
-                raise FullSyncNeeded(
-                    f"segment {seg.path} was dropped while being read") from None
-            with f:
-                f.seek(offset)
+            with self._open_at(seg, lsn) as f:
                 buf = b""
                 pos = 0
                 last = seg.last_lsn
@@ -835,16 +838,7 @@ class GlobalLog:
         for seg in segs:
             if seg.count == 0:
                 continue
-            # Start at the sparse-index entry at or before lsn.
-            k = max(0, lsn - seg.first_lsn) // self._every
-            offset = seg.offsets[k]
-            try:
-                f = open(seg.path, "rb")
-            except FileNotFoundError:
-                raise FullSyncNeeded(
-                    f"segment {seg.path} was dropped while being read") from None
-            with f:
-                f.seek(offset)
+            with self._open_at(seg, lsn) as f:
                 dec = RecordDecoder()
                 while True:
                     rec = dec.next()

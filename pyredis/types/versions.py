@@ -332,14 +332,9 @@ class VersionTable:
     def remove(self, db: int, key: bytes) -> bool:
         self._c_fp = -1
         fp = (hash(key) ^ (db * _DB_MIX)) & _MASK64
-        # The bucket (inlined: this runs on every write of every key).
-        p = fp >> _PART_SHIFT
         x = fp & _STORED
-        m = self._masks[p]
-        i = x & m
-        if i < self._splits[p]:
-            i = x & (m + m + 1)
-        his, rest = self._parts[p][i]
+        p = fp >> _PART_SHIFT
+        his, rest = self._bucket_of(fp)
         hi = x >> 16
         lo = x & 0xFFFF
         j = bisect_left(his, hi)
@@ -357,6 +352,17 @@ class VersionTable:
                 return True
             j += 1
         return False
+
+    def _bucket_of(self, fp: int) -> tuple:
+        """The bucket of fingerprint ``fp`` (get and set inline this: they
+        run on every write)."""
+        p = fp >> _PART_SHIFT
+        x = fp & _STORED
+        m = self._masks[p]
+        i = x & m
+        if i < self._splits[p]:
+            i = x & (m + m + 1)
+        return self._parts[p][i]
 
     def clear(self) -> None:
         self.__init__(self.clock)
