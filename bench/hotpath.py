@@ -28,6 +28,7 @@ import asyncio
 import gc
 import random
 import statistics
+import tempfile
 import time
 
 from pyredis.config import Config
@@ -107,9 +108,19 @@ def _fill(conn, srv, test: str, keyspace: int) -> None:
 
 
 async def measure(test: str, clients: int, pipeline: int, keyspace: int, rounds: int,
-                  turns: int) -> list:
-    """CPU µs per request of each round."""
-    srv = Server(Config())
+                  turns: int, global_dir: str | None = None) -> list:
+    """CPU µs per request of each round; with ``global_dir``, global
+    replication is on (ServerID 1, a log there with ``fsync everysec``, no
+    peers), so every write is also recorded in the global log."""
+    cfg = Config()
+    if global_dir:
+        cfg.global_server_id = 1
+        cfg.global_log_dir = global_dir
+        cfg.global_log_fsync = "everysec"
+    srv = Server(cfg)
+    if global_dir:
+        from pyredis.replication.gdriver import GlobalReplication
+        gr = GlobalReplication(srv.core)
     conns = []
     for _ in range(clients):
         c = ClientConnection(srv)
@@ -140,6 +151,8 @@ async def measure(test: str, clients: int, pipeline: int, keyspace: int, rounds:
             srv.flush_replies()
             spent += time.process_time() - t0
         out.append(spent / (turns * clients * pipeline) * 1e6)
+    if global_dir:
+        gr.stop()
     return out
 
 
@@ -153,13 +166,17 @@ def main(argv=None) -> int:
     ap.add_argument("-r", "--keyspace", type=int, default=100000)
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--turns", type=int, default=40, help="event-loop turns per round")
+    ap.add_argument("--global-log", action="store_true",
+                    help="global replication on (a log in a temp dir, fsync everysec)")
     args = ap.parse_args(argv)
     loop = asyncio.new_event_loop()
     print(f"CPU µs per request, -c {args.clients} -P {args.pipeline} -r {args.keyspace}, "
           f"median of {args.rounds} rounds (min-max)")
     for test in args.tests.split(","):
-        res = loop.run_until_complete(measure(test.strip(), args.clients, args.pipeline,
-                                              args.keyspace, args.rounds, args.turns))
+        with tempfile.TemporaryDirectory(prefix="hotpath-glog-") as d:
+            res = loop.run_until_complete(measure(
+                test.strip(), args.clients, args.pipeline, args.keyspace, args.rounds,
+                args.turns, d if args.global_log else None))
         print(f"{test:12s} {statistics.median(res):6.3f}  ({min(res):.3f}-{max(res):.3f})")
     loop.close()
     return 0
