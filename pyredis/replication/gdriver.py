@@ -705,6 +705,8 @@ class GlobalReplication:
             ("global_gc_lag_ms", self._gc_lag_ms()),
             ("global_heartbeats", m.beats),
             ("global_stale_keys_dropped", m.stale_dropped),
+            # GLOBAL DIGEST recounts that found the kept slot digests wrong.
+            ("global_digest_recounts_differed", m.digest_recounts_differed),
         ]
         for i, link in enumerate(outs):
             st = link.status()

@@ -86,6 +86,15 @@ database's flush version came from a peer's digest or snapshot).
 Whole-value writes never need it. Such an op is a whole-value write
 everywhere.
 
+Slot digests. Anti-entropy compares, per slot (crc32 of the key name mod
+``slots``), the xor of :func:`entry_hash` (database, key, version) over the
+live keys. The member keeps these digests as keys change - wherever a
+version, a tombstone or a flush version moves (``_set_version``, the expiry
+hook, flushes, ``drop_stale``) - so a round does not walk the keyspace; only
+keys with a TTL are walked, to leave out expired keys not removed yet.
+:meth:`verify_digests` (``GLOBAL DIGEST``) recounts them from the keys, so
+a key changed behind the member's back is still found and repaired.
+
 Durability (G5). The log plus a :meth:`checkpoint` rebuild the member:
 :meth:`restore_checkpoint`, then :meth:`replay` of every record after the
 checkpoint's LSN, in log order, by the same rule (records it cannot
@@ -189,7 +198,6 @@ from __future__ import annotations
 import struct
 import zlib
 from itertools import islice
-from hashlib import blake2b as _blake2b
 from typing import Callable, NamedTuple
 
 from ..executor import run as _run_command
@@ -237,6 +245,20 @@ def key_slot(key: bytes, slots: int) -> int:
     """Anti-entropy slot of a key: crc32, the same in every process (never
     Python's salted hash)."""
     return zlib.crc32(key) % slots
+
+
+_M64 = (1 << 64) - 1
+_crc32 = zlib.crc32
+
+
+def entry_hash(db: int, kc: int, version: int) -> int:
+    """What one live key adds (by xor) to its slot's digest: the hash of
+    the tuple (database, crc32 ``kc`` of its name, version). A tuple of
+    ints hashes alike in every process (only str and bytes hashes are
+    salted) and on every 64-bit CPython since 3.8, and it is cheap, which
+    matters: members keep digests up to date on every write. A signed
+    64-bit value; digests are taken mod 2**64 when read."""
+    return hash((db, kc, version))
 
 
 # -- records the links carry -------------------------------------------------------
@@ -385,6 +407,13 @@ def _flushed_dbs(db: int, commands: list, ndbs: int) -> list:
     return out
 
 
+def _same_digests(a: list, b: list) -> bool:
+    """Per-database kept digests compared (None and all zeros agree)."""
+    def norm(d):
+        return d if d is not None and any(d) else None
+    return all(norm(x) == norm(y) for x, y in zip(a, b))
+
+
 class _MemberVersions(VersionTable):
     """The keyspace's version table with the member's hooks: a write records
     the key (and its version before) into the op being built; an expiry
@@ -412,8 +441,12 @@ class _MemberVersions(VersionTable):
 
     def expired(self, db: int, key: bytes) -> None:
         m = self.member
-        if self.get(db, key) > m.flush_versions[db]:
-            m.tombs[(db, key)] = True
+        v = self.get(db, key)
+        if v > m.flush_versions[db]:
+            k = (db, key)
+            if k not in m.tombs:
+                m._dig_flip(db, key, v)
+            m.tombs[k] = True
         # The DEL the keyspace sends next is the expiry's, not an op.
         m._expiry_del = (db, key)
 
@@ -445,6 +478,15 @@ class GlobalMember:
         self.tombs: dict = {}
         # (db, key) whose current state has a TTL (expired or not).
         self.ttl_keys: set = set()
+        # Per database, None or per slot the xor of entry_hash over its
+        # *counted* keys: those with a version above the database's flush
+        # version and no tombstone (every live versioned key, by the
+        # invariants; expired ones still present are taken out when the
+        # digests are read). Kept up to date wherever a version, a
+        # tombstone or a flush version changes, so anti-entropy reads the
+        # digests without walking the keyspace.
+        self._dig: list = [None] * len(self.ks.dbs)
+        self.digest_recounts_differed = 0
         # (db, key) whose current state came from outside our log (a fetch,
         # a snapshot): local ops on them ship states (_replay_unsafe).
         # Empty after a restart: the dataset is then what the log rebuilt.
@@ -560,13 +602,27 @@ class GlobalMember:
 
     def _set_version(self, db: int, key: bytes, version: int, expired: bool = False) -> None:
         """Stores ``version`` for a key whose new state is in place, and
-        keeps the tombstone and TTL sets in step with the data."""
-        self.versions.set(db, key, version)
+        keeps the tombstone and TTL sets and the slot digests in step with
+        the data."""
         k = (db, key)
+        f = self.flush_versions[db]
+        versions = self.versions
+        old = versions.get(db, key)
+        # The slot digest (_dig_flip inlined: this runs on every write).
+        dig = self._dig[db]
+        if dig is None:
+            dig = self._dig[db] = [0] * self.slots
+        kc = _crc32(key)
+        slot = kc % self.slots
+        if old > f and k not in self.tombs:
+            dig[slot] ^= hash((db, kc, old))
+        versions.set(db, key, version)
         d = self.ks.dbs[db]
         if key in d.data:
             self.tombs.pop(k, None)
             ttl = key in d.expires
+            if version > f:
+                dig[slot] ^= hash((db, kc, version))
         else:
             self.tombs[k] = expired
             ttl = expired
@@ -574,6 +630,14 @@ class GlobalMember:
             self.ttl_keys.add(k)
         else:
             self.ttl_keys.discard(k)
+
+    def _dig_flip(self, db: int, key: bytes, version: int) -> None:
+        """Adds a counted key to its slot's digest, or takes it out."""
+        kc = _crc32(key)
+        dig = self._dig[db]
+        if dig is None:
+            dig = self._dig[db] = [0] * self.slots
+        dig[kc % self.slots] ^= entry_hash(db, kc, version)
 
     def _time_hazard(self, db: int, key: bytes, ts: int) -> bool:
         """Whether the key's expiry may read differently here than it did at
@@ -805,6 +869,8 @@ class GlobalMember:
         """This member flushed ``dbs`` itself: the data is gone already."""
         for d in dbs:
             self.flush_versions[d] = fv
+            # Every key counted there was older than the flush.
+            self._dig[d] = None
         if len(dbs) == len(self.flush_versions):
             self.tombs.clear()
             self.ttl_keys.clear()
@@ -1124,6 +1190,8 @@ class GlobalMember:
             for d in flushed:
                 if fv > self.flush_versions[d]:
                     self.flush_versions[d] = fv
+                    # Clean: no key there was newer than the flush.
+                    self._dig[d] = None
             if flushed:
                 self._drop_tombs_below(flushed, fv)
             for kdb, key, before, after in rec.keys:
@@ -1133,6 +1201,7 @@ class GlobalMember:
                         and self.versions.get(kdb, key) > self.flush_versions[kdb]:
                     # A named key the op did not change at its origin, gone
                     # here (a DEL of it): its state had expired there.
+                    self._dig_flip(kdb, key, self.versions.get(kdb, key))
                     self.tombs[(kdb, key)] = True
             status = "applied"
         else:
@@ -1192,6 +1261,14 @@ class GlobalMember:
             self._execute(db, [[b"FLUSHDB"]])
         elif old:
             self._execute(db, [[b"DEL", *old]])
+        # Out of the digests, after the DEL: one that found a key expired
+        # made it a tombstone (and took it out) already.
+        f = self.flush_versions[db]
+        tombs = self.tombs
+        for k in old:
+            v = get(db, k)
+            if v > f and (db, k) not in tombs:
+                self._dig_flip(db, k, v)
         self.flush_versions[db] = fv
         self._drop_tombs_below([db], fv)
         for k in old:
@@ -1464,24 +1541,77 @@ class GlobalMember:
                     yield i, k
 
     def slot_digests(self) -> list:
-        """Per slot, a 64-bit xor of a hash of every (db, key, version) of a
-        key present in it (and not expired): equal digests mean equal
-        versions (and so equal states). Tombstones are left out: members collect them at their
+        """Per slot, the xor of :func:`entry_hash` of every (db, key,
+        version) of a key present in it (and not expired): equal digests
+        mean equal versions (and so equal states). Read from the digests
+        kept as keys change; only keys with a TTL are walked. Tombstones are left out: members collect them at their
         own pace, and an absent key is absent with or without one (the
         slot's entries, asked for when a digest differs, do list them, so
         a tombstone still beats an older live key there)."""
         n = self.slots
-        dig = [0] * n
+        out = [0] * n
+        for d in self._dig:
+            if d is not None:
+                out = [a ^ b for a, b in zip(out, d)]
+        # Expired keys not removed yet are absent, as elsewhere: their
+        # entries come out here (only keys with a TTL are walked).
         now = self.clock()
-        expires = [d.expires for d in self.ks.dbs]
-        for db, key in self._live_versioned_keys():
-            when = expires[db].get(key)
-            if when is not None and when <= now:
-                continue    # expired, not yet removed: absent, as elsewhere
-            v = self.version_of(db, key)
-            h = _blake2b(b"%d:%d:%b" % (db, v, key), digest_size=8).digest()
-            dig[key_slot(key, n)] ^= int.from_bytes(h, "little")
-        return dig
+        get = self.versions.get
+        tombs = self.tombs
+        for d in self.ks.dbs:
+            if not d.expires:
+                continue
+            db = d.id
+            f = self.flush_versions[db]
+            data = d.data
+            for key, when in d.expires.items():
+                if when <= now and key in data:
+                    v = get(db, key)
+                    if v > f and (db, key) not in tombs:
+                        kc = _crc32(key)
+                        out[kc % n] ^= entry_hash(db, kc, v)
+        return [x & _M64 for x in out]
+
+    def _count_digests(self) -> list:
+        """The kept digests (``_dig``) recounted from the keyspace: per
+        database, every present key with a version above its flush version
+        and no tombstone."""
+        n = self.slots
+        out = []
+        get = self.versions.get
+        tombs = self.tombs
+        for d in self.ks.dbs:
+            db = d.id
+            f = self.flush_versions[db]
+            dig = None
+            for key in d.data:
+                v = get(db, key)
+                if v > f and (db, key) not in tombs:
+                    if dig is None:
+                        dig = [0] * n
+                    kc = _crc32(key)
+                    dig[kc % n] ^= entry_hash(db, kc, v)
+            out.append(dig)
+        return out
+
+    def digests_agree(self) -> bool:
+        """Whether the kept digests equal a recount (tests and the
+        simulation check this after every run)."""
+        return _same_digests(self._count_digests(), self._dig)
+
+    def verify_digests(self) -> bool:
+        """Recounts the digests from the keyspace, walking every key (``GLOBAL
+        DIGEST`` does this before its anti-entropy round): anti-entropy must
+        not rest on every path that changes a key keeping the digests right,
+        or a key changed behind the member's back would never be repaired.
+        Returns False (and counts ``digest_recounts_differed``) when the kept
+        ones were wrong; they are replaced either way."""
+        counted = self._count_digests()
+        ok = _same_digests(counted, self._dig)
+        self._dig = counted
+        if not ok:
+            self.digest_recounts_differed += 1
+        return ok
 
     def snapshot_states(self):
         """A full sync's payload: ``(count, states)``, the number of
@@ -1515,6 +1645,8 @@ class GlobalMember:
             if get(db, key) == v and key in self.ks.dbs[db].data:
                 self._execute(db, [[b"DEL", key]])
                 k = (db, key)
+                if v > self.flush_versions[db] and k not in self.tombs:
+                    self._dig_flip(db, key, v)
                 self.tombs.pop(k, None)
                 self.versions.remove(db, key)
                 self.ttl_keys.discard(k)

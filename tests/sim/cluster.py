@@ -585,6 +585,9 @@ class Sim:
                 "m%d=%s" % (m.sid, d[1:9].decode()) for m, d in zip(self.members, digests))
                 + "\n" + self.dump())
         slots = [m.gm.slot_digests() for m in self.members]
+        for m, kept in zip(self.members, slots):
+            if not m.gm.digests_agree():
+                self.fail("m%d: kept slot digests differ from a scan of its keys" % m.sid)
         if any(s != slots[0] for s in slots):
             ents = [set(m.gm.slot_entries()) for m in self.members]
             common = set.intersection(*ents)
