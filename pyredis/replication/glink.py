@@ -782,7 +782,13 @@ class SourceLink:
     def _on_record(self, rec: Record) -> None:
         if rec.origin != self.peer and rec.opid > self.sent.get(rec.origin, 0):
             self.sent[rec.origin] = rec.opid
-            self._out.append(encode(Op(rec)))
+            last = self.member.log.last_append
+            if last is not None and last[0] is rec:
+                # The bytes the log just framed (an OP body is a record as
+                # the log writes it; its LSN is the receiver's to replace).
+                self._out.append(_frame(OP, last[1]))
+            else:
+                self._out.append(encode(Op(rec)))
             self.ops_sent += 1
 
     def _on_frame(self, origin: int, opid: int, data: bytes) -> None:

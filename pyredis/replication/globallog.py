@@ -476,6 +476,8 @@ class GlobalLog:
         self._fd = -1
         self._buf: list[bytes] = []
         self._buf_bytes = 0
+        # (record, its framed bytes) of the last append.
+        self.last_append = None
         self._next_lsn = 1
         # LSN up to which records were handed to the OS / fsynced.
         self._written_lsn = 0
@@ -613,6 +615,9 @@ class GlobalLog:
         self._nbytes += size
         self._next_lsn = lsn + 1
         self._buf.append(data)
+        # The listeners the member calls next (source links) send these
+        # bytes instead of encoding the record again, once per link.
+        self.last_append = (rec, data)
         self._buf_bytes += size
         if self._buf_bytes >= _MAX_BUFFER:
             try:
