@@ -38,6 +38,7 @@ from .gcheckpoint import Checkpoints, recover
 from .glink import LinkProtocolError, LinkUsageError, ReceiverLink, SourceLink
 from .globallog import CorruptRecord, GlobalLog
 from .gmember import GlobalMember
+from .gstandby import Standby
 from .hlc import LOGICAL_BITS
 
 log = logging.getLogger("pyredis")
@@ -372,6 +373,13 @@ class GlobalReplication:
         cfg.on_change("global-role", lambda _v: self._update_gate())
         cfg.on_change("global-log-fsync", self._set_fsync)
         self._update_gate()
+        if cfg.replicaof:
+            # A classic replica from the start (replicaof in the config):
+            # standby until promoted. Its first sync is a full one
+            # (replica.startup), whose metadata replaces what recover()
+            # rebuilt.
+            self.member.standby = Standby(self.member)
+        self.stream_changed()
 
     # -- life --------------------------------------------------------------------
 
@@ -399,11 +407,18 @@ class GlobalReplication:
             self.log.close()
 
     def reconcile(self) -> None:
-        """Make the outgoing links match ``global-peer``."""
+        """Make the outgoing links match ``global-peer`` (none in standby:
+        the master's stream brings everything)."""
         wanted = [tuple(p) for p in self.core.config.global_peer]
+        if self.member.standby is not None:
+            wanted = []
         for key in list(self.links):
             if key not in wanted:
-                self.links.pop(key).stop("removed")
+                link = self.links.pop(key)
+                link.stop("removed")
+                # Gone for good: no longer one of the member's sources
+                # (tombstone collection waits for sources that never spoke).
+                link.rl.detach()
         for key in wanted:
             if key not in self.links:
                 link = self.links[key] = OutLink(self, *key)
@@ -522,14 +537,66 @@ class GlobalReplication:
             link.last_opids[rec.origin] = rec.opid
             link.lag_ms = max(0, wall_ms() - (rec.ts >> LOGICAL_BITS))
 
+    # -- classic replicas: the stream items and standby (gstandby) --------------
+
+    def stream_changed(self) -> None:
+        """This server starts or stops writing a classic replication stream
+        (a master with a backlog): the member's items go into it, or
+        nowhere (no cost without replicas)."""
+        self.member.stream = self._feed_stream if self.core.repl.writes_stream else None
+
+    def _feed_stream(self, payload: bytes) -> None:
+        self.core.repl.feed(encode_request([b"PING", payload]))
+
+    def enter_standby(self) -> None:
+        """This server became a classic replica (REPLICAOF host port): its
+        links stop, and until promoted the master's stream brings the data
+        and the metadata (its first sync is a full one: see replica.py)."""
+        m = self.member
+        if m.standby is not None:
+            return
+        m.standby = Standby(m)
+        self.reconcile()
+        for il in list(self.inlinks):
+            il.client.kill()
+        log.info("Global replication: standby (a classic replica) with ops %s", m.vector)
+
+    def leave_standby(self) -> None:
+        """REPLICAOF NO ONE: a member again. Keys the stream changed without
+        their record become local ops; the links of ``global-peer`` start
+        from the vector the replica holds."""
+        m = self.member
+        sb = m.standby
+        if sb is None:
+            return
+        m.standby = None
+        sb.promote()
+        self.checkpoint_soon()
+        self.reconcile()
+        log.info("Global replication: promoted, continuing the links with ops %s", m.vector)
+
+    def standby_full_sync(self, meta) -> None:
+        """The replica loaded its master's RDB (``meta``: its decoded
+        metadata, None when the master is no member)."""
+        sb = self.member.standby
+        if sb is None:
+            return
+        sb.full_sync(meta)
+        # The log restarted: a checkpoint must cover it before a restart
+        # could need it.
+        self.checkpoint_soon()
+
     # -- incoming links ------------------------------------------------------------
 
     def accept(self, client, peer_id: int) -> bytes:
         """``GLOBAL SYNC <peer id>`` on a client connection: it becomes an
         incoming link. Returns the handshake reply."""
+        from ..errors import CommandError
         if peer_id == self.member.server_id:
-            from ..errors import CommandError
             raise CommandError("ERR the peer has this member's own ServerID")
+        if self.member.standby is not None:
+            raise CommandError("ERR this member is a classic replica (standby); "
+                               "link to its master")
         il = InLink(self, client, peer_id)
         self.inlinks.append(il)
         client.kind = "global"
@@ -705,6 +772,9 @@ class GlobalReplication:
             ("global_gc_lag_ms", self._gc_lag_ms()),
             ("global_heartbeats", m.beats),
             ("global_stale_keys_dropped", m.stale_dropped),
+            # A classic replica keeping a copy of its master's log (G6).
+            ("global_standby", int(m.standby is not None)),
+            ("global_standby_records", m.standby.records if m.standby is not None else 0),
         ]
         for i, link in enumerate(outs):
             st = link.status()

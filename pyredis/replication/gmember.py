@@ -196,7 +196,7 @@ from ..executor import run as _run_command
 from ..blocking import serve_ready_keys
 from ..persistence import rdb
 from ..types.versions import VersionTable
-from .globallog import KeyVersion, Record
+from .globallog import KeyVersion, Record, encode_record
 from .hlc import HLC, LOGICAL_BITS
 
 # -- versions -------------------------------------------------------------------
@@ -528,7 +528,19 @@ class GlobalMember:
         self._client.authenticated = True
         self._client.deny_blocking = True
         self._client.name = b"global-apply"
-        core.funnel.subscribe(self)
+        # Classic replicas (gstandby): ``stream`` is set by the driver while
+        # this server writes a classic replication stream (a master with a
+        # backlog): called with each stream item's payload, in order after
+        # the data it describes; items made inside a MULTI/EXEC unit wait
+        # in ``_stream_pending`` for its end. ``standby`` is a
+        # gstandby.Standby while this server is a classic replica of a
+        # member: then writes make no ops.
+        self.stream = None
+        self._stream_pending: list = []
+        self.standby = None
+        # Last: a record must reach the classic stream after the commands
+        # it describes, so the stream's sink sees every effect first.
+        core.funnel.subscribe(self, last=True)
 
     def close(self) -> None:
         """Detaches from the core (the log stays the caller's)."""
@@ -591,8 +603,14 @@ class GlobalMember:
         if exp is not None:
             self._expiry_del = None
             if exp[0] == db and len(args) == 2 and args[1] == exp[1]:
+                if self.stream is not None:
+                    # The DEL went into the classic stream just before.
+                    self._stream_key(db, args[1])
                 return
         if self._applying:
+            return
+        if self.standby is not None:
+            self.standby.stream_effect()
             return
         if self._unit is not None:
             if not self._unit:
@@ -605,7 +623,12 @@ class GlobalMember:
         self._close_op(db, [list(args)])
 
     def unit(self, begin: bool) -> None:
-        if self._applying:
+        if not begin and self._stream_pending:
+            # Items made inside the unit, now that its EXEC is in the stream.
+            pending, self._stream_pending = self._stream_pending, []
+            for payload in pending:
+                self.stream(payload)
+        if self._applying or self.standby is not None:
             return
         if begin:
             self._unit = []
@@ -661,6 +684,8 @@ class GlobalMember:
                     self.local_ops += 1
                     for f in self.listeners:
                         f(rec)
+                    if self.stream is not None:
+                        self._stream_record(rec)
                     return
         self._close_general(db, commands, touched)
 
@@ -732,6 +757,8 @@ class GlobalMember:
         self.local_ops += 1
         for f in self.listeners:
             f(rec)
+        if self.stream is not None:
+            self._stream_record(rec)
 
     def _replay_unsafe(self, touched: dict, named: dict, commands: list) -> bool:
         """Whether replaying the op's commands on the state its befores name
@@ -820,6 +847,43 @@ class GlobalMember:
         for k in [k for k in self.tombs if k[0] in dbs and get(*k) <= fv]:
             del self.tombs[k]
             self.versions.remove(*k)
+
+    # -- the classic stream of a member with replicas (gstandby) -------------------
+
+    def _stream_item(self, payload: bytes) -> None:
+        if self.core.funnel.in_unit:
+            # Inside a MULTI/EXEC the item would run before the unit's
+            # commands on the replica: it waits for the EXEC (unit()).
+            self._stream_pending.append(payload)
+        else:
+            self.stream(payload)
+
+    def _stream_record(self, rec: Record, encoded=None) -> None:
+        frame = encode_record(rec) if encoded is None else bytes(encoded)
+        self._stream_item(gstandby.record_item(frame))
+
+    def _stream_key(self, db: int, key: bytes) -> None:
+        self._stream_item(gstandby.stamp_item(db, key, self.versions.get(db, key),
+                                              gstandby.key_flags(self, db, key)))
+
+    def _stream_outcome(self, rec: Record) -> None:
+        """After an applied record: a stamp for each key whose state here is
+        not what a replica reading the record alone would set (the record's
+        *after* version, deleted when absent, not volatile): keys resolved
+        for the local state or waiting for a fetch, volatile ones, named
+        keys that became expired tombstones."""
+        get = self.versions.get
+        tombs, vol = self.tombs, self.volatile
+        dbs = self.ks.dbs
+        for kdb, key, before, after in rec.keys:
+            k = (kdb, key)
+            if before != after:
+                if get(kdb, key) == after and not tombs.get(k) and k not in vol \
+                        and (key in dbs[kdb].data or k in tombs):
+                    continue
+            elif not tombs.get(k) and k not in vol:
+                continue
+            self._stream_key(kdb, key)
 
     # -- collecting tombstones (module doc) -----------------------------------------
 
@@ -959,7 +1023,11 @@ class GlobalMember:
     def tick(self, now_ms: int, budget: int = 20_000) -> None:
         """Periodic work (the driver calls it every few ms): a heartbeat
         when tombstones wait and we made no op for ``beat_ms``, then a
-        round of collection (at most ``budget`` tombstones looked at)."""
+        round of collection (at most ``budget`` tombstones looked at).
+        Nothing in standby: tombstones the master collects stay here until
+        promotion, and a replica logs no heartbeats of its own."""
+        if self.standby is not None:
+            return
         if self.local_ops != self._idle_ops:
             self._idle_ops = self.local_ops
             self._idle_since = now_ms
@@ -988,6 +1056,8 @@ class GlobalMember:
         self.beats += 1
         for f in self.listeners:
             f(rec)
+        if self.stream is not None:
+            self._stream_record(rec)
 
     def _collect(self, budget: int) -> None:
         """Drops tombstones below the horizon, oldest entries first. One
@@ -1034,6 +1104,9 @@ class GlobalMember:
             self.on_applied(rec)
         for f in self.listeners:
             f(rec)
+        if self.stream is not None:
+            self._stream_record(rec, encoded)
+            self._stream_outcome(rec)
         return res
 
     def replay(self, rec: Record) -> Applied:
@@ -1175,6 +1248,8 @@ class GlobalMember:
             self._adopt_flush(db, fv)
             self.volatile_dbs.add(db)
             self._undone_by_crash(fv)
+            if self.stream is not None:
+                self._stream_item(gstandby.flush_item(db, fv))
 
     def _adopt_flush(self, db: int, fv: int) -> None:
         """A flush with version ``fv`` of database ``db`` from elsewhere:
@@ -1435,6 +1510,8 @@ class GlobalMember:
         self.volatile.add((db, key))
         self._undone_by_crash(version)
         self.hlc.update(version_ts(version))
+        if self.stream is not None:
+            self._stream_key(db, key)
         for f in self.installed:
             f(st)
         return True
@@ -1521,6 +1598,8 @@ class GlobalMember:
                 self.volatile.discard(k)
                 self.stale_dropped += 1
                 self._undone_by_crash(v)
+                if self.stream is not None:
+                    self._stream_key(db, key)
 
     def finish_snapshot(self, vector: dict) -> None:
         """After a full sync's states were installed: the source's vector
@@ -1534,3 +1613,9 @@ class GlobalMember:
         self.log.reset(merged, self.hlc.last)
         self.vector.clear()
         self.vector.update(merged)
+        if self.stream is not None:
+            self._stream_item(gstandby.vector_item(merged))
+
+
+# Stream items and the standby mode (imported last: it builds on this module).
+from . import gstandby  # noqa: E402
