@@ -14,7 +14,18 @@ One :class:`GlobalReplication` per server with ``global-server-id`` set
   peer's ops. Reconnects with backoff (0.1 s doubling to 5 s);
 * the **incoming links** (:class:`InLink`): peers that sent us
   ``GLOBAL SYNC``; their client connection is handed to a ``SourceLink``
-  and its bytes bypass the RESP parser from then on.
+  and its bytes bypass the RESP parser from then on;
+* **classic replicas** (G6, ``gstandby.py``): while this server writes a
+  classic replication stream (a master with a backlog), the member's
+  stream items go into it as ``PING <payload>`` (:meth:`stream_changed`);
+  while it is a classic replica itself it is in *standby*
+  (:meth:`enter_standby`, from ``REPLICAOF host port`` or ``replicaof`` at
+  start-up): no outgoing links (``global-peer`` waits), incoming ones
+  refused, the master's stream items and RDB metadata keep the log and the
+  versions (:meth:`standby_full_sync`); ``REPLICAOF NO ONE``
+  (:meth:`leave_standby`) stamps keys the stream left without their
+  record as local ops and starts the links from the vector held. A
+  standby takes no checkpoint while such keys wait.
 
 The order that makes durability hold (G5): the log is flushed (and, per
 ``global-log-fsync``, synced) before any reply of the loop turn leaves
@@ -669,8 +680,11 @@ class GlobalReplication:
                 or now - since >= CHECKPOINT_SECONDS) or (
                 m.has_undurable and m.tombs and now - since >= UNDURABLE_SECONDS):
             # (States installed from outside the log hold tombstone
-            # collection back until a checkpoint holds them.)
-            if cp.start():
+            # collection back until a checkpoint holds them.) A standby
+            # waits while keys hold data from the stream whose record has
+            # not come yet: the checkpoint would pair that data with the
+            # older version, and a restart forgets which keys they were.
+            if (m.standby is None or not m.standby.dirty) and cp.start():
                 self._checkpoint_at = (now, lg.nbytes, lg.last_lsn)
         age = wall_ms() / 1000 - (lg.oldest_ts >> LOGICAL_BITS) / 1000
         over = lg.nbytes > cfg.global_log_max_size or (

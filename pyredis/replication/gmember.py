@@ -129,6 +129,33 @@ API (for the driver and the links)
     origin -> highest op id held (applied or made here).
 ``conflicts``, ``applied_ops``, ``local_ops``, ``apply_errors``
     counters for INFO global.
+``stream``
+    set by the driver while this server writes a classic replication
+    stream: called with each stream item (see below).
+``standby``
+    a ``gstandby.Standby`` while this server is a classic replica of a
+    member, else None.
+
+Classic replicas (G6)
+=====================
+A classic replica of a member keeps a copy of its log and versions, so
+that, promoted, it carries the member's links on by op id
+(``gstandby.py`` has the item format and the replica's side). Here, the
+master's side: the member is the funnel's *last* sink, so every effect is
+in the classic stream before the member describes it; then, with
+``stream`` set, it hands over the item: every record it appends (local
+ops, applied ops, heartbeats: the record's framed bytes), then a *key
+stamp* for every key whose state is not what a replica reading the record
+alone would set (the op was resolved for the local state or waits for a
+fetch, the key is volatile, a named key expired there), a stamp for every
+state installed from outside (fetch, anti-entropy, snapshot), every expiry
+and every key a full sync showed deleted, an item for a flush version
+adopted outside an op and one for a log restarted by a full sync. Items
+made inside a MULTI/EXEC unit wait for its end (``_stream_pending``):
+the replica must see the unit's commands first. With ``standby`` set,
+effects (the master's commands, run by the replica's link) make no ops:
+their keys are remembered until an item names them (``Standby.dirty``),
+and no heartbeat or tombstone collection runs (:meth:`tick`).
 
 Collecting tombstones
 =====================

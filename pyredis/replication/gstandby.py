@@ -61,6 +61,30 @@ stamped as local ops of the promoted member recording their whole state
 (RESTORE .. ABSTTL / DEL), so they reach the peers and win or lose by the
 rule like any write, instead of keeping data that disagrees with their
 version.
+
+Restarts and limits
+===================
+A standby persists what a member does: its log (the master's records,
+relabelled) and checkpoints (none while dirty keys wait). A restarted
+standby rebuilds from them like any member (the dump file and AOF are not
+trusted), so its data and versions agree; it then syncs with its master
+*in full* (the dataset is no longer the one the dump's replication offset
+names), which replaces both. If the master is gone, the rebuilt state is
+what gets promoted: changes the stream brought after the last checkpoint
+as stamps only (states the master installed from outside its log) are
+asked again from the peers, as a member's replay does.
+
+* The replica needs a ServerID of its own (a warning says so otherwise).
+* Tombstones the master collects stay on the standby until, promoted, it
+  collects them itself; it logs no heartbeats while in standby.
+* A flush's version entries of keys it deleted stay in the table as on
+  the master (only a FLUSHALL that leaves nothing clears it).
+* Ops older than the vector of the standby's last full sync are not in
+  its log: a peer that lacks one of them gets a global full sync from it.
+* While in standby the member has no links (``global-peer`` waits for the
+  promotion) and refuses ``GLOBAL SYNC``.
+* Every record costs its frame again in the classic stream (about its
+  size in the log), only while the member has a replication backlog.
 """
 
 from __future__ import annotations

@@ -23,6 +23,14 @@ over the socket, and then:
   does not move inside a transaction: a link lost mid-transaction resumes
   from the MULTI.
 
+When this server is also a global member (``global-server-id``), it is in
+standby while a replica (``gstandby.py``): a master that is a member sends
+its log's records and key stamps as ``PING <pyredis-global:...>`` in the
+stream, installed here instead of run (a damaged one drops the link and
+the cached master), and its RDB's ``pyredis-global`` AUX field replaces
+the member's versions after a full sync. After a restart such a replica
+always syncs in full.
+
 It sends ``REPLCONF ACK <offset>`` every second and on ``REPLCONF GETACK``,
 drops the link after ``repl-timeout`` seconds without a byte from the
 master, and reconnects with ``PSYNC <replid> <offset+1>`` (the "cached

@@ -12,7 +12,7 @@ import time
 import pytest
 import redis
 
-from conftest import digest, until
+from conftest import digest, link_up, until
 from faultproxy import FaultProxy
 from pyredis.testing import ServerThread, free_port
 
@@ -556,3 +556,50 @@ def test_a_damaged_stream_item_is_refused_and_the_replica_syncs_in_full():
             until(lambda: digest(cr) == digest(c1), what="R caught up again")
             until(lambda: cr.info("global")["global_standby_records"] >= 1,
                   what="records after the full sync")
+
+
+def test_a_standby_replica_restarted_syncs_in_full_then_promotes_without_full_syncs(tmp_path):
+    """kill -9 of a standby replica: it comes back from its own checkpoint
+    and log, then syncs in full with its master (its dataset is no longer
+    the one its dump file's offset names), whose RDB brings the metadata;
+    promoted and linked both ways with its old master, no link needs a
+    global full sync."""
+    from pyredis.testing import ServerProcess
+    with ServerThread(global_server_id="1") as m1:
+        c1 = m1.client(socket_timeout=10)
+        for i in range(50):
+            c1.set(f"k{i}", i)
+        (tmp_path / "r").mkdir()
+        pr = free_port()
+        r = ServerProcess(dir=str(tmp_path / "r"), port=str(pr), global_server_id="3",
+                          replicaof=f"127.0.0.1 {m1.port}").start()
+        try:
+            cr = r.client(socket_timeout=10)
+            until(lambda: link_up(cr), what="R's link to M1")
+            c1.incr("n")
+            c1.delete("k0")
+            until(lambda: digest(cr) == digest(c1), what="R caught up")
+            r.kill()
+            c1.incr("n")
+            r.start()
+            cr = r.client(socket_timeout=10)
+            until(lambda: link_up(cr), what="R's link back")
+            until(lambda: digest(cr) == digest(c1), what="R caught up after its restart")
+            assert c1.info("stats")["sync_full"] == 2
+            assert cr.info("global")["global_standby"] == 1
+            c1.incr("n")
+            until(lambda: digest(cr) == digest(c1), what="R caught up")
+            cr.execute_command("REPLICAOF", "NO", "ONE")
+            cr.execute_command("GLOBAL", "PEER", "ADD", "127.0.0.1", m1.port)
+            c1.execute_command("GLOBAL", "PEER", "ADD", "127.0.0.1", pr)
+            cr.incr("n")
+            c1.set("from-m1", 1)
+            converged([c1, cr])
+            until(lambda: all(link["state"] == "synced" for c in (c1, cr) for link in _links(c)
+                              if link["direction"] == "in"), what="links synced")
+            assert int(cr.get("n")) == 4 and not cr.exists("k0")
+            for c in (c1, cr):
+                assert c.info("global")["global_full_syncs"] == 0
+                assert all(link["full_syncs"] == 0 for link in _links(c))
+        finally:
+            r.stop()
