@@ -460,8 +460,18 @@ def test_a_promoted_classic_replica_carries_the_members_links_on_by_op_id(tmp_pa
         c1.execute_command("DEL", "pre:1")
         c1.execute_command("EXEC")
         c2.delete("pre:2")
+        # Concurrent writes to the same keys: M1 resolves M2's ops by the
+        # rule (fetches, stamps in its stream), and R must mirror that.
+        for i in range(40):
+            c1.incr("hot")
+            c2.incr("hot")
+            c1.rpush("hl", i)
+            c2.lpush("hl", i)
         converged([c1, c2])
         until(lambda: digest(cr) == digest(c1), what="R caught up with M1")
+        # Equal versions too (GLOBAL DIGEST hashes every key's version).
+        until(lambda: cr.execute_command("GLOBAL", "DIGEST")
+              == c1.execute_command("GLOBAL", "DIGEST"), what="R's versions are M1's")
         info = cr.info("global")
         assert info["global_standby"] == 1 and info["global_standby_records"] > 0
         assert info["global_ops_local"] == 0
@@ -478,6 +488,8 @@ def test_a_promoted_classic_replica_carries_the_members_links_on_by_op_id(tmp_pa
         c2.delete("pre:10")
         c1.set("m1-only", "x")
         until(lambda: digest(cr) == digest(c1), what="R caught up with M1")
+        until(lambda: cr.execute_command("GLOBAL", "DIGEST")
+              == c1.execute_command("GLOBAL", "DIGEST"), what="R's versions are M1's")
         m1.kill()
         # The operator's promotion.
         assert cr.execute_command("REPLICAOF", "NO", "ONE")
