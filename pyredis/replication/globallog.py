@@ -492,6 +492,8 @@ class GlobalLog:
         # origin -> LSN of its newest record: where a stream for a receiver
         # that lacks only some origins can stop.
         self._origin_last_lsn: dict[int, int] = {}
+        # The framed bytes of the last record appended (append()).
+        self.last_frame = b""
         # Set by start-up recovery when it cut a torn tail (also logged).
         self.tail_cut: TailCut | None = None
         os.makedirs(self.directory, exist_ok=True)
@@ -608,6 +610,8 @@ class GlobalLog:
                 pass
             seg = self._segments[-1]
         self._index(seg, seg.size, lsn, origin, opid, rec.ts)
+        # The framed bytes just appended (a classic stream carries them on).
+        self.last_frame = data
         size = len(data)
         seg.size += size
         self._nbytes += size

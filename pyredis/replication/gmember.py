@@ -223,7 +223,7 @@ from ..executor import run as _run_command
 from ..blocking import serve_ready_keys
 from ..persistence import rdb
 from ..types.versions import VersionTable
-from .globallog import KeyVersion, Record, encode_record
+from .globallog import KeyVersion, Record
 from .hlc import HLC, LOGICAL_BITS
 
 # -- versions -------------------------------------------------------------------
@@ -712,7 +712,7 @@ class GlobalMember:
                     for f in self.listeners:
                         f(rec)
                     if self.stream is not None:
-                        self._stream_record(rec)
+                        self._stream_record()
                     return
         self._close_general(db, commands, touched)
 
@@ -785,7 +785,7 @@ class GlobalMember:
         for f in self.listeners:
             f(rec)
         if self.stream is not None:
-            self._stream_record(rec)
+            self._stream_record()
 
     def _replay_unsafe(self, touched: dict, named: dict, commands: list) -> bool:
         """Whether replaying the op's commands on the state its befores name
@@ -885,9 +885,10 @@ class GlobalMember:
         else:
             self.stream(payload)
 
-    def _stream_record(self, rec: Record, encoded=None) -> None:
-        frame = encode_record(rec) if encoded is None else bytes(encoded)
-        self._stream_item(gstandby.record_item(frame))
+    def _stream_record(self) -> None:
+        """The record just appended to the log, as the log framed it (the
+        replica relabels it with its own LSN)."""
+        self._stream_item(gstandby.record_item(bytes(self.log.last_frame)))
 
     def _stream_key(self, db: int, key: bytes) -> None:
         self._stream_item(gstandby.stamp_item(db, key, self.versions.get(db, key),
@@ -1084,7 +1085,7 @@ class GlobalMember:
         for f in self.listeners:
             f(rec)
         if self.stream is not None:
-            self._stream_record(rec)
+            self._stream_record()
 
     def _collect(self, budget: int) -> None:
         """Drops tombstones below the horizon, oldest entries first. One
@@ -1132,7 +1133,7 @@ class GlobalMember:
         for f in self.listeners:
             f(rec)
         if self.stream is not None:
-            self._stream_record(rec, encoded)
+            self._stream_record()
             self._stream_outcome(rec)
         return res
 
