@@ -389,7 +389,7 @@ class GlobalReplication:
             # standby until promoted. Its first sync is a full one
             # (replica.startup), whose metadata replaces what recover()
             # rebuilt.
-            self.member.standby = Standby(self.member)
+            self._standby()
         self.stream_changed()
 
     # -- life --------------------------------------------------------------------
@@ -566,11 +566,15 @@ class GlobalReplication:
         m = self.member
         if m.standby is not None:
             return
-        m.standby = Standby(m)
+        self._standby()
         self.reconcile()
         for il in list(self.inlinks):
             il.client.kill()
         log.info("Global replication: standby (a classic replica) with ops %s", m.vector)
+
+    def _standby(self) -> None:
+        sb = self.member.standby = Standby(self.member)
+        sb.on_log_reset = self.checkpoint_soon
 
     def leave_standby(self) -> None:
         """REPLICAOF NO ONE: a member again. Keys the stream changed without

@@ -302,6 +302,9 @@ class Standby:
         self.records = 0
         self.stamps = 0
         self._warned = False
+        # Called when the log restarted (the driver: a checkpoint soon, so
+        # that a restart finds one covering the new log).
+        self.on_log_reset = None
 
     # -- what the member's funnel sink calls ------------------------------------
 
@@ -423,6 +426,8 @@ class Standby:
     def restart_log(self, vector: dict) -> None:
         """The master's log restarted from ``vector`` (a global full sync)."""
         self.member.finish_snapshot(vector)
+        if self.on_log_reset is not None:
+            self.on_log_reset()
 
     # -- full sync and promotion ------------------------------------------------------
 

@@ -273,3 +273,37 @@ def _dump(core):
     buf = io.BytesIO()
     rdb.dump(core, buf)
     return buf.getvalue()
+
+
+def test_a_global_full_sync_at_the_master_reaches_the_standby(pair):
+    """The master takes a snapshot from a peer: installed states (stamps),
+    keys the snapshot shows deleted (GONE stamps), an adopted flush version
+    (F) and its log restarting from the merged vector (V)."""
+    tmp, wall, ((m1, c1), (m2, c2)) = pair
+    tap = Tap(m1)
+    r = Replica(tmp, wall)
+    resets = []
+    r.member.standby.on_log_reset = lambda: resets.append(1)
+    call(c1, "SET", "stale", "1")
+    call(c1, "SET", "keep", "1")
+    wall.ms += 5
+    call(c2, "SET", "p", "2")
+    call(c2, "HSET", "h", "f", "1")
+    call(c2, "SELECT", "1")
+    call(c2, "SET", "in1", "x")
+    call(c2, "FLUSHDB")
+    r.feed(tap.take())
+    stale = m1.stale_candidates({1: 5, 2: 9}, m2.hlc.last + 1)
+    stale.pop((0, b"keep"))
+    m1.adopt_flush(1, m2.flush_versions[1])
+    total, states = m2.snapshot_states()
+    for st in states:
+        m1.install(st)
+    m1.drop_stale(stale)
+    m1.finish_snapshot(dict(m2.vector))
+    r.feed(tap.take())
+    assert not m1.ks.dbs[0].data.get(b"stale")
+    assert data(r.core) == data(m1.core)
+    assert state(r.member) == state(m1)
+    assert r.member.volatile_dbs == m1.volatile_dbs
+    assert r.member.log.base_vector == m1.log.base_vector and resets == [1]
