@@ -23,7 +23,7 @@ class Sink(Protocol):
 
 
 class Funnel:
-    __slots__ = ("sinks", "_depth", "_opened")
+    __slots__ = ("sinks", "_depth", "_opened", "_last")
 
     def __init__(self) -> None:
         self.sinks: list[Sink] = []
@@ -31,12 +31,30 @@ class Funnel:
         # Whether the current unit has told the sinks it began: only once it
         # has an effect, so a read-only transaction propagates nothing.
         self._opened = False
+        # How many sinks at the end of the list were subscribed ``last``.
+        self._last = 0
 
-    def subscribe(self, sink: Sink) -> None:
-        self.sinks.append(sink)
+    def subscribe(self, sink: Sink, last: bool = False) -> None:
+        """Add a sink. Sinks see each effect in subscription order, except
+        that those subscribed with ``last`` always come after the others
+        (the global member: it may describe an effect in the classic
+        replication stream, which must carry the effect first)."""
+        if last:
+            self.sinks.append(sink)
+            self._last += 1
+        else:
+            self.sinks.insert(len(self.sinks) - self._last, sink)
 
     def unsubscribe(self, sink: Sink) -> None:
-        self.sinks.remove(sink)
+        i = self.sinks.index(sink)
+        if i >= len(self.sinks) - self._last:
+            self._last -= 1
+        del self.sinks[i]
+
+    @property
+    def in_unit(self) -> bool:
+        """Whether sinks were told a unit began and not yet that it ended."""
+        return self._opened
 
     def emit(self, db: int, args: list) -> None:
         if self._depth and not self._opened:

@@ -14,7 +14,18 @@ One :class:`GlobalReplication` per server with ``global-server-id`` set
   peer's ops. Reconnects with backoff (0.1 s doubling to 5 s);
 * the **incoming links** (:class:`InLink`): peers that sent us
   ``GLOBAL SYNC``; their client connection is handed to a ``SourceLink``
-  and its bytes bypass the RESP parser from then on.
+  and its bytes bypass the RESP parser from then on;
+* **classic replicas** (G6, ``gstandby.py``): while this server writes a
+  classic replication stream (a master with a backlog), the member's
+  stream items go into it as ``PING <payload>`` (:meth:`stream_changed`);
+  while it is a classic replica itself it is in *standby*
+  (:meth:`enter_standby`, from ``REPLICAOF host port`` or ``replicaof`` at
+  start-up): no outgoing links (``global-peer`` waits), incoming ones
+  refused, the master's stream items and RDB metadata keep the log and the
+  versions (:meth:`standby_full_sync`); ``REPLICAOF NO ONE``
+  (:meth:`leave_standby`) stamps keys the stream left without their
+  record as local ops and starts the links from the vector held. A
+  standby takes no checkpoint while such keys wait.
 
 The order that makes durability hold (G5): the log is flushed (and, per
 ``global-log-fsync``, synced) before any reply of the loop turn leaves
@@ -38,6 +49,7 @@ from .gcheckpoint import Checkpoints, recover
 from .glink import LinkProtocolError, LinkUsageError, ReceiverLink, SourceLink
 from .globallog import CorruptRecord, GlobalLog
 from .gmember import GlobalMember
+from .gstandby import Standby
 from .hlc import LOGICAL_BITS
 
 log = logging.getLogger("pyredis")
@@ -372,6 +384,13 @@ class GlobalReplication:
         cfg.on_change("global-role", lambda _v: self._update_gate())
         cfg.on_change("global-log-fsync", self._set_fsync)
         self._update_gate()
+        if cfg.replicaof:
+            # A classic replica from the start (replicaof in the config):
+            # standby until promoted. Its first sync is a full one
+            # (replica.startup), whose metadata replaces what recover()
+            # rebuilt.
+            self._standby()
+        self.stream_changed()
 
     # -- life --------------------------------------------------------------------
 
@@ -399,11 +418,18 @@ class GlobalReplication:
             self.log.close()
 
     def reconcile(self) -> None:
-        """Make the outgoing links match ``global-peer``."""
+        """Make the outgoing links match ``global-peer`` (none in standby:
+        the master's stream brings everything)."""
         wanted = [tuple(p) for p in self.core.config.global_peer]
+        if self.member.standby is not None:
+            wanted = []
         for key in list(self.links):
             if key not in wanted:
-                self.links.pop(key).stop("removed")
+                link = self.links.pop(key)
+                link.stop("removed")
+                # Gone for good: no longer one of the member's sources
+                # (tombstone collection waits for sources that never spoke).
+                link.rl.detach()
         for key in wanted:
             if key not in self.links:
                 link = self.links[key] = OutLink(self, *key)
@@ -522,14 +548,70 @@ class GlobalReplication:
             link.last_opids[rec.origin] = rec.opid
             link.lag_ms = max(0, wall_ms() - (rec.ts >> LOGICAL_BITS))
 
+    # -- classic replicas: the stream items and standby (gstandby) --------------
+
+    def stream_changed(self) -> None:
+        """This server starts or stops writing a classic replication stream
+        (a master with a backlog): the member's items go into it, or
+        nowhere (no cost without replicas)."""
+        self.member.stream = self._feed_stream if self.core.repl.writes_stream else None
+
+    def _feed_stream(self, payload: bytes) -> None:
+        self.core.repl.feed(encode_request([b"PING", payload]))
+
+    def enter_standby(self) -> None:
+        """This server became a classic replica (REPLICAOF host port): its
+        links stop, and until promoted the master's stream brings the data
+        and the metadata (its first sync is a full one: see replica.py)."""
+        m = self.member
+        if m.standby is not None:
+            return
+        self._standby()
+        self.reconcile()
+        for il in list(self.inlinks):
+            il.client.kill()
+        log.info("Global replication: standby (a classic replica) with ops %s", m.vector)
+
+    def _standby(self) -> None:
+        sb = self.member.standby = Standby(self.member)
+        sb.on_log_reset = self.checkpoint_soon
+
+    def leave_standby(self) -> None:
+        """REPLICAOF NO ONE: a member again. Keys the stream changed without
+        their record become local ops; the links of ``global-peer`` start
+        from the vector the replica holds."""
+        m = self.member
+        sb = m.standby
+        if sb is None:
+            return
+        m.standby = None
+        sb.promote()
+        self.checkpoint_soon()
+        self.reconcile()
+        log.info("Global replication: promoted, continuing the links with ops %s", m.vector)
+
+    def standby_full_sync(self, meta) -> None:
+        """The replica loaded its master's RDB (``meta``: its decoded
+        metadata, None when the master is no member)."""
+        sb = self.member.standby
+        if sb is None:
+            return
+        sb.full_sync(meta)
+        # The log restarted: a checkpoint must cover it before a restart
+        # could need it.
+        self.checkpoint_soon()
+
     # -- incoming links ------------------------------------------------------------
 
     def accept(self, client, peer_id: int) -> bytes:
         """``GLOBAL SYNC <peer id>`` on a client connection: it becomes an
         incoming link. Returns the handshake reply."""
+        from ..errors import CommandError
         if peer_id == self.member.server_id:
-            from ..errors import CommandError
             raise CommandError("ERR the peer has this member's own ServerID")
+        if self.member.standby is not None:
+            raise CommandError("ERR this member is a classic replica (standby); "
+                               "link to its master")
         il = InLink(self, client, peer_id)
         self.inlinks.append(il)
         client.kind = "global"
@@ -602,8 +684,11 @@ class GlobalReplication:
                 or now - since >= CHECKPOINT_SECONDS) or (
                 m.has_undurable and m.tombs and now - since >= UNDURABLE_SECONDS):
             # (States installed from outside the log hold tombstone
-            # collection back until a checkpoint holds them.)
-            if cp.start():
+            # collection back until a checkpoint holds them.) A standby
+            # waits while keys hold data from the stream whose record has
+            # not come yet: the checkpoint would pair that data with the
+            # older version, and a restart forgets which keys they were.
+            if (m.standby is None or not m.standby.dirty) and cp.start():
                 self._checkpoint_at = (now, lg.nbytes, lg.last_lsn)
         age = wall_ms() / 1000 - (lg.oldest_ts >> LOGICAL_BITS) / 1000
         over = lg.nbytes > cfg.global_log_max_size or (
@@ -707,6 +792,9 @@ class GlobalReplication:
             ("global_stale_keys_dropped", m.stale_dropped),
             # GLOBAL DIGEST recounts that found the kept slot digests wrong.
             ("global_digest_recounts_differed", m.digest_recounts_differed),
+            # A classic replica keeping a copy of its master's log (G6).
+            ("global_standby", int(m.standby is not None)),
+            ("global_standby_records", m.standby.records if m.standby is not None else 0),
         ]
         for i, link in enumerate(outs):
             st = link.status()

@@ -476,7 +476,7 @@ class GlobalLog:
         self._fd = -1
         self._buf: list[bytes] = []
         self._buf_bytes = 0
-        # (record, its framed bytes) of the last append.
+        # (record, its framed bytes) of the last append().
         self.last_append = None
         self._next_lsn = 1
         # LSN up to which records were handed to the OS / fsynced.
@@ -615,8 +615,9 @@ class GlobalLog:
         self._nbytes += size
         self._next_lsn = lsn + 1
         self._buf.append(data)
-        # The listeners the member calls next (source links) send these
-        # bytes instead of encoding the record again, once per link.
+        # The listeners the member calls next (source links) and a classic
+        # replication stream send these bytes instead of encoding the
+        # record again.
         self.last_append = (rec, data)
         self._buf_bytes += size
         if self._buf_bytes >= _MAX_BUFFER:

@@ -138,6 +138,33 @@ API (for the driver and the links)
     origin -> highest op id held (applied or made here).
 ``conflicts``, ``applied_ops``, ``local_ops``, ``apply_errors``
     counters for INFO global.
+``stream``
+    set by the driver while this server writes a classic replication
+    stream: called with each stream item (see below).
+``standby``
+    a ``gstandby.Standby`` while this server is a classic replica of a
+    member, else None.
+
+Classic replicas (G6)
+=====================
+A classic replica of a member keeps a copy of its log and versions, so
+that, promoted, it carries the member's links on by op id
+(``gstandby.py`` has the item format and the replica's side). Here, the
+master's side: the member is the funnel's *last* sink, so every effect is
+in the classic stream before the member describes it; then, with
+``stream`` set, it hands over the item: every record it appends (local
+ops, applied ops, heartbeats: the record's framed bytes), then a *key
+stamp* for every key whose state is not what a replica reading the record
+alone would set (the op was resolved for the local state or waits for a
+fetch, the key is volatile, a named key expired there), a stamp for every
+state installed from outside (fetch, anti-entropy, snapshot), every expiry
+and every key a full sync showed deleted, an item for a flush version
+adopted outside an op and one for a log restarted by a full sync. Items
+made inside a MULTI/EXEC unit wait for its end (``_stream_pending``):
+the replica must see the unit's commands first. With ``standby`` set,
+effects (the master's commands, run by the replica's link) make no ops:
+their keys are remembered until an item names them (``Standby.dirty``),
+and no heartbeat or tombstone collection runs (:meth:`tick`).
 
 Collecting tombstones
 =====================
@@ -570,7 +597,19 @@ class GlobalMember:
         self._client.authenticated = True
         self._client.deny_blocking = True
         self._client.name = b"global-apply"
-        core.funnel.subscribe(self)
+        # Classic replicas (gstandby): ``stream`` is set by the driver while
+        # this server writes a classic replication stream (a master with a
+        # backlog): called with each stream item's payload, in order after
+        # the data it describes; items made inside a MULTI/EXEC unit wait
+        # in ``_stream_pending`` for its end. ``standby`` is a
+        # gstandby.Standby while this server is a classic replica of a
+        # member: then writes make no ops.
+        self.stream = None
+        self._stream_pending: list = []
+        self.standby = None
+        # Last: a record must reach the classic stream after the commands
+        # it describes, so the stream's sink sees every effect first.
+        core.funnel.subscribe(self, last=True)
 
     def close(self) -> None:
         """Detaches from the core (the log stays the caller's)."""
@@ -655,8 +694,14 @@ class GlobalMember:
         if exp is not None:
             self._expiry_del = None
             if exp[0] == db and len(args) == 2 and args[1] == exp[1]:
+                if self.stream is not None:
+                    # The DEL went into the classic stream just before.
+                    self._stream_key(db, args[1])
                 return
         if self._applying:
+            return
+        if self.standby is not None:
+            self.standby.stream_effect()
             return
         if self._unit is not None:
             if not self._unit:
@@ -669,7 +714,12 @@ class GlobalMember:
         self._close_op(db, [list(args)])
 
     def unit(self, begin: bool) -> None:
-        if self._applying:
+        if not begin and self._stream_pending:
+            # Items made inside the unit, now that its EXEC is in the stream.
+            pending, self._stream_pending = self._stream_pending, []
+            for payload in pending:
+                self.stream(payload)
+        if self._applying or self.standby is not None:
             return
         if begin:
             self._unit = []
@@ -725,6 +775,8 @@ class GlobalMember:
                     self.local_ops += 1
                     for f in self.listeners:
                         f(rec)
+                    if self.stream is not None:
+                        self._stream_record()
                     return
         self._close_general(db, commands, touched)
 
@@ -796,6 +848,8 @@ class GlobalMember:
         self.local_ops += 1
         for f in self.listeners:
             f(rec)
+        if self.stream is not None:
+            self._stream_record()
 
     def _replay_unsafe(self, touched: dict, named: dict, commands: list) -> bool:
         """Whether replaying the op's commands on the state its befores name
@@ -886,6 +940,44 @@ class GlobalMember:
         for k in [k for k in self.tombs if k[0] in dbs and get(*k) <= fv]:
             del self.tombs[k]
             self.versions.remove(*k)
+
+    # -- the classic stream of a member with replicas (gstandby) -------------------
+
+    def _stream_item(self, payload: bytes) -> None:
+        if self.core.funnel.in_unit:
+            # Inside a MULTI/EXEC the item would run before the unit's
+            # commands on the replica: it waits for the EXEC (unit()).
+            self._stream_pending.append(payload)
+        else:
+            self.stream(payload)
+
+    def _stream_record(self) -> None:
+        """The record just appended to the log, as the log framed it (the
+        replica relabels it with its own LSN)."""
+        self._stream_item(gstandby.record_item(bytes(self.log.last_append[1])))
+
+    def _stream_key(self, db: int, key: bytes) -> None:
+        self._stream_item(gstandby.stamp_item(db, key, self.versions.get(db, key),
+                                              gstandby.key_flags(self, db, key)))
+
+    def _stream_outcome(self, rec: Record) -> None:
+        """After an applied record: a stamp for each key whose state here is
+        not what a replica reading the record alone would set (the record's
+        *after* version, deleted when absent, not volatile): keys resolved
+        for the local state or waiting for a fetch, volatile ones, named
+        keys that became expired tombstones."""
+        get = self.versions.get
+        tombs, vol = self.tombs, self.volatile
+        dbs = self.ks.dbs
+        for kdb, key, before, after in rec.keys:
+            k = (kdb, key)
+            if before != after:
+                if get(kdb, key) == after and not tombs.get(k) and k not in vol \
+                        and (key in dbs[kdb].data or k in tombs):
+                    continue
+            elif not tombs.get(k) and k not in vol:
+                continue
+            self._stream_key(kdb, key)
 
     # -- collecting tombstones (module doc) -----------------------------------------
 
@@ -1025,7 +1117,11 @@ class GlobalMember:
     def tick(self, now_ms: int, budget: int = 20_000) -> None:
         """Periodic work (the driver calls it every few ms): a heartbeat
         when tombstones wait and we made no op for ``beat_ms``, then a
-        round of collection (at most ``budget`` tombstones looked at)."""
+        round of collection (at most ``budget`` tombstones looked at).
+        Nothing in standby: tombstones the master collects stay here until
+        promotion, and a replica logs no heartbeats of its own."""
+        if self.standby is not None:
+            return
         if self.local_ops != self._idle_ops:
             self._idle_ops = self.local_ops
             self._idle_since = now_ms
@@ -1054,6 +1150,8 @@ class GlobalMember:
         self.beats += 1
         for f in self.listeners:
             f(rec)
+        if self.stream is not None:
+            self._stream_record()
 
     def _collect(self, budget: int) -> None:
         """Drops tombstones below the horizon, oldest entries first. One
@@ -1100,6 +1198,9 @@ class GlobalMember:
             self.on_applied(rec)
         for f in self.listeners:
             f(rec)
+        if self.stream is not None:
+            self._stream_record()
+            self._stream_outcome(rec)
         return res
 
     def replay(self, rec: Record) -> Applied:
@@ -1244,6 +1345,8 @@ class GlobalMember:
             self._adopt_flush(db, fv)
             self.volatile_dbs.add(db)
             self._undone_by_crash(fv)
+            if self.stream is not None:
+                self._stream_item(gstandby.flush_item(db, fv))
 
     def _adopt_flush(self, db: int, fv: int) -> None:
         """A flush with version ``fv`` of database ``db`` from elsewhere:
@@ -1512,6 +1615,8 @@ class GlobalMember:
         self.volatile.add((db, key))
         self._undone_by_crash(version)
         self.hlc.update(version_ts(version))
+        if self.stream is not None:
+            self._stream_key(db, key)
         for f in self.installed:
             f(st)
         return True
@@ -1606,11 +1711,18 @@ class GlobalMember:
         or a key changed behind the member's back would never be repaired.
         Returns False (and counts ``digest_recounts_differed``) when the kept
         ones were wrong; they are replaced either way."""
+        ok = self.recount_digests()
+        if not ok:
+            self.digest_recounts_differed += 1
+        return ok
+
+    def recount_digests(self) -> bool:
+        """Replaces the kept digests with a recount; whether they agreed.
+        (A standby's drift while its master's stream runs ahead of the
+        records that describe it: promotion recounts.)"""
         counted = self._count_digests()
         ok = _same_digests(counted, self._dig)
         self._dig = counted
-        if not ok:
-            self.digest_recounts_differed += 1
         return ok
 
     def snapshot_states(self):
@@ -1653,6 +1765,8 @@ class GlobalMember:
                 self.volatile.discard(k)
                 self.stale_dropped += 1
                 self._undone_by_crash(v)
+                if self.stream is not None:
+                    self._stream_key(db, key)
 
     def finish_snapshot(self, vector: dict) -> None:
         """After a full sync's states were installed: the source's vector
@@ -1666,3 +1780,9 @@ class GlobalMember:
         self.log.reset(merged, self.hlc.last)
         self.vector.clear()
         self.vector.update(merged)
+        if self.stream is not None:
+            self._stream_item(gstandby.vector_item(merged))
+
+
+# Stream items and the standby mode (imported last: it builds on this module).
+from . import gstandby  # noqa: E402

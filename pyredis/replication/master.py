@@ -45,6 +45,7 @@ from ..blocking import BLOCKED, BlockState, unblock
 from ..persistence import rdb
 from ..persistence.aof import encode_request
 from ..protocol.encoder import Raw
+from . import gstandby
 
 log = logging.getLogger("pyredis")
 
@@ -273,12 +274,19 @@ class MasterSide:
             code = 1
             try:
                 os.close(rfd)
+                aux = rdb.aux_fields(core)
+                gr = core.global_repl
+                if gr is not None:
+                    # The member's key versions and vector at the instant
+                    # of the data, for a pyredis replica keeping a copy of
+                    # its global log (gstandby; other readers skip it).
+                    aux.append((gstandby.AUX_NAME, gstandby.encode_meta(gr.member)))
                 if diskless:
                     with os.fdopen(wfd, "wb", buffering=_CHUNK) as f:
-                        rdb.dump(core, f)
+                        rdb.dump(core, f, aux=aux)
                 else:
                     with open(job.path, "wb") as f:
-                        rdb.dump(core, f)
+                        rdb.dump(core, f, aux=aux)
                         f.flush()
                     os.close(wfd)
                 code = 0

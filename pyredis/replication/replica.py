@@ -23,6 +23,14 @@ over the socket, and then:
   does not move inside a transaction: a link lost mid-transaction resumes
   from the MULTI.
 
+When this server is also a global member (``global-server-id``), it is in
+standby while a replica (``gstandby.py``): a master that is a member sends
+its log's records and key stamps as ``PING <pyredis-global:...>`` in the
+stream, installed here instead of run (a damaged one drops the link and
+the cached master), and its RDB's ``pyredis-global`` AUX field replaces
+the member's versions after a full sync. After a restart such a replica
+always syncs in full.
+
 It sends ``REPLCONF ACK <offset>`` every second and on ``REPLCONF GETACK``,
 drops the link after ``repl-timeout`` seconds without a byte from the
 master, and reconnects with ``PSYNC <replid> <offset+1>`` (the "cached
@@ -49,6 +57,7 @@ from ..blocking import unblock
 from ..executor import call
 from ..persistence import rdb, snapshot
 from ..protocol.encoder import error_bytes
+from . import gstandby
 from .handshake import (NEED_DATA, Command, Continue, FullResync, Handshake, KeepAlive,
                         LinkError, Log, PayloadData, PayloadEnd, PayloadStart, Settings, State)
 
@@ -491,6 +500,16 @@ class MasterLink:
             log.warning("Failed trying to load the MASTER synchronization DB from %s",
                         "socket" if not self._tmpfile else "disk")
             raise _LinkDown()
+        gr = core.global_repl
+        meta = None
+        if gr is not None and gstandby.AUX_NAME in snap.aux:
+            # The master is a global member: its key versions come with the
+            # data, checked whole before anything changes.
+            try:
+                meta = gstandby.decode_meta(snap.aux[gstandby.AUX_NAME])
+            except gstandby.StreamItemError as e:
+                log.warning("Bad global replication metadata in the MASTER's RDB: %s", e)
+                raise _LinkDown() from None
         # The whole payload is good: only now does the dataset change.
         log.info("MASTER <-> REPLICA sync: Flushing old data")
         try:
@@ -515,6 +534,8 @@ class MasterLink:
                 log.warning("Failed trying to rename the temp DB into %s in MASTER <-> REPLICA "
                             "synchronization: %s", snaps.path(), e.strerror or e)
             self._tmpfile = ""
+        if gr is not None:
+            gr.standby_full_sync(meta)
         full = self._full
         core.repl.reset_history(full.replid, full.offset)
         db = _to_int(snap.aux.get(b"repl-stream-db"))
@@ -573,6 +594,9 @@ class MasterLink:
                 and args[1].lower() == b"getack"):
             # Answered with what was processed before this request.
             self.send_ack()
+        elif (len(args) == 2 and args[0].upper() == b"PING" and gstandby.is_item(args[1])
+              and self._global_item(args[1])):
+            pass
         else:
             reply = call(client, args)
             if reply[:1] == b"-":
@@ -594,6 +618,26 @@ class MasterLink:
         repl.feed(data)
         # The stream's database, for the repl-stream-db of our snapshots.
         repl.seldb = client.db.id
+
+    def _global_item(self, payload: bytes) -> bool:
+        """A global member's metadata in its stream (gstandby): installed
+        when we keep a copy of its log (standby), else the PING runs as any
+        other (its reply is dropped). A damaged item is refused whole: it is
+        not processed nor fed on, the link drops, and the next sync is a
+        full one, which brings the metadata again."""
+        gr = self.core.global_repl
+        sb = gr.member.standby if gr is not None else None
+        if sb is None:
+            return False
+        try:
+            sb.receive(payload)
+        except gstandby.StreamItemError as e:
+            log.warning("Refusing a damaged global replication item from the MASTER (%s); "
+                        "dropping the link for a full resync", e)
+            self._discard_cached()
+            self._close_connection()
+            raise _LinkDown() from None
+        return True
 
     def send_ack(self) -> None:
         """REPLCONF ACK with the processed offset (every second, on GETACK)."""
@@ -692,6 +736,9 @@ def set_master(core, host: str, port: int, stream_db: int = 0) -> MasterLink:
     repl.update_sink()
     core.ks.replica_mode = 1
     repl.disconnect_replicas()
+    if core.global_repl is not None:
+        # A global member becomes a copy of its master's member (gstandby).
+        core.global_repl.enter_standby()
     link.start()
     return link
 
@@ -727,6 +774,9 @@ def unset_master(core) -> None:
     repl.seldb = -1
     repl.no_replicas_since = time.monotonic()
     repl.update_sink()
+    if core.global_repl is not None:
+        # Promoted: a member again, carrying its master's links on by op id.
+        core.global_repl.leave_standby()
 
 
 def startup(core) -> None:
@@ -742,6 +792,11 @@ def startup(core) -> None:
     replid = aux.get(b"repl-id", b"").decode("latin-1")
     offset = _to_int(aux.get(b"repl-offset"))
     db = _to_int(aux.get(b"repl-stream-db"))
+    if core.global_repl is not None:
+        # The dataset is what the global log rebuilt (checkpoint and log),
+        # not the dump file the offset belongs to: sync in full, which also
+        # brings the master's key versions whole (gstandby).
+        replid = ""
     if len(replid) == 40 and offset is not None and offset >= 0 and db is not None and db >= 0:
         core.repl.replid = replid
         core.repl.master_repl_offset = offset

@@ -114,6 +114,12 @@ class ReplicationState:
         for r in self.replicas:
             r.stream(data)
 
+    @property
+    def writes_stream(self) -> bool:
+        """Whether this server produces a stream now (a master with a
+        backlog): the funnel's effects go into it."""
+        return self._subscribed
+
     def update_sink(self) -> None:
         """Subscribe to the funnel while there is a stream to write to and
         this server produces it (a master with a backlog); otherwise the
@@ -128,6 +134,10 @@ class ReplicationState:
             funnel.subscribe(self)
         else:
             funnel.unsubscribe(self)
+        gr = getattr(self.core, "global_repl", None)
+        if gr is not None:
+            # The global member's metadata rides the stream (gstandby).
+            gr.stream_changed()
 
     # Funnel sink: effects as requests.
 

@@ -356,3 +356,39 @@ def test_a_replica_waiting_for_its_snapshot_shows_as_wait_bgsave():
                   what="a replica waiting for the delayed diskless snapshot")
         finally:
             sock.close()
+
+
+@pytest.mark.parametrize("diskless", ["no", "yes"])
+def test_real_redis_replica_of_a_global_member_ignores_its_stream_items(diskless):
+    """A global member's classic stream carries its log's records as
+    ``PING <payload>`` and its RDB an extra AUX field (for pyredis replicas
+    keeping a copy of the log): a real redis-server replica loads the RDB,
+    runs the PINGs without effect, and stays equal to the master; a
+    partial resync after a cut goes on the same way."""
+    with ServerThread(repl_diskless_sync=diskless, repl_diskless_sync_delay="0",
+                      global_server_id="1") as m:
+        r = m.client()
+        fill(r)
+        ref, s = replica_of(m)
+        try:
+            in_sync(r, s)
+            fed = []
+            member = m.core.global_repl.member
+            feed = member.stream
+            assert feed is not None, "the member writes no items into its stream"
+            member.stream = lambda payload: (fed.append(payload), feed(payload))
+            with r.pipeline(transaction=True) as p:
+                p.incr("counter").lpush("list", "x").execute()
+            r.set("k", "v")
+            r.delete("s1")
+            r.flushdb()
+            r.set("after-flush", 1)
+            in_sync(r, s)
+            assert len(fed) >= 5
+            s.execute_command("CLIENT", "KILL", "TYPE", "master")
+            r.incr("counter")
+            until(lambda: link_up(s), what="link up again")
+            in_sync(r, s)
+            assert r.info()["sync_partial_ok"] >= 1
+        finally:
+            ref.stop()

@@ -12,7 +12,7 @@ import time
 import pytest
 import redis
 
-from conftest import digest, until
+from conftest import digest, link_up, until
 from faultproxy import FaultProxy
 from pyredis.testing import ServerThread, free_port
 
@@ -407,3 +407,211 @@ def test_a_member_out_of_reach_holds_tombstones_back(group_factory):
     until(lambda: g.info(1)["global_tombstones"] == g.info(2)["global_tombstones"] == 0, 30,
           "tombstones collected once the link is back")
     assert g[1].exists("a") == g[2].exists("a") == 0
+
+
+def _links(c):
+    """GLOBAL STATUS's links as dicts of str -> str/int."""
+    st = c.execute_command("GLOBAL", "STATUS")
+    st = dict(zip(st[::2], st[1::2])) if isinstance(st, list) else st
+    out = []
+    for link in st[b"links"]:
+        d = dict(zip(link[::2], link[1::2])) if isinstance(link, list) else link
+        out.append({k.decode(): (v.decode() if isinstance(v, bytes) else v) for k, v in d.items()})
+    return out
+
+
+def test_a_promoted_classic_replica_carries_the_members_links_on_by_op_id(tmp_path):
+    """G6: R, a classic replica of member M1 (its own ServerID 3, no
+    global-peer), keeps a copy of M1's global log through M1's classic
+    stream. M1 is killed; R is promoted and linked with M2: both links
+    resume by op id (no full sync on either end), ops only R had reach M2,
+    ops M2 made meanwhile reach R, each applied once, deletes stay."""
+    p1, p2, pr = free_port(), free_port(), free_port()
+    (tmp_path / "m1").mkdir()
+    m1 = _proc(tmp_path / "m1", p1, 1, [p2]).start()
+    m2 = r = None
+    try:
+        m2 = ServerThread(port=str(p2), global_server_id="2",
+                          global_peer=f"127.0.0.1:{p1}").start()
+        c1, c2 = m1.client(socket_timeout=10), m2.client(socket_timeout=10)
+        n1 = n2 = 0
+        for i in range(100):
+            c1.set(f"pre:{i}", i)
+            c1.incr("n1")
+            c2.incr("n2")
+            n1 += 1
+            n2 += 1
+        c2.hset("h", mapping={"a": 1, "b": 2})
+        c1.delete("pre:0")
+        converged([c1, c2])
+        # R joins after writes: its full sync carries M1's key versions.
+        r = ServerThread(port=str(pr), replicaof=f"127.0.0.1 {p1}",
+                         global_server_id="3").start()
+        cr = r.client(socket_timeout=10)
+        until(lambda: cr.info("replication").get("master_link_status") == "up",
+              what="R's link to M1")
+        for i in range(50):
+            c1.incr("n1")
+            c2.incr("n2")
+            n1 += 1
+            n2 += 1
+        c1.execute_command("MULTI")
+        c1.execute_command("SET", "tx", "1")
+        c1.execute_command("DEL", "pre:1")
+        c1.execute_command("EXEC")
+        c2.delete("pre:2")
+        # Concurrent writes to the same keys: M1 resolves M2's ops by the
+        # rule (fetches, stamps in its stream), and R must mirror that.
+        for i in range(40):
+            c1.incr("hot")
+            c2.incr("hot")
+            c1.rpush("hl", i)
+            c2.lpush("hl", i)
+        converged([c1, c2])
+        until(lambda: digest(cr) == digest(c1), what="R caught up with M1")
+        # Equal versions too (GLOBAL DIGEST hashes every key's version).
+        until(lambda: cr.execute_command("GLOBAL", "DIGEST")
+              == c1.execute_command("GLOBAL", "DIGEST"), what="R's versions are M1's")
+        info = cr.info("global")
+        assert info["global_standby"] == 1 and info["global_standby_records"] > 0
+        assert info["global_ops_local"] == 0
+        # M1 and M2 stop exchanging: what follows on M1 reaches only R.
+        c2.execute_command("GLOBAL", "LINK", "STOP", "127.0.0.1", p1)
+        c1.execute_command("GLOBAL", "LINK", "STOP", "127.0.0.1", p2)
+        for i in range(30):
+            c1.incr("n1")
+            c2.incr("n2")
+            n1 += 1
+            n2 += 1
+        for i in range(3, 10):
+            c1.delete(f"pre:{i}")
+        c2.delete("pre:10")
+        c1.set("m1-only", "x")
+        until(lambda: digest(cr) == digest(c1), what="R caught up with M1")
+        until(lambda: cr.execute_command("GLOBAL", "DIGEST")
+              == c1.execute_command("GLOBAL", "DIGEST"), what="R's versions are M1's")
+        m1.kill()
+        # The operator's promotion.
+        assert cr.execute_command("REPLICAOF", "NO", "ONE")
+        cr.execute_command("GLOBAL", "PEER", "ADD", "127.0.0.1", p2)
+        c2.execute_command("GLOBAL", "PEER", "ADD", "127.0.0.1", pr)
+        c2.execute_command("GLOBAL", "PEER", "REMOVE", "127.0.0.1", p1)
+        assert cr.info("global")["global_standby"] == 0
+        for i in range(20):
+            cr.incr("n1")
+            c2.incr("n2")
+            n1 += 1
+            n2 += 1
+        cr.delete("pre:11")
+        c2.delete("pre:12")
+        converged([cr, c2], timeout=30)
+        until(lambda: all(link["state"] == "synced" for c in (cr, c2) for link in _links(c)
+                          if link["direction"] == "in"), what="links synced")
+        for c in (cr, c2):
+            assert int(c.get("n1")) == n1, "an op of origin 1 applied twice or lost"
+            assert int(c.get("n2")) == n2
+            assert c.get("m1-only") == b"x" and c.get("tx") == b"1"
+            assert not any(c.exists(f"pre:{i}") for i in range(13))
+            assert c.exists("pre:13")
+            info = c.info("global")
+            assert info["global_full_syncs"] == 0
+            assert info["global_partial_syncs"] >= 1
+            assert all(link["full_syncs"] == 0 for link in _links(c))
+        # R went on as member 3, writes of its own counted as local ops.
+        assert cr.info("global")["global_ops_local"] >= 20
+    finally:
+        for s in (r, m2):
+            if s is not None:
+                s.stop()
+        m1.stop()
+
+
+def test_a_damaged_stream_item_is_refused_and_the_replica_syncs_in_full():
+    """A record whose checksum fails in M1's stream: R applies nothing of
+    it, logs it, drops the link and discards its cached master, so the next
+    sync is a full one (its RDB brings the metadata whole)."""
+    from pyredis.persistence.aof import encode_request
+    from pyredis.replication import gstandby
+    with ServerThread(global_server_id="1") as m1:
+        c1 = m1.client(socket_timeout=10)
+        with ServerThread(replicaof=f"127.0.0.1 {m1.port}", global_server_id="3") as r:
+            cr = r.client(socket_timeout=10)
+            until(lambda: cr.info("replication").get("master_link_status") == "up",
+                  what="R's link to M1")
+            c1.set("a", 1)
+            until(lambda: digest(cr) == digest(c1), what="R caught up")
+            records = cr.info("global")["global_standby_records"]
+            assert records >= 1
+            member = m1.core.global_repl.member
+            from pyredis.replication.globallog import encode_record
+            rec = next(iter(member.log.read_from(member.log.last_lsn)))
+            bad = bytearray(gstandby.record_item(encode_record(rec._replace(opid=rec.opid + 1))))
+            bad[-1] ^= 0xFF
+            done = []
+
+            def inject():
+                m1.core.repl.feed(encode_request([b"PING", bytes(bad)]))
+                done.append(1)
+
+            m1._loop.call_soon_threadsafe(inject)
+            until(lambda: done, what="injected")
+            until(lambda: c1.info("stats")["sync_full"] == 2, what="a second full sync")
+            until(lambda: cr.info("replication").get("master_link_status") == "up",
+                  what="R's link back")
+            info = cr.info("global")
+            # Nothing of the damaged record: the vector holds M1's real op only.
+            st = cr.execute_command("GLOBAL", "STATUS")
+            st = dict(zip(st[::2], st[1::2])) if isinstance(st, list) else st
+            assert st[b"vector"] == b"1:%d" % rec.opid
+            assert info["global_standby"] == 1
+            c1.set("b", 2)
+            until(lambda: digest(cr) == digest(c1), what="R caught up again")
+            until(lambda: cr.info("global")["global_standby_records"] >= 1,
+                  what="records after the full sync")
+
+
+def test_a_standby_replica_restarted_syncs_in_full_then_promotes_without_full_syncs(tmp_path):
+    """kill -9 of a standby replica: it comes back from its own checkpoint
+    and log, then syncs in full with its master (its dataset is no longer
+    the one its dump file's offset names), whose RDB brings the metadata;
+    promoted and linked both ways with its old master, no link needs a
+    global full sync."""
+    from pyredis.testing import ServerProcess
+    with ServerThread(global_server_id="1") as m1:
+        c1 = m1.client(socket_timeout=10)
+        for i in range(50):
+            c1.set(f"k{i}", i)
+        (tmp_path / "r").mkdir()
+        pr = free_port()
+        r = ServerProcess(dir=str(tmp_path / "r"), port=str(pr), global_server_id="3",
+                          replicaof=f"127.0.0.1 {m1.port}").start()
+        try:
+            cr = r.client(socket_timeout=10)
+            until(lambda: link_up(cr), what="R's link to M1")
+            c1.incr("n")
+            c1.delete("k0")
+            until(lambda: digest(cr) == digest(c1), what="R caught up")
+            r.kill()
+            c1.incr("n")
+            r.start()
+            cr = r.client(socket_timeout=10)
+            until(lambda: link_up(cr), what="R's link back")
+            until(lambda: digest(cr) == digest(c1), what="R caught up after its restart")
+            assert c1.info("stats")["sync_full"] == 2
+            assert cr.info("global")["global_standby"] == 1
+            c1.incr("n")
+            until(lambda: digest(cr) == digest(c1), what="R caught up")
+            cr.execute_command("REPLICAOF", "NO", "ONE")
+            cr.execute_command("GLOBAL", "PEER", "ADD", "127.0.0.1", m1.port)
+            c1.execute_command("GLOBAL", "PEER", "ADD", "127.0.0.1", pr)
+            cr.incr("n")
+            c1.set("from-m1", 1)
+            converged([c1, cr])
+            until(lambda: all(link["state"] == "synced" for c in (c1, cr) for link in _links(c)
+                              if link["direction"] == "in"), what="links synced")
+            assert int(cr.get("n")) == 4 and not cr.exists("k0")
+            for c in (c1, cr):
+                assert c.info("global")["global_full_syncs"] == 0
+                assert all(link["full_syncs"] == 0 for link in _links(c))
+        finally:
+            r.stop()

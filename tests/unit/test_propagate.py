@@ -45,3 +45,42 @@ def test_a_write_that_works_after_an_expiry_sends_both():
     rec.effects.clear()
     assert call(c, [b"RPUSH", b"l", b"b"]) == b":1\r\n"
     assert rec.effects == [(0, [b"DEL", b"l"]), (0, [b"RPUSH", b"l", b"b"])]
+
+
+def test_sinks_subscribed_last_see_every_effect_after_the_others():
+    # The global member describes effects in the classic stream: it must
+    # come after the stream's sink whenever either subscribed.
+    from pyredis.propagate import Funnel
+    seen = []
+
+    class Sink:
+        def __init__(self, name):
+            self.name = name
+
+        def effect(self, db, args):
+            seen.append(self.name)
+
+        def unit(self, begin):
+            seen.append((self.name, begin))
+
+    f = Funnel()
+    last, a, b = Sink("last"), Sink("a"), Sink("b")
+    f.subscribe(a)
+    f.subscribe(last, last=True)
+    f.subscribe(b)
+    f.emit(0, [b"SET", b"k", b"v"])
+    assert seen == ["a", "b", "last"]
+    f.unsubscribe(a)
+    f.subscribe(a)
+    seen.clear()
+    f.begin_unit()
+    assert not f.in_unit
+    f.emit(0, [b"SET", b"k", b"v"])
+    assert f.in_unit
+    f.end_unit()
+    assert not f.in_unit
+    assert seen == [("b", True), ("a", True), ("last", True), "b", "a", "last",
+                    ("b", False), ("a", False), ("last", False)]
+    f.unsubscribe(last)
+    f.subscribe(Sink("c"))
+    assert [s.name for s in f.sinks] == ["b", "a", "c"]
