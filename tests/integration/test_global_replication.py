@@ -460,3 +460,37 @@ def test_a_source_with_compression_off_streams_plain(group_factory):
     inn = _link(g, 2, b"in")
     assert inn[b"compression"] == b"off" and inn[b"compression_ratio"] == b"1.00"
     assert inn[b"bytes_in_uncompressed"] == inn[b"bytes_in"]
+
+
+@pytest.mark.parametrize("reply,flags", [(b"+OK 9\r\n", 0),
+                                         (b"+OK 9 hello-flags\r\n", 1)])
+def test_the_receiver_asks_for_compression_only_where_the_source_reads_it(reply, flags):
+    """A source from before compression answers GLOBAL SYNC with ``+OK
+    <id>`` and refuses a HELLO longer than it knows: it gets the old HELLO.
+    One that adds ``hello-flags`` gets HELLO_ZSTD."""
+    import socket
+    from pyredis.replication import glink
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    with ServerThread(global_server_id="2",
+                      global_peer=f"127.0.0.1:{listener.getsockname()[1]}") as srv:
+        listener.settimeout(10)
+        conn, _ = listener.accept()
+        conn.settimeout(10)
+        got = b""
+        while not got.endswith(b"SYNC\r\n$1\r\n2\r\n"):
+            got += conn.recv(100)
+        conn.sendall(reply)
+        data = b""
+        while len(data) < 5 or len(data) < 5 + int.from_bytes(data[1:5], "little"):
+            data += conn.recv(4096)
+        dec = glink.Decoder()
+        dec.feed(data)
+        hello = dec.next()
+        assert hello == glink.Hello(2, hello.vector, flags)
+        if not flags:
+            assert len(dec.body) == 2 + 4 + 10 * len(hello.vector)    # the old body
+        conn.close()
+        srv.client().ping()
+    listener.close()
