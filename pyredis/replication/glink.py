@@ -559,8 +559,9 @@ class ReceiverLink:
     """The pulling end of one link, for ``member`` (a GlobalMember).
 
     Per connection: :meth:`connect` (returns HELLO and pending fetches;
-    ``compress=True`` asks the source for a compressed stream), then :meth:`receive_data` with what arrives; :meth:`data_to_send`
-    returns what to write. After each turn's ``log.flush()`` the driver
+    ``compress=True`` asks the source for a compressed stream), then
+    :meth:`receive_data` with what arrives; :meth:`data_to_send` returns
+    what to write. After each turn's ``log.flush()`` the driver
     calls :meth:`ack`. :meth:`tick` with the time retries fetches whose
     answer was older than wanted. Conflict fetches survive reconnects.
 
