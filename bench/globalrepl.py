@@ -114,11 +114,15 @@ def per_key(rss_before: int, rss_after: int, keys: int) -> float:
     return (rss_after - rss_before) / keys
 
 
-def member_args(server_id: int, fsync: str = "everysec", peers=()) -> list[str]:
+def member_args(server_id: int, fsync: str = "everysec", peers=(),
+                compression: str | None = None) -> list[str]:
     """The ``python -m pyredis`` options that make a global replication
-    member; its log goes to ``g`` under the server's working directory."""
+    member; its log goes to ``g`` under the server's working directory.
+    ``compression``: ``global-link-compression`` (None: the default)."""
     args = ["--global-server-id", str(server_id), "--global-log-dir", "g",
             "--global-log-fsync", fsync]
+    if compression is not None:
+        args += ["--global-link-compression", compression]
     for p in peers:
         args += ["--global-peer", f"127.0.0.1:{p}"]
     return args
@@ -165,6 +169,9 @@ def table_rows(report: dict) -> list[list[str]]:
         if a.get("ops_per_receiver_cpu_s"):
             rows.append(["apply: ops per second of the receiver's CPU", "-",
                          _cell(a["ops_per_receiver_cpu_s"], ",.0f"), "-", "-", "-"])
+        if a.get("compression_ratio") and a["compression_ratio"].get("median"):
+            rows.append(["apply: the link's compression ratio", "-",
+                         _cell(a["compression_ratio"], ".2f"), "-", "-", "-"])
     if "resume" in f:
         r = f["resume"]
         rows.append([f"resume after {s['resume_ops']:,} ops: restart to caught up (s)", "-",
@@ -269,6 +276,16 @@ def call(port: int, *args):
         c.close()
 
 
+def link_bytes(port: int) -> tuple[int, int]:
+    """The source stream of the member's first outgoing link: (bytes before
+    compression, bytes on the wire)."""
+    for link in gstatus(port).get("links") or []:
+        d = pairs_to_dict(link)
+        if d.get("direction") == "in":
+            return int(d.get("bytes_in_uncompressed", d["bytes_in"])), int(d["bytes_in"])
+    return 0, 0
+
+
 def link_synced(m2: Server) -> bool:
     inf = ginfo(m2.port)
     return "state=synced" in inf.get("link0", "")
@@ -326,10 +343,10 @@ def run_throughput(b: GBench, opts) -> dict:
             "verdict": all_pass(c["verdict"] for c in out)}
 
 
-def pair(b: GBench) -> tuple[Server, Server]:
+def pair(b: GBench, opts) -> tuple[Server, Server]:
     """Member 1 and member 2 pulling from it, link synced."""
-    m1 = b.start("member1", member_args(1))
-    m2 = b.start("member2", member_args(2, peers=[m1.port]))
+    m1 = b.start("member1", member_args(1, compression=opts.link_compression))
+    m2 = b.start("member2", member_args(2, peers=[m1.port], compression=opts.link_compression))
     wait_for(lambda: link_synced(m2), START_TIMEOUT, 0.05, "member 2's link to sync")
     return m1, m2
 
@@ -442,12 +459,19 @@ def run_apply(b: GBench, m1: Server, m2: Server, opts) -> dict:
         call(m2.port, "GLOBAL", "LINK", "STOP", *host_port)
         written = write_ops(benchmark, m1, opts.ops)
         applied0 = int(ginfo(m2.port).get("global_ops_applied", 0))
+        plain0, wire0 = link_bytes(m2.port)
         cpu1, cpu2 = m1.cpu_seconds(), m2.cpu_seconds()
         t0 = time.monotonic()
         call(m2.port, "GLOBAL", "LINK", "START", *host_port)
         t1 = wait_applied(m2, applied0 + written["ops"], CATCHUP_TIMEOUT)
         secs = t1 - t0
+        plain1, wire1 = link_bytes(m2.port)
         res = {"seconds": round(secs, 3), "ops": written["ops"],
+               # The link's stream while catching up: its size, and how much
+               # smaller it was on the wire (global-link-compression).
+               "stream_bytes": plain1 - plain0, "wire_bytes": wire1 - wire0,
+               "compression_ratio": round((plain1 - plain0) / (wire1 - wire0), 2)
+               if wire1 > wire0 else None,
                "ops_per_sec": rate(written["ops"], secs),
                "write_seconds": written["seconds"],
                # The CPU each side spent: the receiver's is the apply cost.
@@ -458,11 +482,14 @@ def run_apply(b: GBench, m1: Server, m2: Server, opts) -> dict:
         res["ops_per_receiver_cpu_s"] = rate(res["ops"], res["receiver_cpu_s"])
         _log(f"[apply {r + 1}/{opts.rounds}] {res['ops']:,} ops in {res['seconds']} s: "
              f"{_num(res['ops_per_sec'], ',.0f')} ops/s (receiver CPU {res['receiver_cpu_s']} s,"
-             f" source {res['source_cpu_s']} s)")
+             f" source {res['source_cpu_s']} s; stream {res['stream_bytes']:,} bytes, "
+             f"{res['wire_bytes']:,} on the wire, ratio {_num(res['compression_ratio'], '.2f')})")
         runs.append(res)
     s = spread([x["ops_per_sec"] for x in runs])
     return {"ops_per_sec": s, "runs": runs,
-            "ops_per_receiver_cpu_s": spread([x["ops_per_receiver_cpu_s"] for x in runs]), "target": TARGETS["apply_ops_per_sec"],
+            "ops_per_receiver_cpu_s": spread([x["ops_per_receiver_cpu_s"] for x in runs]),
+            "compression_ratio": spread([x["compression_ratio"] for x in runs]),
+            "target": TARGETS["apply_ops_per_sec"],
             "verdict": verdict(s["median"], TARGETS["apply_ops_per_sec"], at_most=False)}
 
 
@@ -476,7 +503,8 @@ def run_resume(b: GBench, m1: Server, m2: Server, opts) -> tuple[dict, Server]:
         written = write_ops(benchmark, m1, opts.resume_ops)
         want = vector_of(m1.port).get(1, 0)
         t0 = time.monotonic()
-        m2 = b.start("member2", member_args(2, peers=[m1.port]), port=port,
+        m2 = b.start("member2", member_args(2, peers=[m1.port],
+                                            compression=opts.link_compression), port=port,
                      directory=directory)
         t_ready = time.monotonic()
         c = Client(m2.port)
@@ -580,6 +608,7 @@ def run(opts) -> dict:
                            "write_rate": opts.write_rate, "lag_seconds": opts.lag_seconds,
                            "ops": opts.ops, "resume_ops": opts.resume_ops,
                            "memory_keys": opts.memory_keys, "clients": CLIENTS,
+                           "link_compression": opts.link_compression,
                            "keyspace": KEYSPACE, "targets": TARGETS},
               "figures": {}}
     b = GBench()
@@ -587,7 +616,7 @@ def run(opts) -> dict:
         if "throughput" in only:
             report["figures"]["throughput"] = run_throughput(b, opts)
         if "lag" in only or "apply" in only or "resume" in only:
-            m1, m2 = pair(b)
+            m1, m2 = pair(b, opts)
             if "lag" in only:
                 report["figures"]["lag"] = run_lag(b, m1, m2, opts)
             if "apply" in only:
@@ -631,6 +660,8 @@ def parse_args(argv: list[str] | None = None):
     p.add_argument("--write-rate", type=int, default=WRITE_RATE,
                    help="SETs per second on member 1 during the lag figure "
                         "(default %(default)s)")
+    p.add_argument("--link-compression", choices=("yes", "no"), default="yes",
+                   help="global-link-compression of the members (default %(default)s)")
     p.add_argument("--out", default=None,
                    help="JSON report path (default bench/results/globalrepl-<timestamp>.json)")
     opts = p.parse_args(argv)

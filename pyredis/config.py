@@ -602,6 +602,10 @@ OPTIONS: dict[str, Option] = _opts(
            doc="Password sent with AUTH on links to peers (their `requirepass`)."),
     Option("global-role", "enum", "master", True, choices=("master", "readonly"),
            doc="`readonly`: clients' writes get -READONLY; links still apply."),
+    Option("global-link-compression", "bool", True, True,
+           doc="Links compress the source's stream with zstd when both ends agree (`no` "
+               "on either end keeps it plain); applies to links (re)connecting after a "
+               "change."),
     # -- cluster (pyredis runs standalone)
     Option("cluster-enabled", "bool", False, False, effect=False, doc="Cluster mode."),
     Option("cluster-node-timeout", "int", 15000, True, 0, _LL_MAX, effect=False,

@@ -3,7 +3,8 @@ section. The work is in ``replication.gdriver`` (``core.global_repl``).
 
 * ``GLOBAL STATUS``: this member and every link, each a map of fields
   (peer, direction, state, sync progress, lag in ms and ops, last applied op
-  id per origin, bytes in/out, full/partial syncs, last error).
+  id per origin, bytes in/out on the wire and before compression, the
+  compression ratio, full/partial syncs, last error).
 * ``GLOBAL PEER ADD|REMOVE host port``: the ``global-peer`` list, live
   (CONFIG GET/REWRITE see it).
 * ``GLOBAL LINK STOP|START host port``: pause or resume one outgoing link.
@@ -59,7 +60,7 @@ def global_help(client, args):
 
 @GLOBAL.add("status", 2, help=(
         "STATUS",
-        "    This member and each of its links: state, lag, op ids, bytes, syncs."))
+        "    This member and each of its links: state, lag, op ids, bytes, compression, syncs."))
 def global_status(client, args):
     gr = _gr(client)
     m = gr.member

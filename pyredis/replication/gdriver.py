@@ -11,7 +11,10 @@ One :class:`GlobalReplication` per server with ``global-server-id`` set
   connects to the peer's normal port, sends ``AUTH`` (``global-peer-auth``)
   and ``GLOBAL SYNC <our ServerID>``, and from the ``+OK`` on the
   connection speaks the binary link protocol, as the receiver: it pulls the
-  peer's ops. Reconnects with backoff (0.1 s doubling to 5 s);
+  peer's ops. Reconnects with backoff (0.1 s doubling to 5 s). The reply
+  ``+OK <ServerID> hello-flags`` says the peer reads HELLO's flags, so the
+  link asks it for a compressed stream (``global-link-compression``; an
+  older peer answers ``+OK <ServerID>`` and gets the plain HELLO it knows);
 * the **incoming links** (:class:`InLink`): peers that sent us
   ``GLOBAL SYNC``; their client connection is handed to a ``SourceLink``
   and its bytes bypass the RESP parser from then on;
@@ -65,6 +68,8 @@ _BACKOFF_MIN = 0.1
 _BACKOFF_MAX = 5.0
 _TICK = 0.05
 _READ = 1 << 20
+# In the GLOBAL SYNC reply: this member reads HELLO's flags (compression).
+_HELLO_FLAGS = "hello-flags"
 # A checkpoint is taken when the log grew this much since the last one, or
 # after CHECKPOINT_SECONDS with new records; the log keeps every record a
 # checkpoint does not cover.
@@ -75,6 +80,12 @@ UNDURABLE_SECONDS = 30
 
 def wall_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def ratio(plain: int, wire: int) -> str:
+    """A link's compression ratio, two decimals ("1.00": plain, or nothing
+    sent yet)."""
+    return "%.2f" % (plain / wire) if wire else "1.00"
 
 
 class _Refused(Exception):
@@ -184,7 +195,9 @@ class OutLink:
         self.state = "syncing"
         full_before = self.rl.full_syncs
         self.last_rx = time.monotonic()
-        self._write(self.rl.connect())
+        compress = gr.core.config.global_link_compression and \
+            _HELLO_FLAGS in reply.split()[2:]
+        self._write(self.rl.connect(compress))
         while True:
             data = await reader.read(_READ)
             if not data:
@@ -289,6 +302,11 @@ class OutLink:
             "bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
             "full_syncs": self.full_syncs, "partial_syncs": self.partial_syncs,
             "last_error": self.last_error,
+            # The source's stream: as it was before compression (bytes_in is
+            # what crossed the wire), and whether this connection's is.
+            "bytes_in_uncompressed": self.rl.bytes_plain,
+            "compression": "zstd" if self.rl.compressed else "off",
+            "compression_ratio": ratio(self.rl.bytes_plain, self.rl.bytes_in),
         }
 
 
@@ -299,7 +317,8 @@ class InLink:
         self.gr = gr
         self.client = client
         self.peer_id = peer_id
-        self.sl = SourceLink(gr.member)
+        # The setting when the link connected (a change applies to the next).
+        self.sl = SourceLink(gr.member, compress=gr.core.config.global_link_compression)
         self.bytes_in = 0
         self.bytes_out = 0
         self.last_rx = time.monotonic()
@@ -342,6 +361,9 @@ class InLink:
             "state": sl.state, "lag_ops": lag, "ops_sent": sl.ops_sent,
             "bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
             "full_syncs": sl.full_syncs, "partial_syncs": sl.partial_syncs,
+            "bytes_out_uncompressed": sl.bytes_raw,
+            "compression": "zstd" if sl.compressed else "off",
+            "compression_ratio": ratio(sl.bytes_raw, sl.bytes_wire),
         }
 
 
@@ -617,7 +639,7 @@ class GlobalReplication:
         client.kind = "global"
         client.raw = il.on_data
         log.info("Global link from %s (ServerID %d) accepted", client.addr, peer_id)
-        return b"+OK %d\r\n" % self.member.server_id
+        return b"+OK %d %s\r\n" % (self.member.server_id, _HELLO_FLAGS.encode())
 
     def client_gone(self, client) -> None:
         for il in self.inlinks:
@@ -800,5 +822,6 @@ class GlobalReplication:
             st = link.status()
             fields.append((f"link{i}", ",".join(
                 f"{k}={st[k]}" for k in ("peer", "state", "lag_ms", "ops_applied", "bytes_in",
-                                         "full_syncs", "partial_syncs"))))
+                                         "full_syncs", "partial_syncs",
+                                         "bytes_in_uncompressed", "compression_ratio"))))
         return fields

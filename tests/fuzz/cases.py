@@ -481,18 +481,49 @@ def link_messages(rng: random.Random) -> bytes:
     return b"".join(parts)
 
 
+def compressed_stream(rng: random.Random, data: bytes) -> bytes:
+    """``data`` as a compressing source sends it: COMPRESS, then a zstd
+    stream flushed at random batch ends; sometimes the compressed bytes
+    are mutated (a corrupt or truncated stream), or are not zstd at all."""
+    import zstandard
+
+    from pyredis.replication import glink
+    r = rng.random()
+    if r < 0.1:
+        body = rng.randbytes(rng.randrange(0, 64))
+    else:
+        z = zstandard.ZstdCompressor(level=rng.choice((1, 3))).compressobj()
+        parts = []
+        for piece in gen.splits(rng, data):
+            parts.append(z.compress(piece) + z.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK))
+        if rng.random() < 0.1:
+            parts.append(z.flush())     # the frame ends: the stream may not
+        body = b"".join(parts)
+        if r < 0.5 and body:
+            body = gen.mutate(rng, body)
+    return glink.encode(glink.Compress()) + body
+
+
 def decoder_case(rng: random.Random) -> int:
     from pyredis.replication import glink
-    dec = glink.Decoder()
+    compressed = rng.random() < 0.5
+    dec = glink.Decoder(accept_compress=compressed)
+    data = link_messages(rng)
+    if compressed:
+        data = compressed_stream(rng, data)
     got = 0
     fed = 0
     try:
-        for chunk in gen.splits(rng, link_messages(rng)):
+        for chunk in gen.splits(rng, data):
             dec.feed(chunk)
             fed += len(chunk)
             while dec.next() is not None:
                 got += 1
-            assert len(dec._buf) <= fed
+            if compressed:
+                # Inflated a bounded step at a time, whatever was fed.
+                assert len(dec._buf) <= fed + glink._INFLATE_STEP * glink._ZSTD_MAX_RATIO
+            else:
+                assert len(dec._buf) <= fed
     except glink.LinkProtocolError:
         pass
     return got
@@ -527,12 +558,22 @@ class LinkFuzz:
             # Past the HELLO, so that later states see the garbage too.
             data = glink.encode(glink.Hello(rng.randrange(1, 65536), {})) + data
         if rng.random() < 0.5:
-            end = glink.SourceLink(self.member)
+            # Sometimes a receiver that asks for compression, to a source
+            # that may give it: the source's answer is zstd.
+            end = glink.SourceLink(self.member, compress=rng.random() < 0.5)
+            if rng.random() < 0.3:
+                data = glink.encode(glink.Hello(rng.randrange(1, 65536), {},
+                                                glink.HELLO_ZSTD)) + data
         else:
             if self.receiver is None:
                 self.receiver = glink.ReceiverLink(self.member)
             end = self.receiver
-            end.connect()
+            compress = rng.random() < 0.5
+            end.connect(compress)
+            if compress:
+                # A source that compresses: garbage inside a zstd stream,
+                # or a corrupt stream.
+                data = compressed_stream(rng, data)
         try:
             for chunk in gen.splits(rng, data):
                 end.receive_data(chunk)

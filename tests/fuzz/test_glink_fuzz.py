@@ -2,7 +2,8 @@
 ``Decoder`` (framing), and a ``SourceLink`` and a ``ReceiverLink`` over an
 in-process member. Only ``LinkProtocolError`` may come out (the driver then
 closes the connection), within a time bound, with a buffer no larger than
-what was fed."""
+what was fed (plus one bounded inflate step when the stream is compressed:
+half the cases wrap the garbage in a zstd stream, valid or corrupt)."""
 
 from __future__ import annotations
 

@@ -615,3 +615,90 @@ def test_a_standby_replica_restarted_syncs_in_full_then_promotes_without_full_sy
                 assert all(link["full_syncs"] == 0 for link in _links(c))
         finally:
             r.stop()
+
+
+def _link(g, i, direction):
+    for link in g[i].execute_command("GLOBAL", "STATUS")[b"links"]:
+        if link[b"direction"] == direction:
+            return link
+    raise AssertionError(f"member {i} has no {direction!r} link")
+
+
+def test_a_link_compresses_compressible_values(group_factory):
+    """Member 2 pulls from member 1 over zstd (global-link-compression's
+    default): both ends show the stream's size before compression and on
+    the wire, and a ratio well above 1 for repetitive values. With the
+    setting off on the receiver, the next connection is plain (1.00)."""
+    g = group_factory(2, {2: [1]})
+    until(lambda: _synced(g, (2,)), what="link synced")
+    for i in range(300):
+        g[1].set(f"user:{i}", "name=someone;city=somewhere;" * 20)
+    converged(g.clients)
+    until(lambda: _link(g, 1, b"out")[b"bytes_out"] == _link(g, 2, b"in")[b"bytes_in"],
+          what="the counts of both ends agree")
+    inn, out = _link(g, 2, b"in"), _link(g, 1, b"out")
+    assert inn[b"compression"] == out[b"compression"] == b"zstd"
+    assert inn[b"bytes_in_uncompressed"] == out[b"bytes_out_uncompressed"] > 300 * 560
+    ratio = float(inn[b"compression_ratio"])
+    assert ratio > 5, inn
+    assert ratio == pytest.approx(inn[b"bytes_in_uncompressed"] / inn[b"bytes_in"], abs=0.01)
+    assert out[b"compression_ratio"] == inn[b"compression_ratio"]
+    line = g.info(2)["link0"]
+    assert f"compression_ratio={inn[b'compression_ratio'].decode()}" in (
+        ",".join(f"{k}={v}" for k, v in line.items()) if isinstance(line, dict) else line)
+    # Off on the receiver: it no longer asks; a reconnect is plain.
+    g[2].config_set("global-link-compression", "no")
+    assert g[2].config_get("global-link-compression") == {"global-link-compression": "no"}
+    port = g.ports[0]
+    g[2].execute_command("GLOBAL", "LINK", "STOP", "127.0.0.1", port)
+    g[2].execute_command("GLOBAL", "LINK", "START", "127.0.0.1", port)
+    until(lambda: _synced(g, (2,)), what="link synced again")
+    g[1].set("after", "plain " * 100)
+    until(lambda: g[2].get("after") is not None, what="applied over the plain link")
+    assert _link(g, 2, b"in")[b"compression"] == b"off"
+    until(lambda: _link(g, 1, b"out")[b"compression_ratio"] == b"1.00",
+          what="the new connection's ratio")
+
+
+def test_a_source_with_compression_off_streams_plain(group_factory):
+    g = group_factory(2, {2: [1]}, {1: {"global_link_compression": "no"}})
+    until(lambda: _synced(g, (2,)), what="link synced")
+    g[1].set("k", "v" * 1000)
+    until(lambda: g[2].get("k") is not None, what="applied")
+    inn = _link(g, 2, b"in")
+    assert inn[b"compression"] == b"off" and inn[b"compression_ratio"] == b"1.00"
+    assert inn[b"bytes_in_uncompressed"] == inn[b"bytes_in"]
+
+
+@pytest.mark.parametrize("reply,flags", [(b"+OK 9\r\n", 0),
+                                         (b"+OK 9 hello-flags\r\n", 1)])
+def test_the_receiver_asks_for_compression_only_where_the_source_reads_it(reply, flags):
+    """A source from before compression answers GLOBAL SYNC with ``+OK
+    <id>`` and refuses a HELLO longer than it knows: it gets the old HELLO.
+    One that adds ``hello-flags`` gets HELLO_ZSTD."""
+    import socket
+    from pyredis.replication import glink
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    with ServerThread(global_server_id="2",
+                      global_peer=f"127.0.0.1:{listener.getsockname()[1]}") as srv:
+        listener.settimeout(10)
+        conn, _ = listener.accept()
+        conn.settimeout(10)
+        got = b""
+        while not got.endswith(b"SYNC\r\n$1\r\n2\r\n"):
+            got += conn.recv(100)
+        conn.sendall(reply)
+        data = b""
+        while len(data) < 5 or len(data) < 5 + int.from_bytes(data[1:5], "little"):
+            data += conn.recv(4096)
+        dec = glink.Decoder()
+        dec.feed(data)
+        hello = dec.next()
+        assert hello == glink.Hello(2, hello.vector, flags)
+        if not flags:
+            assert len(dec.body) == 2 + 4 + 10 * len(hello.vector)    # the old body
+        conn.close()
+        srv.client().ping()
+    listener.close()

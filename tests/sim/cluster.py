@@ -11,6 +11,11 @@ thread and all drawn from one seed (FoundationDB / TigerBeetle style).
   drops (then reconnect after a backoff), partitions, member restarts from
   their durable files (checkpoint + log, torn log tail included), clock skew
   and clocks stepping back.
+* Link compression by seed: most seeds compress every link, some none, and
+  some mix members that compress with members that do not (as an older
+  member or ``global-link-compression no`` would); a link's source stream is
+  compressed exactly when both its ends do, and the bytes each mode moved
+  are counted (:meth:`Sim.stream_bytes`).
 * Expiry reads the member's own skewed clock: ``now_ms`` of pyredis modules
   is patched for the run to read the clock of the member being driven.
 
@@ -85,9 +90,11 @@ def edges_for(topology: str, n: int) -> list:
 class Member:
     """One simulated member: its core, log, global member and links."""
 
-    def __init__(self, sim, idx: int, readonly: bool) -> None:
+    def __init__(self, sim, idx: int, readonly: bool, compress: bool) -> None:
         self.sim = sim
         self.idx = idx
+        # Asks its sources for, and gives its receivers, a zstd stream.
+        self.compress = compress
         self.sid = idx + 1
         self.readonly = readonly
         self.dir = os.path.join(sim.dir, "m%d" % self.sid)
@@ -207,8 +214,20 @@ class Sim:
         self.deleted: dict = {}
         self.trace: list = []
         self.beat_ms = rng.choice((20, 50, 200))
+        # Compression by seed, from an rng of its own (the main one's draws
+        # stay those of the seed): "on" for most, "off" or "mixed".
+        crng = random.Random(seed * 7919 + 17)
+        self.compression = ("off", "mixed", "mixed", "on", "on", "on", "on", "on", "on",
+                            "on")[seed % 10]
+        compress = [self.compression == "on" or
+                    (self.compression == "mixed" and crng.random() < 0.5) for _ in range(self.n)]
+        if self.compression == "mixed" and len(set(compress)) == 1:
+            compress[crng.randrange(self.n)] = not compress[0]
+        # Source stream bytes of closed connections: (plain, wire) per
+        # compressed or plain stream.
+        self._closed_bytes = {True: [0, 0], False: [0, 0]}
         for i in range(self.n):
-            self.members.append(Member(self, i, i in readonly))
+            self.members.append(Member(self, i, i in readonly, compress[i]))
 
     # -- plumbing --------------------------------------------------------------------
 
@@ -237,10 +256,10 @@ class Sim:
         if (r, s) in self.conns or not (mr.alive and ms.alive) or self.partitioned(r, s):
             return
         self._cid += 1
-        conn = Conn(r, s, SourceLink(ms.gm), self._cid)
+        conn = Conn(r, s, SourceLink(ms.gm, compress=ms.compress), self._cid)
         self.conns[(r, s)] = conn
         self.enter(mr)
-        data = mr.receiver(s).connect()
+        data = mr.receiver(s).connect(mr.compress)
         self.log("connect", r, "<-", s)
         self.send(conn, "rs", data)
 
@@ -249,6 +268,7 @@ class Sim:
         if conn is None:
             return
         conn.alive = False
+        self._count_bytes(conn)
         conn.source.close()
         rl = self.members[r].receivers.get(s)
         if rl is not None:
@@ -256,6 +276,22 @@ class Sim:
         self.log("drop", r, "<-", s)
         if reconnect:
             self.at(self.rng.randrange(20, 300), "connect", r, s)
+
+    def _count_bytes(self, conn: Conn) -> None:
+        sl = conn.source
+        tally = self._closed_bytes[sl.compressed]
+        tally[0] += sl.bytes_raw
+        tally[1] += sl.bytes_wire
+
+    def stream_bytes(self) -> dict:
+        """Source stream bytes (plain, wire) of every connection so far, for
+        compressed ("zstd") and plain ("off") streams."""
+        out = {k: list(v) for k, v in self._closed_bytes.items()}
+        for conn in self.conns.values():
+            sl = conn.source
+            out[sl.compressed][0] += sl.bytes_raw
+            out[sl.compressed][1] += sl.bytes_wire
+        return {"zstd": tuple(out[True]), "off": tuple(out[False])}
 
     def send(self, conn: Conn, way: str, data: bytes) -> None:
         if not data:
@@ -573,6 +609,14 @@ class Sim:
     # -- the checks -------------------------------------------------------------------------
 
     def check(self) -> None:
+        for (r, s), conn in self.conns.items():
+            # Compressed exactly when both ends agreed (once HELLO arrived).
+            both = self.members[r].compress and self.members[s].compress
+            rl = self.members[r].receivers[s]
+            if conn.source.state == "streaming" and (
+                    conn.source.compressed != both or rl.compressed != both):
+                self.fail(f"link m{r + 1}<-m{s + 1}: compressed source {conn.source.compressed}"
+                          f" receiver {rl.compressed}, ends agree {both}")
         digests = []
         for m in self.members:
             self.enter(m)

@@ -36,6 +36,8 @@ def main(argv=None) -> int:
         # Torn log tails cut at restart are expected here: do not print them.
         logging.getLogger("pyredis").setLevel(logging.ERROR)
     totals = dict(full_syncs=0, conflicts=0, restarts=0, local_ops=0, applied_ops=0)
+    # Source stream bytes, (plain, wire), of compressed and plain streams.
+    streams = {"zstd": [0, 0], "off": [0, 0]}
     seeds = [a.seed] if a.seed is not None else range(a.start, a.start + a.seeds)
     failed = []
     t0 = time.time()
@@ -50,6 +52,9 @@ def main(argv=None) -> int:
                 totals["restarts"] += m.restarts
                 totals["local_ops"] += m.gm.local_ops
                 totals["applied_ops"] += m.gm.applied_ops
+            for mode, (plain, wire) in sim.stream_bytes().items():
+                streams[mode][0] += plain
+                streams[mode][1] += wire
         except SimFailure as e:
             failed.append(seed)
             print(f"FAIL {e}", flush=True)
@@ -65,6 +70,9 @@ def main(argv=None) -> int:
     print(f"{n - len(failed)}/{n} seeds passed in {time.time() - t0:.1f} s"
           + (f"; failed: {failed}" if failed else ""))
     print("passing seeds exercised: " + ", ".join(f"{k} {v}" for k, v in totals.items()))
+    print("link streams: " + ", ".join(
+        f"{mode} {plain:,} bytes in {wire:,} on the wire (ratio "
+        f"{plain / wire if wire else 1:.2f})" for mode, (plain, wire) in streams.items()))
     return 1 if failed else 0
 
 

@@ -24,3 +24,14 @@ def test_strings_without_restarts(topology):
 
 def test_a_seed_replays_exactly():
     assert run_seed(7).fingerprint == run_seed(7).fingerprint
+
+
+def test_links_compress_by_seed():
+    # Seed 3: every link compressed; seed 10: none; seed 11: some members
+    # compress and some do not (the CI seeds above run all three kinds).
+    on, off, mixed = run_seed(3), run_seed(10), run_seed(11)
+    assert on.compression == "on" and off.compression == "off" and mixed.compression == "mixed"
+    plain, wire = on.stream_bytes()["zstd"]
+    assert on.stream_bytes()["off"] == (0, 0) and plain > 3 * wire > 0
+    assert off.stream_bytes()["zstd"] == (0, 0) and off.stream_bytes()["off"][0] > 0
+    assert len({m.compress for m in mixed.members}) == 2

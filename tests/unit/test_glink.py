@@ -307,3 +307,245 @@ def test_a_long_backlog_streams_in_budgeted_pieces_then_synced():
     executor.call(k1, [b"SET", b"live", b"1"])
     _pump(rl, sl)
     assert executor.call(k2, [b"GET", b"live"]) == b"$1\r\n1\r\n"
+
+
+# -- compression of the source's stream ------------------------------------------------
+
+import zstandard  # noqa: E402
+
+from pyredis.replication.glink import HELLO_ZSTD, Compress  # noqa: E402
+
+OLD_HELLO = TABLE[0][1]
+
+
+def test_hello_flags_follow_the_old_body_and_compress_is_one_byte():
+    # Without flags, HELLO is the body older members send and accept.
+    assert encode(Hello(3, {1: 5, 2: 0x0102})) == OLD_HELLO
+    with_flags = encode(Hello(3, {1: 5, 2: 0x0102}, HELLO_ZSTD))
+    assert with_flags == b"\x01\x1e" + OLD_HELLO[2:] + b"\x01\x00\x00\x00"
+    assert encode(Compress()) == b"\x11\x01\x00\x00\x00\x01"
+    for data, msg in ((OLD_HELLO, Hello(3, {1: 5, 2: 0x0102}, 0)),
+                      (with_flags, Hello(3, {1: 5, 2: 0x0102}, HELLO_ZSTD)),
+                      # Flags this member does not know are ignored.
+                      (encode(Hello(3, {}, 0xFFFFFFFF)), Hello(3, {}, 0xFFFFFFFF))):
+        dec = Decoder()
+        dec.feed(data)
+        assert dec.next() == msg
+
+
+@pytest.mark.parametrize("data", [
+    encode(Compress()),                                # not asked for (no accept_compress)
+    b"\x01\x1b" + OLD_HELLO[2:] + b"\x01",             # HELLO flags cut short
+    b"\x01\x1f" + OLD_HELLO[2:] + b"\x01\x00\x00\x00\x00",   # a stray byte after them
+])
+def test_malformed_hello_and_compress_are_the_peers_error(data):
+    dec = Decoder()
+    dec.feed(data)
+    with pytest.raises(LinkProtocolError):
+        dec.next()
+
+
+def _zstream(msgs, *, batches=3, head=True):
+    """What a compressing source sends: COMPRESS, then the messages as one
+    zstd stream flushed at the end of each batch."""
+    z = zstandard.ZstdCompressor(level=1).compressobj()
+    data = [encode(m) for m in msgs]
+    out = [encode(Compress())] if head else []
+    for i in range(batches):
+        part = b"".join(data[i::batches])
+        out.append(z.compress(part) + z.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK))
+    return b"".join(out), [m for i in range(batches) for m in msgs[i::batches]]
+
+
+def test_a_compressed_stream_split_at_every_offset_decodes_the_same():
+    msgs = [m for m, _ in TABLE] + [Op(REC)] * 5
+    stream, order = _zstream(msgs)
+    assert stream[6:10] == b"\x28\xb5\x2f\xfd"        # the zstd frame's magic
+    want = [Compress()] + order
+    for cut in range(len(stream) + 1):
+        dec = Decoder(accept_compress=True)
+        got = []
+        for piece in (stream[:cut], stream[cut:]):
+            dec.feed(piece)
+            while (m := dec.next()) is not None:
+                got.append(m)
+        assert got == want, cut
+        assert dec.compressed and dec.plain == sum(len(encode(m)) for m in want)
+    dec = Decoder(accept_compress=True)
+    got = []
+    for i in range(len(stream)):
+        dec.feed(stream[i:i + 1])
+        while (m := dec.next()) is not None:
+            got.append(m)
+    assert got == want
+
+
+def _corrupt_streams():
+    msgs = [Op(REC)] * 20
+    good, _ = _zstream(msgs, batches=1)
+    flipped = bytearray(good)
+    flipped[6 + 6] |= 0x06     # the first block's type: 3, reserved
+    ended = encode(Compress()) + zstandard.ZstdCompressor(level=1).compress(encode(Synced()))
+    huge_window = encode(Compress()) + zstandard.ZstdCompressor(
+        compression_params=zstandard.ZstdCompressionParameters(window_log=27)
+    ).compressobj().compress(b"x" * (1 << 20))
+    again, _ = _zstream([Synced(), Compress()], batches=1)
+    return {"garbage after COMPRESS": encode(Compress()) + b"this is not zstd at all",
+            "a reserved block type": bytes(flipped),
+            "a frame that ends": ended,
+            "a window past the limit": huge_window,
+            "a second COMPRESS": again}
+
+
+@pytest.mark.parametrize("case", ["garbage after COMPRESS", "a reserved block type",
+                                  "a frame that ends",
+                                  "a window past the limit", "a second COMPRESS"])
+def test_a_corrupt_compressed_stream_is_the_peers_error(case):
+    data = _corrupt_streams()[case]
+    dec = Decoder(accept_compress=True)
+    dec.feed(data)
+    with pytest.raises(LinkProtocolError):
+        while dec.next() is not None:
+            pass
+
+
+def test_a_byte_flipped_anywhere_in_a_compressed_stream():
+    """zstd has no checksum per block: a flip may decode to other bytes.
+    Whatever it does, only LinkProtocolError comes out, or messages that
+    decode whole (the OP records' CRC refuses altered ones)."""
+    good, order = _zstream([Op(REC)] * 8 + [Synced()], batches=2)
+    raised = 0
+    for i in range(6, len(good)):
+        for bit in (0x01, 0x80):
+            data = bytearray(good)
+            data[i] ^= bit
+            dec = Decoder(accept_compress=True)
+            dec.feed(bytes(data))
+            try:
+                while (m := dec.next()) is not None:
+                    assert m in order or m == Compress()
+            except LinkProtocolError:
+                raised += 1
+    assert raised > len(good)
+
+
+def _rle_bomb(byte: int, blocks: int) -> bytes:
+    """A hand-made zstd frame of RLE blocks: 4 bytes in, 128 KB out each
+    (the largest ratio zstd has)."""
+    frame = b"\x28\xb5\x2f\xfd" + b"\x00" + bytes([(17 - 10) << 3])   # no size, 128 KB window
+    block = ((128 << 10) << 3) | (1 << 1)                                # RLE, not last
+    return frame + (block.to_bytes(3, "little") + bytes([byte])) * blocks
+
+
+def test_a_zstd_bomb_is_inflated_a_bounded_step_at_a_time():
+    # 4 GB of zero bytes in 128 KB of input: the first message (type 0)
+    # is refused after one step, with a buffer of at most a step's output.
+    dec = Decoder(accept_compress=True)
+    dec.feed(encode(Compress()) + _rle_bomb(0, 32 << 10))
+    assert dec.next() == Compress()
+    with pytest.raises(LinkProtocolError, match="unknown message type 0"):
+        dec.next()
+    assert len(dec._buf) <= glink._INFLATE_STEP * glink._ZSTD_MAX_RATIO
+    # A message declared larger than MAX_MESSAGE is refused at its header.
+    dec = Decoder(accept_compress=True)
+    z = zstandard.ZstdCompressor(level=1).compressobj()
+    dec.feed(encode(Compress()) + z.compress(b"\x05" + (glink.MAX_MESSAGE + 1).to_bytes(4, "little")
+                                              + b"\x00" * (64 << 20))
+             + z.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK))
+    assert dec.next() == Compress()
+    with pytest.raises(LinkProtocolError, match="too large"):
+        dec.next()
+    assert len(dec._buf) <= glink._INFLATE_STEP * glink._ZSTD_MAX_RATIO
+
+
+def test_many_small_messages_are_inflated_as_they_are_read():
+    # 64 MB of PINGs in a few KB: reading a few of them inflates only a
+    # step or two, not the whole stream.
+    n = 13 << 20
+    z = zstandard.ZstdCompressor(level=1).compressobj()
+    data = encode(Compress()) + z.compress(encode(glink.Ping()) * n) + z.flush(
+        zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+    assert len(data) < (1 << 20)
+    dec = Decoder(accept_compress=True)
+    dec.feed(data)
+    assert dec.next() == Compress()
+    for _ in range(1000):
+        assert dec.next() == glink.Ping()
+    assert dec.plain < 5 * n // 2
+    assert len(dec._buf) <= glink._INFLATE_STEP * glink._ZSTD_MAX_RATIO
+
+
+def _linked(tmp, *, ask, give, values=200):
+    c1, m1, k1 = _member(1, tmp)
+    c2, m2, k2 = _member(2, tmp)
+    for i in range(values):
+        executor.call(k1, [b"SET", b"user:%d" % i, b"name-%d;" % i + b"profile " * 20])
+    m1.log.flush()
+    rl, sl = ReceiverLink(m2), SourceLink(m1, compress=give)
+    hello = rl.connect(ask)
+    sl.receive_data(hello)
+    return (c1, m1, k1), (c2, m2, k2), rl, sl, hello
+
+
+@pytest.mark.parametrize("ask,give", [(True, True), (True, False), (False, True),
+                                      (False, False)])
+def test_both_ends_must_agree_to_compress(ask, give):
+    tmp = tempfile.mkdtemp()
+    (c1, m1, k1), (c2, m2, k2), rl, sl, hello = _linked(tmp, ask=ask, give=give)
+    first = sl.data_to_send()
+    rl.receive_data(first)
+    _pump(rl, sl)
+    on = ask and give
+    assert rl.compressed == sl.compressed == on
+    assert first.startswith(encode(Compress())) == on
+    assert rl.state == "synced" and m2.vector == m1.vector
+    assert m2.slot_digests() == m1.slot_digests()
+    # Live ops after the backlog, compressed or not.
+    executor.call(k1, [b"SET", b"live", b"1"])
+    _pump(rl, sl)
+    assert executor.call(k2, [b"GET", b"live"]) == b"$1\r\n1\r\n"
+    assert sl.bytes_raw == rl.bytes_plain and sl.bytes_wire == rl.bytes_in
+    if on:
+        assert sl.bytes_raw > 3 * sl.bytes_wire
+    else:
+        assert sl.bytes_raw == sl.bytes_wire
+    # The receiver -> source direction stays plain: its bytes decode as is.
+    dec = Decoder()
+    dec.feed(hello)
+    assert dec.next().flags == (HELLO_ZSTD if ask else 0)
+
+
+def test_an_older_receiver_gets_a_plain_stream():
+    """A receiver of the old format sends the HELLO without flags (exact
+    bytes); a source willing to compress then streams plain."""
+    tmp = tempfile.mkdtemp()
+    c1, m1, k1 = _member(1, tmp)
+    executor.call(k1, [b"SET", b"a", b"1"])
+    m1.log.flush()
+    sl = SourceLink(m1, compress=True)
+    sl.receive_data(b"\x01\x06\x00\x00\x00\x02\x00\x00\x00\x00\x00")   # HELLO 2, {}
+    data = sl.data_to_send()
+    assert not sl.compressed
+    dec = Decoder()
+    dec.feed(data)
+    assert type(dec.next()) is Op
+
+
+def test_compression_is_per_connection():
+    """A reconnect may change the choice (the setting applies to links
+    (re)connecting); the receiver's byte counts run on over connections."""
+    tmp = tempfile.mkdtemp()
+    (c1, m1, k1), (c2, m2, k2), rl, sl, _ = _linked(tmp, ask=True, give=True)
+    _pump(rl, sl)
+    assert rl.compressed
+    plain, wire = rl.bytes_plain, rl.bytes_in
+    sl.close()
+    rl.disconnected()
+    for i in range(50):
+        executor.call(k1, [b"SET", b"more:%d" % i, b"x" * 100])
+    sl = SourceLink(m1, compress=True)
+    sl.receive_data(rl.connect(False))
+    _pump(rl, sl)
+    assert not rl.compressed and not sl.compressed
+    assert m2.vector == m1.vector
+    assert rl.bytes_plain - plain == rl.bytes_in - wire == sl.bytes_wire
