@@ -102,15 +102,17 @@ class Checkpoints:
             except OSError:
                 pass
 
-    def load(self) -> int:
+    def load(self) -> int | None:
         """Restore the checkpoint on disk into the member (its keyspace is
-        emptied first); returns the LSN it covers (0 with none). Raises
-        ValueError naming the file when it is damaged."""
+        emptied first); returns the LSN it covers, None when there is none
+        (a checkpoint may cover LSN 0: the one written at the first start
+        over a dump file's keys). Raises ValueError naming the file when it
+        is damaged."""
         try:
             with open(self.path, "rb") as f:
                 data = f.read()
         except FileNotFoundError:
-            return 0
+            return None
         for d in self.gr.core.ks.dbs:
             d.flush()
         try:
@@ -137,12 +139,14 @@ def recover(gr) -> None:
     try:
         had_data = any(d.data for d in core.ks.dbs)
         lsn = cp.load()
-        if not lsn:
+        if lsn is None:
             if lg.last_lsn == 0 and not lg.base_vector:
-                # A new member: whatever the dump/AOF held stays, unversioned.
+                # A new member: whatever the dump/AOF held stays (the driver
+                # versions it next, and checkpoints it).
                 return
             for d in core.ks.dbs:
                 d.flush()
+            lsn = 0
         if had_data:
             log.info("Global replication: the dataset comes from the global log "
                      "(checkpoint and log), not from the dump file or AOF")

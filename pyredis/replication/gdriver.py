@@ -349,6 +349,7 @@ class GlobalReplication:
         self.member = GlobalMember(core, cfg.global_server_id, self.log, wall_ms)
         self.checkpoints = Checkpoints(self)
         recover(self)
+        self._stamp_preexisting()
         self._checkpoint_at = (time.monotonic(), self.log.nbytes, self.log.last_lsn)
         self.member.on_applied = self._on_applied
         self.member.listeners.append(self._on_record)
@@ -374,6 +375,33 @@ class GlobalReplication:
         self._update_gate()
 
     # -- life --------------------------------------------------------------------
+
+    def _stamp_preexisting(self) -> None:
+        """Keys the dump file or AOF held when global replication was
+        turned on have no version: they get one now (``GlobalMember.
+        stamp_unversioned``), and a checkpoint holds them before the server
+        serves a client or a link. Without it a kill -9 before the first
+        periodic checkpoint would restart from the log alone and lose them
+        (the log has no op for them); with it the next start finds them
+        versioned and stamps nothing, so this happens once."""
+        started = time.monotonic()
+        n = self.member.stamp_unversioned()
+        self.stamped = n
+        if not n:
+            return
+        cp = self.checkpoints
+        # Written by the same forked child as any checkpoint; waiting for it
+        # here is fine: nothing is served yet.
+        cp.poll(block=True)
+        if not cp.start():
+            raise OSError("a checkpoint is already being written")
+        cp.poll(block=True)
+        if not cp.last_status_ok:
+            raise OSError(f"could not write the checkpoint {cp.path} holding the "
+                          f"{n} keys from before global replication")
+        log.info("Global replication: %d keys from before it was on got a version "
+                 "(%.2f s with the checkpoint); peers get them by anti-entropy",
+                 n, time.monotonic() - started)
 
     def start(self) -> None:
         """Start the links (call on the server's running loop)."""
@@ -705,6 +733,9 @@ class GlobalReplication:
             ("global_gc_lag_ms", self._gc_lag_ms()),
             ("global_heartbeats", m.beats),
             ("global_stale_keys_dropped", m.stale_dropped),
+            # Keys from before global replication was on, versioned at this
+            # start (0 on every later start: the checkpoint holds them).
+            ("global_preexisting_keys_stamped", self.stamped),
         ]
         for i, link in enumerate(outs):
             st = link.status()

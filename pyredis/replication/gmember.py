@@ -1439,6 +1439,44 @@ class GlobalMember:
             f(st)
         return True
 
+    def stamp_unversioned(self) -> int:
+        """Gives every live key that has no version one, and returns how
+        many it stamped: the keys a dump file or AOF held when global
+        replication was turned on (they were never written while the
+        member watched, so no op and no version names them, and anti-
+        entropy, which lists versioned keys only, would never ship them).
+
+        All of them get one version, from one HLC stamp of ours: a key
+        state installed from outside the log, as a fetched one is. Peers
+        take it through anti-entropy like any newer state, and where two
+        members both held a key before, the higher stamp wins everywhere
+        (the usual rule). Keys are not put in ``volatile``: the caller
+        must make a checkpoint hold them before any op is made or
+        applied (the driver writes one at once, at start-up), so a
+        replay after a restart always starts from them. The stamping then
+        happens once: after a restart the checkpoint gives them back with
+        their versions."""
+        get = self.versions.get
+        flush = self.flush_versions
+        version = 0
+        n = 0
+        for d in self.ks.dbs:
+            i = d.id
+            f = flush[i]
+            # A live key versioned at or below its database's flush version
+            # would be gone if the flush had seen it: it was never versioned.
+            todo = [k for k in d.data if get(i, k) <= f]
+            if not todo:
+                continue
+            if not version:
+                version = make_version(self.hlc.now(), self.server_id)
+            for k in todo:
+                self._set_version(i, k, version)
+            n += len(todo)
+        if n:
+            self._undone_by_crash(version)
+        return n
+
     def versioned_keys(self):
         """Every (db, key) with a version: live keys and tombstones."""
         yield from self._live_versioned_keys()

@@ -269,6 +269,27 @@ def test_anti_entropy_repairs_a_key_no_op_brought():
     assert m2.slot_digests() == m1.slot_digests()
 
 
+def test_keys_from_before_global_replication_reach_a_peer_by_anti_entropy():
+    tmp = tempfile.mkdtemp()
+    core = Core()
+    plain = core.new_client()
+    for i in range(20):
+        executor.call(plain, [b"SET", b"old%d" % i, b"v%d" % i])
+    # Global replication turned on over that dataset.
+    m1 = GlobalMember(core, 1, GlobalLog(tmp + "/m1", fsync="no"), lambda: WALL[0])
+    c2, m2, k2 = _member(2, tmp)
+    assert m1.stamp_unversioned() == 20
+    executor.call(plain, [b"SET", b"new", b"1"])
+    rl, sl = ReceiverLink(m2), SourceLink(m1)
+    sl.receive_data(rl.connect())
+    _pump(rl, sl)
+    # The op came through the log, the older keys through the digest round
+    # that follows SYNCED.
+    assert rl.state == "synced"
+    assert executor.call(k2, [b"DEBUG", b"DIGEST"]) == executor.call(plain, [b"DEBUG", b"DIGEST"])
+    assert m2.slot_digests() == m1.slot_digests()
+
+
 def test_receive_before_connect_is_a_usage_error():
     tmp = tempfile.mkdtemp()
     _, m2, _ = _member(2, tmp)
