@@ -648,7 +648,7 @@ class GlobalReplication:
 
     def _update_gate(self) -> None:
         readonly = self.core.config.global_role == "readonly"
-        self.core.set_gate(self._readonly_gate if readonly else self._swapdb_gate,
+        self.core.set_gate(self._readonly_gate if readonly else self._dataset_gate,
                            "global-role")
 
     def _update_log_gate(self) -> None:
@@ -666,14 +666,29 @@ class GlobalReplication:
     def _readonly_gate(cls, client, cmd, args):
         if cmd.is_write and client.kind not in ("master", "global"):
             return errors.READONLY
-        return cls._swapdb_gate(client, cmd, args)
+        return cls._dataset_gate(client, cmd, args)
 
     @staticmethod
-    def _swapdb_gate(client, cmd, args):
+    def _dataset_gate(client, cmd, args):
         # Key versions belong to (database, key): swapping whole databases
         # has no op that other members could apply key by key.
-        if cmd.name == "swapdb":
+        name = cmd.name
+        if name == "swapdb":
             return errors.SWAPDB_GLOBAL
+        # Commands that load a dataset under the member's feet: the keys
+        # they bring would have no version, or a version that no longer
+        # matches the value, and no op would tell the peers. (A plain DEBUG
+        # RELOAD saves and reloads the same data, versions still right; a
+        # start-up load is versioned by the driver as it starts.)
+        if name == "debug" and len(args) > 1:
+            sub = args[1].lower()
+            if sub == b"loadaof" or (sub == b"reload" and len(args) > 2):
+                return errors.LOAD_GLOBAL.format("DEBUG " + sub.decode().upper()
+                                                 + (" with options" if len(args) > 2 else ""))
+        elif name in ("replicaof", "slaveof") and len(args) == 3 \
+                and not (args[1].lower() == b"no" and args[2].lower() == b"one"):
+            # Its full sync would replace the dataset by another server's.
+            return errors.LOAD_GLOBAL.format("REPLICAOF")
         return None
 
     # -- what INFO and GLOBAL STATUS show -------------------------------------------

@@ -736,6 +736,11 @@ def startup(core) -> None:
     target = core.config.replicaof
     if not target:
         return
+    if getattr(core, "global_repl", None) is not None:
+        # A full sync would replace the member's versioned dataset by keys
+        # without versions (REPLICAOF is refused likewise).
+        log.warning("replicaof %s ignored: global replication is on", target)
+        return
     host, port = target.split()
     stream_db = 0
     aux = getattr(snapshot.of(core), "aux", None) or {}

@@ -482,3 +482,20 @@ def test_keys_from_before_survive_kill9_before_any_periodic_checkpoint(tmp_path)
         assert c.info("global")["global_preexisting_keys_stamped"] == 0
     finally:
         a.stop()
+
+
+def test_commands_that_load_keys_without_versions_are_refused(group_factory):
+    g = group_factory(1, {})
+    c = g[1]
+    c.set("k", "v")
+    for args in (("DEBUG", "RELOAD", "NOSAVE"), ("DEBUG", "RELOAD", "NOFLUSH", "MERGE"),
+                 ("DEBUG", "LOADAOF"), ("REPLICAOF", "127.0.0.1", g.ports[0]),
+                 ("SLAVEOF", "127.0.0.1", g.ports[0])):
+        with pytest.raises(redis.ResponseError, match="not supported while global"):
+            c.execute_command(*args)
+    # A plain DEBUG RELOAD saves and loads the same data: versions still
+    # match, and so do the digests before and after.
+    before = c.execute_command("GLOBAL", "DIGEST")
+    assert c.execute_command("DEBUG", "RELOAD")
+    assert c.execute_command("GLOBAL", "DIGEST") == before and c.get("k") == b"v"
+    assert c.execute_command("REPLICAOF", "NO", "ONE")
