@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 from .gmember import CheckpointError
 
@@ -45,6 +46,10 @@ class Checkpoints:
         # INFO global: checkpoints written, and whether the last one worked.
         self.count = 0
         self.last_status_ok = True
+        # When the last one started (monotonic s) and how long the last
+        # finished one took: the driver spaces them by it.
+        self.started_at = 0.0
+        self.duration = 0.0
 
     def start(self) -> bool:
         """Fork a child writing a checkpoint of now; False if one runs."""
@@ -77,6 +82,7 @@ class Checkpoints:
             os._exit(code)
         self.child = pid
         self._child_lsn = lsn
+        self.started_at = time.monotonic()
         return True
 
     def poll(self, block: bool = False) -> None:
@@ -90,6 +96,7 @@ class Checkpoints:
         if pid == 0:
             return
         self.child = 0
+        self.duration = time.monotonic() - self.started_at
         self.last_status_ok = os.waitstatus_to_exitcode(status) == 0
         if self.last_status_ok:
             self.lsn = self._child_lsn

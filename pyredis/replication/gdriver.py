@@ -53,12 +53,23 @@ _BACKOFF_MIN = 0.1
 _BACKOFF_MAX = 5.0
 _TICK = 0.05
 _READ = 1 << 20
-# A checkpoint is taken when the log grew this much since the last one, or
-# after CHECKPOINT_SECONDS with new records; the log keeps every record a
-# checkpoint does not cover.
+# The log keeps every record the checkpoint on disk does not cover (a
+# restart replays them), so retention can drop only up to it. A checkpoint
+# is taken when the log grew CHECKPOINT_BYTES since the last one (a quarter
+# of global-log-max-size when that is less), after CHECKPOINT_SECONDS with
+# new records, and whenever the log is over a retention limit with sealed
+# segments that only a newer checkpoint lets it drop. One at a time, each
+# starting CHECKPOINT_MIN_GAP s, or the last one's duration if longer,
+# after the previous one ended: the forked child works at most half the
+# time, however small the limit is for the dataset and the write rate (the
+# log then overshoots its limit by what it grows in about three checkpoint
+# durations).
 CHECKPOINT_BYTES = 64 * 1024 * 1024
 CHECKPOINT_SECONDS = 300
+CHECKPOINT_MIN_GAP = 0.25
 UNDURABLE_SECONDS = 30
+# How often retention looks at the log (and reaps a finished checkpoint).
+RETENTION_SECONDS = 0.25
 
 
 def wall_ms() -> int:
@@ -350,7 +361,9 @@ class GlobalReplication:
         self.checkpoints = Checkpoints(self)
         recover(self)
         self._stamp_preexisting()
-        self._checkpoint_at = (time.monotonic(), self.log.nbytes, self.log.last_lsn)
+        # When the last checkpoint started: monotonic s, the log's
+        # appended_bytes and last LSN then.
+        self._checkpoint_at = (time.monotonic(), self.log.appended_bytes, self.log.last_lsn)
         self.member.on_applied = self._on_applied
         self.member.listeners.append(self._on_record)
         self.links: dict[tuple, OutLink] = {}
@@ -603,7 +616,7 @@ class GlobalReplication:
                     and not self._syncing):
                 self._last_sync = now
                 self._background_sync()
-            if now - self._last_retention >= 1:
+            if now - self._last_retention >= RETENTION_SECONDS:
                 self._last_retention = now
                 self._retention()
         except Exception:
@@ -614,35 +627,53 @@ class GlobalReplication:
         self._checkpoint_at = (0.0, -CHECKPOINT_BYTES, -1)
 
     def _retention(self) -> None:
-        """Checkpoint when the log grew enough (or long enough ago), and,
-        when the log is over ``global-log-max-size`` or its oldest segment
-        over ``global-log-max-age``, drop the segments the checkpoint covers
-        (links still behind them get a full sync, logged and counted)."""
+        """When the log is over ``global-log-max-size`` or its oldest
+        segment over ``global-log-max-age``, drop the segments the
+        checkpoint on disk covers (links still behind them get a full sync,
+        logged and counted); then start a checkpoint when one is due (see
+        CHECKPOINT_BYTES), so the next round can drop more."""
         lg = self.log
         cp = self.checkpoints
         cp.poll()
         cfg = self.core.config
-        since, size_then, lsn_then = self._checkpoint_at
         now = time.monotonic()
-        m = self.member
-        if lg.last_lsn > lsn_then and (lg.nbytes - size_then >= min(
-                CHECKPOINT_BYTES, cfg.global_log_max_size // 4)
-                or now - since >= CHECKPOINT_SECONDS) or (
-                m.has_undurable and m.tombs and now - since >= UNDURABLE_SECONDS):
-            # (States installed from outside the log hold tombstone
-            # collection back until a checkpoint holds them.)
-            if cp.start():
-                self._checkpoint_at = (now, lg.nbytes, lg.last_lsn)
-        age = wall_ms() / 1000 - (lg.oldest_ts >> LOGICAL_BITS) / 1000
-        over = lg.nbytes > cfg.global_log_max_size or (
-            cfg.global_log_max_age and age > cfg.global_log_max_age)
-        if over and cp.lsn:
+        reason = self._over_limit()
+        if reason:
+            # Never past the checkpoint: a restart replays what follows it
+            # (G5). cp.lsn is 0 with no checkpoint: nothing goes then.
             report = lg.truncate_before(cp.lsn + 1)
             if report:
                 self.dropped += report.records
-                log.warning("Global log: retention dropped %d records (LSN %d..%d, %s)",
-                            report.records, report.first_lsn, report.last_lsn,
-                            "size" if lg.nbytes > cfg.global_log_max_size else "age")
+                log.info("Global log: retention dropped %d records (LSN %d..%d, %s)",
+                         report.records, report.first_lsn, report.last_lsn, reason)
+                reason = self._over_limit()
+        since, appended_then, lsn_then = self._checkpoint_at
+        m = self.member
+        due = lg.last_lsn > lsn_then and (
+            lg.appended_bytes - appended_then >= min(CHECKPOINT_BYTES,
+                                                     cfg.global_log_max_size // 4)
+            or now - since >= CHECKPOINT_SECONDS
+            # Still over a limit with sealed segments: they are held only
+            # because no checkpoint covers them yet.
+            or bool(reason) and len(lg.segment_paths) > 1) or (
+            # States installed from outside the log hold tombstone
+            # collection back until a checkpoint holds them.
+            m.has_undurable and m.tombs and now - since >= UNDURABLE_SECONDS)
+        # (checkpoint_soon marks lsn_then -1: after a full sync no gap.)
+        if due and (lsn_then < 0 or now - cp.started_at >= cp.duration + max(
+                CHECKPOINT_MIN_GAP, cp.duration)) and cp.start():
+            self._checkpoint_at = (now, lg.appended_bytes, lg.last_lsn)
+
+    def _over_limit(self) -> str:
+        """Which retention limit the log is past ("size", "age"), or ""."""
+        lg = self.log
+        cfg = self.core.config
+        if lg.nbytes > cfg.global_log_max_size:
+            return "size"
+        age = wall_ms() / 1000 - (lg.oldest_ts >> LOGICAL_BITS) / 1000
+        if cfg.global_log_max_age and age > cfg.global_log_max_age:
+            return "age"
+        return ""
 
     # -- role ----------------------------------------------------------------------
 
@@ -727,6 +758,10 @@ class GlobalReplication:
             ("global_checkpoint_lsn", self.checkpoints.lsn),
             ("global_last_checkpoint_status",
              "ok" if self.checkpoints.last_status_ok else "err"),
+            # How long the last one took (fork to reaped): retention can
+            # keep the log near its limit only if the log does not grow by
+            # much more than the limit in about twice that.
+            ("global_last_checkpoint_ms", round(self.checkpoints.duration * 1000)),
             ("global_ops_local", m.local_ops),
             ("global_ops_applied", m.applied_ops),
             # Sizes of the member's tables, so a soak run can see that none

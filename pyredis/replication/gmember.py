@@ -1272,7 +1272,9 @@ class GlobalMember:
         for d in self.ks.dbs:
             for key in d.data:
                 seen.add((d.id, key))
-                entries.append(state_bytes(self.key_state(d.id, key)))
+                # Uncompressed: a checkpoint's duration bounds how far the
+                # log overshoots its size limit (gdriver's retention).
+                entries.append(state_bytes(self.key_state(d.id, key, False)))
         get = self.versions.get
         for k in self.tombs:
             # A tombstone at or below its database's flush version says
@@ -1363,9 +1365,11 @@ class GlobalMember:
 
     # -- key states: fetches, anti-entropy, snapshots ----------------------------------
 
-    def key_state(self, db: int, key: bytes) -> KeyState:
+    def key_state(self, db: int, key: bytes, compress: bool = True) -> KeyState:
         """The versioned state of a key as stored, expired or not (the
-        receiver judges expiry by the absolute time, as we do)."""
+        receiver judges expiry by the absolute time, as we do). With
+        ``compress`` false long strings are not LZF-compressed (the
+        checkpoint's choice: in pure Python LZF took 40 % of its time)."""
         d = self.ks.dbs[db]
         version = self.version_of(db, key)
         value = d.data.get(key)
@@ -1373,7 +1377,7 @@ class GlobalMember:
             flags = EXPIRED if self.tombs.get((db, key)) else 0
             return KeyState(db, key, version, flags, 0, b"")
         return KeyState(db, key, version, PRESENT, d.expires.get(key, 0),
-                        rdb.dump_payload(value))
+                        rdb.dump_payload(value, compress))
 
     def peer_vector(self, vector: dict) -> None:
         """A receiver said which ops it holds (HELLO). If it holds ops of

@@ -499,3 +499,40 @@ def test_commands_that_load_keys_without_versions_are_refused(group_factory):
     assert c.execute_command("DEBUG", "RELOAD")
     assert c.execute_command("GLOBAL", "DIGEST") == before and c.get("k") == b"v"
     assert c.execute_command("REPLICAOF", "NO", "ONE")
+
+
+@pytest.mark.parametrize("peer", ["none", "down"])
+def test_the_log_stays_near_its_size_limit_while_writes_go_on(group_factory, peer):
+    """Retention may drop only what the checkpoint on disk covers; the
+    member checkpoints as the log grows (and at once when it is over its
+    limit), so it stays within about a segment of the limit. A peer that
+    is down holds nothing back: it gets a full sync when it is back."""
+    max_size, seg = 128 * 1024, 32 * 1024
+    g = group_factory(2, {2: [1]}, {1: {"global_log_max_size": str(max_size),
+                                        "global_log_segment_size": str(seg)}})
+    if peer == "down":
+        g[1].set("first", 1)
+        until(lambda: g[2].get("first") == b"1", what="synced")
+        g[2].execute_command("GLOBAL", "LINK", "STOP", "127.0.0.1", g.ports[0])
+    else:
+        g[2].execute_command("GLOBAL", "PEER", "REMOVE", "127.0.0.1", g.ports[0])
+    lg = g.servers[0].core.global_repl.log
+    peak = written = 0
+    start = lg.appended_bytes
+    deadline = time.monotonic() + 6
+    i = 0
+    while time.monotonic() < deadline:
+        # About 60 KB of log a second: the log passes its limit three times.
+        for _ in range(3):
+            g[1].set(f"k{i % 500}", "x" * 150)
+            i += 1
+        time.sleep(0.01)
+        peak = max(peak, lg.nbytes)
+    written = lg.appended_bytes - start
+    assert written > 2 * max_size
+    assert peak <= max_size + 2 * seg, (peak, written)
+    assert g.info(1)["global_checkpoints"] >= 3
+    if peer == "down":
+        g[2].execute_command("GLOBAL", "LINK", "START", "127.0.0.1", g.ports[0])
+        converged(g.clients, timeout=30)
+        assert g.info(2)["global_full_syncs"] == 1
