@@ -360,10 +360,10 @@ class GlobalReplication:
         self.member = GlobalMember(core, cfg.global_server_id, self.log, wall_ms)
         self.checkpoints = Checkpoints(self)
         recover(self)
-        self._stamp_preexisting()
         # When the last checkpoint started: monotonic s, the log's
         # appended_bytes and last LSN then.
         self._checkpoint_at = (time.monotonic(), self.log.appended_bytes, self.log.last_lsn)
+        self._version_preexisting()
         self.member.on_applied = self._on_applied
         self.member.listeners.append(self._on_record)
         self.links: dict[tuple, OutLink] = {}
@@ -389,32 +389,37 @@ class GlobalReplication:
 
     # -- life --------------------------------------------------------------------
 
-    def _stamp_preexisting(self) -> None:
+    def _version_preexisting(self) -> None:
         """Keys the dump file or AOF held when global replication was
-        turned on have no version: they get one now (``GlobalMember.
-        stamp_unversioned``), and a checkpoint holds them before the server
-        serves a client or a link. Without it a kill -9 before the first
-        periodic checkpoint would restart from the log alone and lose them
-        (the log has no op for them); with it the next start finds them
-        versioned and stamps nothing, so this happens once."""
-        started = time.monotonic()
-        n = self.member.stamp_unversioned()
-        self.stamped = n
-        if not n:
+        turned on have no version: they are logged now as ops of ours
+        (``GlobalMember.log_unversioned``), before the server serves a
+        client or a link. A checkpoint of the dataset as it is comes
+        first: without it, a kill -9 before the next one would restart
+        from the log alone (recover() trusts no dump file once the log has
+        records), and with a crash in the middle, keys the log lost are
+        still unversioned there and are logged on the next start."""
+        self.versioned = 0
+        m = self.member
+        if not m.has_unversioned():
             return
+        started = time.monotonic()
         cp = self.checkpoints
-        # Written by the same forked child as any checkpoint; waiting for it
-        # here is fine: nothing is served yet.
+        # The same forked child as any checkpoint; waiting for it here is
+        # fine: nothing is served yet.
         cp.poll(block=True)
         if not cp.start():
             raise OSError("a checkpoint is already being written")
         cp.poll(block=True)
         if not cp.last_status_ok:
-            raise OSError(f"could not write the checkpoint {cp.path} holding the "
-                          f"{n} keys from before global replication")
-        log.info("Global replication: %d keys from before it was on got a version "
-                 "(%.2f s with the checkpoint); peers get them by anti-entropy",
-                 n, time.monotonic() - started)
+            raise OSError(f"could not write the checkpoint {cp.path} before logging the "
+                          "keys from before global replication")
+        n = self.versioned = m.log_unversioned()
+        self.log.flush(durable=True)
+        # The next checkpoint covers them soon, so a restart need not
+        # replay them.
+        self.checkpoint_soon()
+        log.info("Global replication: logged %d keys from before it was on (%.2f s, "
+                 "checkpoint included)", n, time.monotonic() - started)
 
     def start(self) -> None:
         """Start the links (call on the server's running loop)."""
@@ -783,9 +788,9 @@ class GlobalReplication:
             ("global_gc_lag_ms", self._gc_lag_ms()),
             ("global_heartbeats", m.beats),
             ("global_stale_keys_dropped", m.stale_dropped),
-            # Keys from before global replication was on, versioned at this
-            # start (0 on every later start: the checkpoint holds them).
-            ("global_preexisting_keys_stamped", self.stamped),
+            # Keys from before global replication was on, logged at this
+            # start (0 on later starts: they have versions then).
+            ("global_preexisting_keys_versioned", self.versioned),
         ]
         for i, link in enumerate(outs):
             st = link.status()

@@ -86,6 +86,15 @@ database's flush version came from a peer's digest or snapshot).
 Whole-value writes never need it. Such an op is a whole-value write
 everywhere.
 
+Keys from before. Keys a dump file or AOF held when global replication was
+turned on have no version, and neither the log nor anti-entropy (which
+lists versioned keys) would ship them. :meth:`log_unversioned` logs their
+states as ops of ours (batches of shipped states, each key from version 0
+to the op's), after the driver took a checkpoint of the dataset as it is.
+They must be ops: a state changed outside the log sits below the
+tombstone-collection horizon of members that never saw it, and they would
+take it for a delete they collected (the simulation showed it).
+
 Durability (G5). The log plus a :meth:`checkpoint` rebuild the member:
 :meth:`restore_checkpoint`, then :meth:`replay` of every record after the
 checkpoint's LSN, in log order, by the same rule (records it cannot
@@ -122,6 +131,8 @@ API (for the driver and the links)
     from us: their positions are gone with our old log).
 ``peer_vector(vector)``
     a receiver's HELLO vector (op ids of ours it holds are never reused).
+``has_unversioned()`` / ``log_unversioned() -> int``
+    keys from before global replication was on.
 ``checkpoint() -> bytes`` / ``restore_checkpoint(bytes) -> lsn`` /
 ``replay(record)``
     restart from durable state.
@@ -1443,43 +1454,86 @@ class GlobalMember:
             f(st)
         return True
 
-    def stamp_unversioned(self) -> int:
-        """Gives every live key that has no version one, and returns how
-        many it stamped: the keys a dump file or AOF held when global
-        replication was turned on (they were never written while the
-        member watched, so no op and no version names them, and anti-
-        entropy, which lists versioned keys only, would never ship them).
-
-        All of them get one version, from one HLC stamp of ours: a key
-        state installed from outside the log, as a fetched one is. Peers
-        take it through anti-entropy like any newer state, and where two
-        members both held a key before, the higher stamp wins everywhere
-        (the usual rule). Keys are not put in ``volatile``: the caller
-        must make a checkpoint hold them before any op is made or
-        applied (the driver writes one at once, at start-up), so a
-        replay after a restart always starts from them. The stamping then
-        happens once: after a restart the checkpoint gives them back with
-        their versions."""
+    def has_unversioned(self) -> bool:
+        """Whether a live key has no version (see :meth:`log_unversioned`)."""
         get = self.versions.get
-        flush = self.flush_versions
-        version = 0
+        for d in self.ks.dbs:
+            f = self.flush_versions[d.id]
+            i = d.id
+            for k in d.data:
+                if get(i, k) <= f:
+                    return True
+        return False
+
+    def log_unversioned(self, batch_keys: int = 1000, batch_bytes: int = 1 << 20) -> int:
+        """Logs the state of every live key that has no version as local
+        ops, and returns how many keys it logged: the keys a dump file or
+        AOF held when global replication was turned on (no op and no
+        version names them, so neither the log nor anti-entropy, which
+        lists versioned keys only, would ever ship them).
+
+        Each op is a batch of ``RESTORE key <abs ttl> <payload> REPLACE
+        ABSTTL`` (the shipped-state form, a whole-value write everywhere)
+        with every key going from version 0 to the op's. Ops, not states
+        installed from outside the log: peers get them through the log
+        (or a snapshot), where two members both held a key the later op
+        wins by the usual rule, and tombstone collection stays sound (a
+        peer holds such a state only once it holds the op, as the
+        frontiers it vouches for say; a state no op carried would sit
+        below every horizon, and a peer that never saw it would take it
+        for a collected delete). Keys already past their expiry are left
+        to expire.
+
+        Durability is the caller's: the data is in place already, so a
+        checkpoint taken before (keys unversioned) and the log replayed on
+        it rebuild the same dataset; after a crash in the middle, the keys
+        the log did not keep are still unversioned and are logged on the
+        next start. So each key is logged once."""
+        get = self.versions.get
+        now = self.clock()
         n = 0
         for d in self.ks.dbs:
             i = d.id
-            f = flush[i]
-            # A live key versioned at or below its database's flush version
-            # would be gone if the flush had seen it: it was never versioned.
-            todo = [k for k in d.data if get(i, k) <= f]
-            if not todo:
-                continue
-            if not version:
-                version = make_version(self.hlc.now(), self.server_id)
-            for k in todo:
-                self._set_version(i, k, version)
-            n += len(todo)
-        if n:
-            self._undone_by_crash(version)
+            f = self.flush_versions[i]
+            expires = d.expires
+            todo = [k for k in d.data if get(i, k) <= f
+                    and not (k in expires and expires[k] <= now)]
+            for start in range(0, len(todo), batch_keys):
+                cmds = []
+                size = 0
+                for k in todo[start:start + batch_keys]:
+                    payload = rdb.dump_payload(d.data[k])
+                    cmds.append([b"RESTORE", k, b"%d" % expires.get(k, 0), payload,
+                                 b"REPLACE", b"ABSTTL"])
+                    size += len(payload) + len(k)
+                    if size >= batch_bytes:
+                        self._log_states(i, cmds)
+                        n += len(cmds)
+                        cmds = []
+                        size = 0
+                if cmds:
+                    self._log_states(i, cmds)
+                    n += len(cmds)
         return n
+
+    def _log_states(self, db: int, commands: list) -> None:
+        """One op of :meth:`log_unversioned`: the RESTOREs of keys of ``db``
+        whose state is in place, versioned from 0 to the op's."""
+        sid = self.server_id
+        ts = self.hlc.now()
+        version = make_version(ts, sid)
+        keys = []
+        for args in commands:
+            self._set_version(db, args[1], version)
+            keys.append(KeyVersion(db, args[1], 0, version))
+        opid = max(self.log.last_opid(sid), self._opid_floor) + 1
+        rec = Record(sid, opid, ts, db, commands, keys)
+        self.log.append(rec)
+        self.vector[sid] = opid
+        self._own_ts = ts
+        self.local_ops += 1
+        for f in self.listeners:
+            f(rec)
 
     def versioned_keys(self):
         """Every (db, key) with a version: live keys and tombstones."""

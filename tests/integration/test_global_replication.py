@@ -432,14 +432,14 @@ def test_keys_from_before_global_replication_reach_the_peers(tmp_path):
                      global_peer=f"127.0.0.1:{pb}").start()
     b = None
     try:
-        # b turns global replication on later: its stamp is the later one,
-        # so its "shared" wins on both.
+        # b turns global replication on later: its op for "shared" is the
+        # later one, so its value wins on both.
         time.sleep(0.01)
         b = ServerThread(dir=str(db_), port=str(pb), global_server_id="2",
                          global_peer=f"127.0.0.1:{pa}").start()
         ca, cb = a.client(socket_timeout=10), b.client(socket_timeout=10)
-        assert ca.info("global")["global_preexisting_keys_stamped"] == 5
-        assert cb.info("global")["global_preexisting_keys_stamped"] == 2
+        assert ca.info("global")["global_preexisting_keys_versioned"] == 5
+        assert cb.info("global")["global_preexisting_keys_versioned"] == 2
         converged([ca, cb])
         assert cb.lrange("list", 0, -1) == [b"x", b"y"]
         assert cb.execute_command("SELECT", "3") and cb.smembers("in3") == {b"m"}
@@ -447,15 +447,13 @@ def test_keys_from_before_global_replication_reach_the_peers(tmp_path):
         assert cb.pttl("ttl") > 500_000
         assert ca.get("shared") == cb.get("shared") == b"from-b"
         assert ca.get("only-b") == b"1"
-        # A restart finds the keys versioned (the start-up checkpoint holds
-        # them): nothing is stamped again, and the members agree again
-        # (what a installed from b after that checkpoint comes back by
-        # anti-entropy, as any install does).
+        # A restart finds the keys versioned (checkpoint and log): nothing
+        # is logged again, and the members still agree.
         a.stop()
         a = ServerThread(dir=str(da), port=str(pa), global_server_id="1",
                          global_peer=f"127.0.0.1:{pb}").start()
         ca = a.client(socket_timeout=10)
-        assert ca.info("global")["global_preexisting_keys_stamped"] == 0
+        assert ca.info("global")["global_preexisting_keys_versioned"] == 0
         converged([ca, cb])
         until(lambda: ca.execute_command("GLOBAL", "DIGEST")
               == cb.execute_command("GLOBAL", "DIGEST"), what="equal version digests")
@@ -477,9 +475,9 @@ def test_keys_from_before_survive_kill9_before_any_periodic_checkpoint(tmp_path)
         a.start()
         c = a.client(socket_timeout=10)
         # Rebuilt from the start-up checkpoint and the log: nothing lost,
-        # nothing stamped twice.
+        # nothing logged twice.
         assert c.dbsize() == 101 and c.get("old7") == b"7"
-        assert c.info("global")["global_preexisting_keys_stamped"] == 0
+        assert c.info("global")["global_preexisting_keys_versioned"] == 0
     finally:
         a.stop()
 

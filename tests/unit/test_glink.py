@@ -269,7 +269,7 @@ def test_anti_entropy_repairs_a_key_no_op_brought():
     assert m2.slot_digests() == m1.slot_digests()
 
 
-def test_keys_from_before_global_replication_reach_a_peer_by_anti_entropy():
+def test_keys_from_before_global_replication_reach_a_peer_through_the_log():
     tmp = tempfile.mkdtemp()
     core = Core()
     plain = core.new_client()
@@ -278,14 +278,13 @@ def test_keys_from_before_global_replication_reach_a_peer_by_anti_entropy():
     # Global replication turned on over that dataset.
     m1 = GlobalMember(core, 1, GlobalLog(tmp + "/m1", fsync="no"), lambda: WALL[0])
     c2, m2, k2 = _member(2, tmp)
-    assert m1.stamp_unversioned() == 20
+    assert m1.log_unversioned(batch_keys=8) == 20
     executor.call(plain, [b"SET", b"new", b"1"])
     rl, sl = ReceiverLink(m2), SourceLink(m1)
     sl.receive_data(rl.connect())
     _pump(rl, sl)
-    # The op came through the log, the older keys through the digest round
-    # that follows SYNCED.
-    assert rl.state == "synced"
+    # The three ops of the older keys and the SET came as the backlog.
+    assert rl.state == "synced" and rl.ops_received == 4 and m2.vector == {1: 4}
     assert executor.call(k2, [b"DEBUG", b"DIGEST"]) == executor.call(plain, [b"DEBUG", b"DIGEST"])
     assert m2.slot_digests() == m1.slot_digests()
 
