@@ -143,13 +143,15 @@ def recover(gr) -> None:
         core.funnel.unsubscribe(s)
     listeners, member.listeners = member.listeners, []
     hook, member.on_applied = member.on_applied, None
+    gr.dataset_from_dump = False
     try:
         had_data = any(d.data for d in core.ks.dbs)
         lsn = cp.load()
         if lsn is None:
             if lg.last_lsn == 0 and not lg.base_vector:
                 # A new member: whatever the dump/AOF held stays (the driver
-                # versions it next, and checkpoints it).
+                # checkpoints it and logs its keys next).
+                gr.dataset_from_dump = had_data
                 return
             for d in core.ks.dbs:
                 d.flush()

@@ -505,6 +505,9 @@ class GlobalMember:
         # keys a full sync showed deleted (drop_stale).
         self.gc_floor = 0
         self.stale_dropped = 0
+        # Live keys without a version the last restore_checkpoint brought
+        # (a checkpoint taken before log_unversioned finished).
+        self.unversioned_restored = 0
         # States changed outside the log (installs, adopted flushes, stale
         # keys dropped) since the last checkpoint: a crash would undo them,
         # so local_stable() stays below them until a checkpoint holds them.
@@ -1347,6 +1350,8 @@ class GlobalMember:
                 continue
             if st.version:
                 self._set_version(st.db, st.key, st.version, bool(st.flags & EXPIRED))
+            elif st.flags & PRESENT:
+                self.unversioned_restored += 1
         if p + 4 <= len(data) - 4:
             # Receivers' echoes (absent in checkpoints of older versions).
             (n,) = _U32.unpack_from(data, p)
