@@ -718,8 +718,8 @@ class GlobalReplication:
         # Commands that load a dataset under the member's feet: the keys
         # they bring would have no version, or a version that no longer
         # matches the value, and no op would tell the peers. (A plain DEBUG
-        # RELOAD saves and reloads the same data, versions still right; a
-        # start-up load is versioned by the driver as it starts.)
+        # RELOAD saves and reloads the same data, versions still right; the
+        # keys of a start-up load are logged by _version_preexisting.)
         if name == "debug" and len(args) > 1:
             sub = args[1].lower()
             if sub == b"loadaof" or (sub == b"reload" and len(args) > 2):
@@ -767,9 +767,8 @@ class GlobalReplication:
             ("global_checkpoint_lsn", self.checkpoints.lsn),
             ("global_last_checkpoint_status",
              "ok" if self.checkpoints.last_status_ok else "err"),
-            # How long the last one took (fork to reaped): retention can
-            # keep the log near its limit only if the log does not grow by
-            # much more than the limit in about twice that.
+            # How long the last one took (fork to reaped): the log can pass
+            # its size limit by what it grows in about three times that.
             ("global_last_checkpoint_ms", round(self.checkpoints.duration * 1000)),
             ("global_ops_local", m.local_ops),
             ("global_ops_applied", m.applied_ops),
