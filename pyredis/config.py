@@ -585,7 +585,8 @@ OPTIONS: dict[str, Option] = _opts(
            doc="Directory of the global log's segment files (relative to `dir`)."),
     Option("global-log-max-size", "memory", 1024 ** 3, True, 1, _LL_MAX,
            doc="The global log drops its oldest segments past this size, even if a link "
-               "still needs them (that link then gets a full sync)."),
+               "still needs them (that link then gets a full sync), once a checkpoint "
+               "covers them (one is started as needed)."),
     Option("global-log-max-age", "int", 7 * 24 * 3600, True, 0, _LL_MAX,
            doc="...and segments older than this many seconds (0: no age limit)."),
     Option("global-log-segment-size", "memory", 64 * 1024 ** 2, False, 4096, _LL_MAX,

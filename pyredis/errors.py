@@ -362,3 +362,6 @@ UNBLOCKED_TO_REPLICA = ("UNBLOCKED force unblock from blocking operation, instan
                         "changed (master -> replica?)")
 # Global replication.
 SWAPDB_GLOBAL = "ERR SWAPDB is not supported while global replication is on"
+# Loading a dataset behind global replication's back (keys without
+# versions, or versions that no longer match their values).
+LOAD_GLOBAL = "ERR {} is not supported while global replication is on"

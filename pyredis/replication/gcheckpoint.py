@@ -14,7 +14,9 @@ replay every record of the log after its LSN through the member's receive
 rule (``GlobalMember.replay``); with no checkpoint, replay the whole log on
 an empty dataset. The result holds exactly the ops the durable files hold,
 whether or not the AOF or a dump file exist: those are not what global
-replication trusts. If retention dropped history that no checkpoint covers
+replication trusts. Only a new member (no checkpoint, an empty log) keeps
+what its dump file or AOF loaded; the driver then writes a checkpoint of it
+and logs its keys (``GlobalReplication._version_preexisting``). If retention dropped history that no checkpoint covers
 (the driver avoids it: segments go only below the checkpoint's LSN), the
 member claims only its own op ids and lets anti-entropy bring the rest.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 from .gmember import CheckpointError
 
@@ -45,6 +48,10 @@ class Checkpoints:
         # INFO global: checkpoints written, and whether the last one worked.
         self.count = 0
         self.last_status_ok = True
+        # When the last one started (monotonic s) and how long the last
+        # finished one took: the driver spaces them by it.
+        self.started_at = 0.0
+        self.duration = 0.0
 
     def start(self) -> bool:
         """Fork a child writing a checkpoint of now; False if one runs."""
@@ -77,6 +84,7 @@ class Checkpoints:
             os._exit(code)
         self.child = pid
         self._child_lsn = lsn
+        self.started_at = time.monotonic()
         return True
 
     def poll(self, block: bool = False) -> None:
@@ -90,6 +98,7 @@ class Checkpoints:
         if pid == 0:
             return
         self.child = 0
+        self.duration = time.monotonic() - self.started_at
         self.last_status_ok = os.waitstatus_to_exitcode(status) == 0
         if self.last_status_ok:
             self.lsn = self._child_lsn
@@ -102,15 +111,17 @@ class Checkpoints:
             except OSError:
                 pass
 
-    def load(self) -> int:
+    def load(self) -> int | None:
         """Restore the checkpoint on disk into the member (its keyspace is
-        emptied first); returns the LSN it covers (0 with none). Raises
-        ValueError naming the file when it is damaged."""
+        emptied first); returns the LSN it covers, None when there is none
+        (a checkpoint may cover LSN 0: the one written at the first start
+        over a dump file's keys). Raises ValueError naming the file when it
+        is damaged."""
         try:
             with open(self.path, "rb") as f:
                 data = f.read()
         except FileNotFoundError:
-            return 0
+            return None
         for d in self.gr.core.ks.dbs:
             d.flush()
         try:
@@ -134,15 +145,19 @@ def recover(gr) -> None:
         core.funnel.unsubscribe(s)
     listeners, member.listeners = member.listeners, []
     hook, member.on_applied = member.on_applied, None
+    gr.dataset_from_dump = False
     try:
         had_data = any(d.data for d in core.ks.dbs)
         lsn = cp.load()
-        if not lsn:
+        if lsn is None:
             if lg.last_lsn == 0 and not lg.base_vector:
-                # A new member: whatever the dump/AOF held stays, unversioned.
+                # A new member: whatever the dump/AOF held stays (the driver
+                # checkpoints it and logs its keys next).
+                gr.dataset_from_dump = had_data
                 return
             for d in core.ks.dbs:
                 d.flush()
+            lsn = 0
         if had_data:
             log.info("Global replication: the dataset comes from the global log "
                      "(checkpoint and log), not from the dump file or AOF")

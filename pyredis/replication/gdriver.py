@@ -70,12 +70,23 @@ _TICK = 0.05
 _READ = 1 << 20
 # In the GLOBAL SYNC reply: this member reads HELLO's flags (compression).
 _HELLO_FLAGS = "hello-flags"
-# A checkpoint is taken when the log grew this much since the last one, or
-# after CHECKPOINT_SECONDS with new records; the log keeps every record a
-# checkpoint does not cover.
+# The log keeps every record the checkpoint on disk does not cover (a
+# restart replays them), so retention can drop only up to it. A checkpoint
+# is taken when the log grew CHECKPOINT_BYTES since the last one (a quarter
+# of global-log-max-size when that is less), after CHECKPOINT_SECONDS with
+# new records, and whenever the log is over a retention limit with sealed
+# segments that only a newer checkpoint lets it drop. One at a time, each
+# starting CHECKPOINT_MIN_GAP s, or the last one's duration if longer,
+# after the previous one ended: the forked child works at most half the
+# time, however small the limit is for the dataset and the write rate (the
+# log then overshoots its limit by what it grows in about three checkpoint
+# durations).
 CHECKPOINT_BYTES = 64 * 1024 * 1024
 CHECKPOINT_SECONDS = 300
+CHECKPOINT_MIN_GAP = 0.25
 UNDURABLE_SECONDS = 30
+# How often retention looks at the log (and reaps a finished checkpoint).
+RETENTION_SECONDS = 0.25
 
 
 def wall_ms() -> int:
@@ -383,7 +394,10 @@ class GlobalReplication:
         self.member = GlobalMember(core, cfg.global_server_id, self.log, wall_ms)
         self.checkpoints = Checkpoints(self)
         recover(self)
-        self._checkpoint_at = (time.monotonic(), self.log.nbytes, self.log.last_lsn)
+        # When the last checkpoint started: monotonic s, the log's
+        # appended_bytes and last LSN then.
+        self._checkpoint_at = (time.monotonic(), self.log.appended_bytes, self.log.last_lsn)
+        self._version_preexisting()
         self.member.on_applied = self._on_applied
         self.member.listeners.append(self._on_record)
         self.links: dict[tuple, OutLink] = {}
@@ -415,6 +429,42 @@ class GlobalReplication:
         self.stream_changed()
 
     # -- life --------------------------------------------------------------------
+
+    def _version_preexisting(self) -> None:
+        """Keys the dump file or AOF held when global replication was
+        turned on have no version: they are logged now as ops of ours
+        (``GlobalMember.log_unversioned``), before the server serves a
+        client or a link. A checkpoint of the dataset as it is comes
+        first: without it, a kill -9 before the next one would restart
+        from the log alone (recover() trusts no dump file once the log has
+        records), and with a crash in the middle, keys the log lost are
+        still unversioned there and are logged on the next start."""
+        self.versioned = 0
+        m = self.member
+        # Only a dataset from the dump file, or a checkpoint taken before
+        # the keys were all logged, can hold them: no scan of every key
+        # (about 1 s per million) on the other starts.
+        if not (self.dataset_from_dump or m.unversioned_restored) \
+                or not m.has_unversioned():
+            return
+        started = time.monotonic()
+        cp = self.checkpoints
+        # The same forked child as any checkpoint; waiting for it here is
+        # fine: nothing is served yet.
+        cp.poll(block=True)
+        if not cp.start():
+            raise OSError("a checkpoint is already being written")
+        cp.poll(block=True)
+        if not cp.last_status_ok:
+            raise OSError(f"could not write the checkpoint {cp.path} before logging the "
+                          "keys from before global replication")
+        n = self.versioned = m.log_unversioned()
+        self.log.flush(durable=True)
+        # The next checkpoint covers them soon, so a restart need not
+        # replay them.
+        self.checkpoint_soon()
+        log.info("Global replication: logged %d keys from before it was on (%.2f s, "
+                 "checkpoint included)", n, time.monotonic() - started)
 
     def start(self) -> None:
         """Start the links (call on the server's running loop)."""
@@ -608,6 +658,14 @@ class GlobalReplication:
             return
         m.standby = None
         sb.promote()
+        if sb.unversioned and m.has_unversioned():
+            # The master was no member: its keys came without versions.
+            # Logged as ops of ours, like keys from before global
+            # replication (_version_preexisting), durable at once.
+            n = m.log_unversioned()
+            self.log.flush(durable=True)
+            log.info("Global replication: logged %d keys the master's full sync brought "
+                     "without versions", n)
         self.checkpoint_soon()
         self.reconcile()
         log.info("Global replication: promoted, continuing the links with ops %s", m.vector)
@@ -679,7 +737,7 @@ class GlobalReplication:
                     and not self._syncing):
                 self._last_sync = now
                 self._background_sync()
-            if now - self._last_retention >= 1:
+            if now - self._last_retention >= RETENTION_SECONDS:
                 self._last_retention = now
                 self._retention()
         except Exception:
@@ -690,44 +748,63 @@ class GlobalReplication:
         self._checkpoint_at = (0.0, -CHECKPOINT_BYTES, -1)
 
     def _retention(self) -> None:
-        """Checkpoint when the log grew enough (or long enough ago), and,
-        when the log is over ``global-log-max-size`` or its oldest segment
-        over ``global-log-max-age``, drop the segments the checkpoint covers
-        (links still behind them get a full sync, logged and counted)."""
+        """When the log is over ``global-log-max-size`` or its oldest
+        segment over ``global-log-max-age``, drop the segments the
+        checkpoint on disk covers (links still behind them get a full sync,
+        logged and counted); then start a checkpoint when one is due (see
+        CHECKPOINT_BYTES), so the next round can drop more."""
         lg = self.log
         cp = self.checkpoints
         cp.poll()
         cfg = self.core.config
-        since, size_then, lsn_then = self._checkpoint_at
         now = time.monotonic()
-        m = self.member
-        if lg.last_lsn > lsn_then and (lg.nbytes - size_then >= min(
-                CHECKPOINT_BYTES, cfg.global_log_max_size // 4)
-                or now - since >= CHECKPOINT_SECONDS) or (
-                m.has_undurable and m.tombs and now - since >= UNDURABLE_SECONDS):
-            # (States installed from outside the log hold tombstone
-            # collection back until a checkpoint holds them.) A standby
-            # waits while keys hold data from the stream whose record has
-            # not come yet: the checkpoint would pair that data with the
-            # older version, and a restart forgets which keys they were.
-            if (m.standby is None or not m.standby.dirty) and cp.start():
-                self._checkpoint_at = (now, lg.nbytes, lg.last_lsn)
-        age = wall_ms() / 1000 - (lg.oldest_ts >> LOGICAL_BITS) / 1000
-        over = lg.nbytes > cfg.global_log_max_size or (
-            cfg.global_log_max_age and age > cfg.global_log_max_age)
-        if over and cp.lsn:
+        reason = self._over_limit()
+        if reason:
+            # Never past the checkpoint: a restart replays what follows it
+            # (G5). cp.lsn is 0 with no checkpoint: nothing goes then.
             report = lg.truncate_before(cp.lsn + 1)
             if report:
                 self.dropped += report.records
-                log.warning("Global log: retention dropped %d records (LSN %d..%d, %s)",
-                            report.records, report.first_lsn, report.last_lsn,
-                            "size" if lg.nbytes > cfg.global_log_max_size else "age")
+                log.info("Global log: retention dropped %d records (LSN %d..%d, %s)",
+                         report.records, report.first_lsn, report.last_lsn, reason)
+                reason = self._over_limit()
+        since, appended_then, lsn_then = self._checkpoint_at
+        m = self.member
+        due = lg.last_lsn > lsn_then and (
+            lg.appended_bytes - appended_then >= min(CHECKPOINT_BYTES,
+                                                     cfg.global_log_max_size // 4)
+            or now - since >= CHECKPOINT_SECONDS
+            # Still over a limit with sealed segments: they are held only
+            # because no checkpoint covers them yet.
+            or bool(reason) and len(lg.segment_paths) > 1) or (
+            # States installed from outside the log hold tombstone
+            # collection back until a checkpoint holds them.
+            m.has_undurable and m.tombs and now - since >= UNDURABLE_SECONDS)
+        # (checkpoint_soon marks lsn_then -1: after a full sync no gap.)
+        # A standby waits while keys hold data from the stream whose record
+        # has not come yet: the checkpoint would pair that data with the
+        # older version, and a restart forgets which keys they were.
+        if due and (m.standby is None or not m.standby.dirty) and (
+                lsn_then < 0 or now - cp.started_at >= cp.duration + max(
+                    CHECKPOINT_MIN_GAP, cp.duration)) and cp.start():
+            self._checkpoint_at = (now, lg.appended_bytes, lg.last_lsn)
+
+    def _over_limit(self) -> str:
+        """Which retention limit the log is past ("size", "age"), or ""."""
+        lg = self.log
+        cfg = self.core.config
+        if lg.nbytes > cfg.global_log_max_size:
+            return "size"
+        age = wall_ms() / 1000 - (lg.oldest_ts >> LOGICAL_BITS) / 1000
+        if cfg.global_log_max_age and age > cfg.global_log_max_age:
+            return "age"
+        return ""
 
     # -- role ----------------------------------------------------------------------
 
     def _update_gate(self) -> None:
         readonly = self.core.config.global_role == "readonly"
-        self.core.set_gate(self._readonly_gate if readonly else self._swapdb_gate,
+        self.core.set_gate(self._readonly_gate if readonly else self._dataset_gate,
                            "global-role")
 
     def _update_log_gate(self) -> None:
@@ -745,14 +822,25 @@ class GlobalReplication:
     def _readonly_gate(cls, client, cmd, args):
         if cmd.is_write and client.kind not in ("master", "global"):
             return errors.READONLY
-        return cls._swapdb_gate(client, cmd, args)
+        return cls._dataset_gate(client, cmd, args)
 
     @staticmethod
-    def _swapdb_gate(client, cmd, args):
+    def _dataset_gate(client, cmd, args):
         # Key versions belong to (database, key): swapping whole databases
         # has no op that other members could apply key by key.
-        if cmd.name == "swapdb":
+        name = cmd.name
+        if name == "swapdb":
             return errors.SWAPDB_GLOBAL
+        # Commands that load a dataset under the member's feet: the keys
+        # they bring would have no version, or a version that no longer
+        # matches the value, and no op would tell the peers. (A plain DEBUG
+        # RELOAD saves and reloads the same data, versions still right; the
+        # keys of a start-up load are logged by _version_preexisting.)
+        if name == "debug" and len(args) > 1:
+            sub = args[1].lower()
+            if sub == b"loadaof" or (sub == b"reload" and len(args) > 2):
+                return errors.LOAD_GLOBAL.format("DEBUG " + sub.decode().upper()
+                                                 + (" with options" if len(args) > 2 else ""))
         return None
 
     # -- what INFO and GLOBAL STATUS show -------------------------------------------
@@ -791,6 +879,9 @@ class GlobalReplication:
             ("global_checkpoint_lsn", self.checkpoints.lsn),
             ("global_last_checkpoint_status",
              "ok" if self.checkpoints.last_status_ok else "err"),
+            # How long the last one took (fork to reaped): the log can pass
+            # its size limit by what it grows in about three times that.
+            ("global_last_checkpoint_ms", round(self.checkpoints.duration * 1000)),
             ("global_ops_local", m.local_ops),
             ("global_ops_applied", m.applied_ops),
             # Sizes of the member's tables, so a soak run can see that none
@@ -817,6 +908,9 @@ class GlobalReplication:
             # A classic replica keeping a copy of its master's log (G6).
             ("global_standby", int(m.standby is not None)),
             ("global_standby_records", m.standby.records if m.standby is not None else 0),
+            # Keys from before global replication was on, logged at this
+            # start (0 on later starts: they have versions then).
+            ("global_preexisting_keys_versioned", self.versioned),
         ]
         for i, link in enumerate(outs):
             st = link.status()

@@ -926,21 +926,24 @@ class SourceLink:
             self._snap = None
             self._out.append(encode(SnapEnd()))
         while self._backlog is not None:
-            # The backlog comes as the log's framed bytes of each record
-            # (an OP's body is exactly those): nothing decoded or encoded.
-            for origin, opid, data in self._backlog:
-                n = len(self._out)
-                self._on_frame(origin, opid, data)
-                if len(self._out) > n:
-                    size += len(self._out[-1])
-                    if budget and size >= budget:
-                        return
-            # Exhausted: ops logged since the iterator was made come next;
-            # when there are none, the receiver is caught up.
             try:
+                # The backlog comes as the log's framed bytes of each record
+                # (an OP's body is exactly those): nothing decoded or encoded.
+                for origin, opid, data in self._backlog:
+                    n = len(self._out)
+                    self._on_frame(origin, opid, data)
+                    if len(self._out) > n:
+                        size += len(self._out[-1])
+                        if budget and size >= budget:
+                            return
+                # Exhausted: ops logged since the iterator was made come
+                # next; when there are none, the receiver is caught up.
                 more = m.log.ops_missing_for(self.sent, exclude_origin=self.peer, frames=True)
             except FullSyncNeeded:
-                # Retention dropped what we were about to send.
+                # Retention dropped what we were about to send, before the
+                # reader got to it or under it (a segment deleted between
+                # two budgets): what was sent stays sent, the rest comes as
+                # a snapshot.
                 self._snapshot(self.sent)
                 return self._pull(budget)
             first = next(more, None)

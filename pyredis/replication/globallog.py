@@ -486,6 +486,9 @@ class GlobalLog:
         self._vector: dict[int, int] = {}
         self._max_ts = 0
         self._nbytes = 0
+        # Bytes of records appended since the log was opened: only grows
+        # (retention and reset lower nbytes, not this).
+        self._appended = 0
         # Per-origin checkpoints: origin -> (op ids, LSNs), the origin's
         # first op in the log and every index_every-th after, so a vector's
         # start position is found by bisection, not by a scan.
@@ -531,6 +534,12 @@ class GlobalLog:
         """Bytes of all segments, headers and buffered appends included
         (INFO ``global_log_bytes``)."""
         return self._nbytes
+
+    @property
+    def appended_bytes(self) -> int:
+        """Bytes of the records appended since the log was opened, whatever
+        retention dropped since: how much it grew between two moments."""
+        return self._appended
 
     @property
     def max_ts(self) -> int:
@@ -613,6 +622,7 @@ class GlobalLog:
         size = len(data)
         seg.size += size
         self._nbytes += size
+        self._appended += size
         self._next_lsn = lsn + 1
         self._buf.append(data)
         # The listeners the member calls next (source links) and a classic

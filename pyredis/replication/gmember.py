@@ -95,6 +95,15 @@ keys with a TTL are walked, to leave out expired keys not removed yet.
 :meth:`verify_digests` (``GLOBAL DIGEST``) recounts them from the keys, so
 a key changed behind the member's back is still found and repaired.
 
+Keys from before. Keys a dump file or AOF held when global replication was
+turned on have no version, and neither the log nor anti-entropy (which
+lists versioned keys) would ship them. :meth:`log_unversioned` logs their
+states as ops of ours (batches of shipped states, each key from version 0
+to the op's), after the driver took a checkpoint of the dataset as it is.
+They must be ops: a state changed outside the log sits below the
+tombstone-collection horizon of members that never saw it, and they would
+take it for a delete they collected (the simulation showed it).
+
 Durability (G5). The log plus a :meth:`checkpoint` rebuild the member:
 :meth:`restore_checkpoint`, then :meth:`replay` of every record after the
 checkpoint's LSN, in log order, by the same rule (records it cannot
@@ -131,6 +140,8 @@ API (for the driver and the links)
     from us: their positions are gone with our old log).
 ``peer_vector(vector)``
     a receiver's HELLO vector (op ids of ours it holds are never reused).
+``has_unversioned()`` / ``log_unversioned() -> int``
+    keys from before global replication was on.
 ``checkpoint() -> bytes`` / ``restore_checkpoint(bytes) -> lsn`` /
 ``replay(record)``
     restart from durable state.
@@ -456,6 +467,8 @@ class _MemberVersions(VersionTable):
         member = self.member
         VersionTable.__init__(self, None)
         self.member = member
+        # No version, nothing counted in the anti-entropy digests.
+        member._dig = [None] * len(member._dig)
 
     def bump(self, db: int, key: bytes) -> None:
         m = self.member
@@ -563,6 +576,9 @@ class GlobalMember:
         # keys a full sync showed deleted (drop_stale).
         self.gc_floor = 0
         self.stale_dropped = 0
+        # Live keys without a version the last restore_checkpoint brought
+        # (a checkpoint taken before log_unversioned finished).
+        self.unversioned_restored = 0
         # States changed outside the log (installs, adopted flushes, stale
         # keys dropped) since the last checkpoint: a crash would undo them,
         # so local_stable() stays below them until a checkpoint holds them.
@@ -1452,7 +1468,9 @@ class GlobalMember:
         for d in self.ks.dbs:
             for key in d.data:
                 seen.add((d.id, key))
-                entries.append(state_bytes(self.key_state(d.id, key)))
+                # Uncompressed: a checkpoint's duration bounds how far the
+                # log overshoots its size limit (gdriver's retention).
+                entries.append(state_bytes(self.key_state(d.id, key, False)))
         get = self.versions.get
         for k in self.tombs:
             # A tombstone at or below its database's flush version says
@@ -1514,6 +1532,8 @@ class GlobalMember:
                 continue
             if st.version:
                 self._set_version(st.db, st.key, st.version, bool(st.flags & EXPIRED))
+            elif st.flags & PRESENT:
+                self.unversioned_restored += 1
         if p + 4 <= len(data) - 4:
             # Receivers' echoes (absent in checkpoints of older versions).
             (n,) = _U32.unpack_from(data, p)
@@ -1543,9 +1563,11 @@ class GlobalMember:
 
     # -- key states: fetches, anti-entropy, snapshots ----------------------------------
 
-    def key_state(self, db: int, key: bytes) -> KeyState:
+    def key_state(self, db: int, key: bytes, compress: bool = True) -> KeyState:
         """The versioned state of a key as stored, expired or not (the
-        receiver judges expiry by the absolute time, as we do)."""
+        receiver judges expiry by the absolute time, as we do). With
+        ``compress`` false long strings are not LZF-compressed (the
+        checkpoint's choice: in pure Python LZF took 40 % of its time)."""
         d = self.ks.dbs[db]
         version = self.version_of(db, key)
         value = d.data.get(key)
@@ -1553,7 +1575,7 @@ class GlobalMember:
             flags = EXPIRED if self.tombs.get((db, key)) else 0
             return KeyState(db, key, version, flags, 0, b"")
         return KeyState(db, key, version, PRESENT, d.expires.get(key, 0),
-                        rdb.dump_payload(value))
+                        rdb.dump_payload(value, compress))
 
     def peer_vector(self, vector: dict) -> None:
         """A receiver said which ops it holds (HELLO). If it holds ops of
@@ -1620,6 +1642,87 @@ class GlobalMember:
         for f in self.installed:
             f(st)
         return True
+
+    def has_unversioned(self) -> bool:
+        """Whether a live key has no version (see :meth:`log_unversioned`)."""
+        get = self.versions.get
+        for d in self.ks.dbs:
+            f = self.flush_versions[d.id]
+            i = d.id
+            for k in d.data:
+                if get(i, k) <= f:
+                    return True
+        return False
+
+    def log_unversioned(self, batch_keys: int = 1000, batch_bytes: int = 1 << 20) -> int:
+        """Logs the state of every live key that has no version as local
+        ops, and returns how many keys it logged: the keys a dump file or
+        AOF held when global replication was turned on (no op and no
+        version names them, so neither the log nor anti-entropy, which
+        lists versioned keys only, would ever ship them).
+
+        Each op is a batch of ``RESTORE key <abs ttl> <payload> REPLACE
+        ABSTTL`` (the shipped-state form, a whole-value write everywhere)
+        with every key going from version 0 to the op's. Ops, not states
+        installed from outside the log: peers get them through the log
+        (or a snapshot), where two members both held a key the later op
+        wins by the usual rule, and tombstone collection stays sound (a
+        peer holds such a state only once it holds the op, as the
+        frontiers it vouches for say; a state no op carried would sit
+        below every horizon, and a peer that never saw it would take it
+        for a collected delete). Keys already past their expiry are left
+        to expire.
+
+        Durability is the caller's: the data is in place already, so a
+        checkpoint taken before (keys unversioned) and the log replayed on
+        it rebuild the same dataset; after a crash in the middle, the keys
+        the log did not keep are still unversioned and are logged on the
+        next start. So each key is logged once."""
+        get = self.versions.get
+        now = self.clock()
+        n = 0
+        for d in self.ks.dbs:
+            i = d.id
+            f = self.flush_versions[i]
+            expires = d.expires
+            todo = [k for k in d.data if get(i, k) <= f
+                    and not (k in expires and expires[k] <= now)]
+            for start in range(0, len(todo), batch_keys):
+                cmds = []
+                size = 0
+                for k in todo[start:start + batch_keys]:
+                    payload = rdb.dump_payload(d.data[k])
+                    cmds.append([b"RESTORE", k, b"%d" % expires.get(k, 0), payload,
+                                 b"REPLACE", b"ABSTTL"])
+                    size += len(payload) + len(k)
+                    if size >= batch_bytes:
+                        self._log_states(i, cmds)
+                        n += len(cmds)
+                        cmds = []
+                        size = 0
+                if cmds:
+                    self._log_states(i, cmds)
+                    n += len(cmds)
+        return n
+
+    def _log_states(self, db: int, commands: list) -> None:
+        """One op of :meth:`log_unversioned`: the RESTOREs of keys of ``db``
+        whose state is in place, versioned from 0 to the op's."""
+        sid = self.server_id
+        ts = self.hlc.now()
+        version = make_version(ts, sid)
+        keys = []
+        for args in commands:
+            self._set_version(db, args[1], version)
+            keys.append(KeyVersion(db, args[1], 0, version))
+        opid = max(self.log.last_opid(sid), self._opid_floor) + 1
+        rec = Record(sid, opid, ts, db, commands, keys)
+        self.log.append(rec)
+        self.vector[sid] = opid
+        self._own_ts = ts
+        self.local_ops += 1
+        for f in self.listeners:
+            f(rec)
 
     def versioned_keys(self):
         """Every (db, key) with a version: live keys and tombstones."""

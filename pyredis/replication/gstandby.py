@@ -299,6 +299,8 @@ class Standby:
         self.member = member
         # (db, key) changed by the stream since the last item naming them.
         self.dirty: dict = {}
+        # The last full sync came from a master that is no member.
+        self.unversioned = False
         self.records = 0
         self.stamps = 0
         self._warned = False
@@ -447,6 +449,9 @@ class Standby:
         for i in range(len(m.flush_versions)):
             m.flush_versions[i] = 0
         self.dirty.clear()
+        # The master is no member (a real redis-server, or pyredis without
+        # global replication): its keys have no version; promotion logs them.
+        self.unversioned = meta is None
         vector = {}
         if meta is not None:
             for i, f in enumerate(meta.flush[:len(m.flush_versions)]):

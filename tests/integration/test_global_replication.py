@@ -526,6 +526,27 @@ def test_a_promoted_classic_replica_carries_the_members_links_on_by_op_id(tmp_pa
         m1.stop()
 
 
+def test_a_standby_of_a_master_without_global_replication_logs_its_keys_once_promoted():
+    """R's master is a server without global replication: its keys reach R
+    with no version. Promoted, R logs them as ops of its own, so a member
+    pulling from R gets them."""
+    with ServerThread() as plain:
+        cp = plain.client(socket_timeout=10)
+        cp.set("a", "1")
+        cp.hset("h", "f", "v")
+        with ServerThread(replicaof=f"127.0.0.1 {plain.port}", global_server_id="3") as r:
+            cr = r.client(socket_timeout=10)
+            until(lambda: cr.info("replication").get("master_link_status") == "up"
+                  and cr.get("a") == b"1", what="R's full sync")
+            assert cr.execute_command("REPLICAOF", "NO", "ONE")
+            with ServerThread(global_server_id="4", global_peer=f"127.0.0.1:{r.port}") as p:
+                c4 = p.client(socket_timeout=10)
+                until(lambda: c4.get("a") == b"1" and c4.hget("h", "f") == b"v",
+                      what="the keys reached the member pulling from R")
+                until(lambda: digest(c4) == digest(cr), what="equal digests")
+                assert c4.info("global")["global_full_syncs"] == 0
+
+
 def test_a_damaged_stream_item_is_refused_and_the_replica_syncs_in_full():
     """A record whose checksum fails in M1's stream: R applies nothing of
     it, logs it, drops the link and discards its cached master, so the next
@@ -702,3 +723,129 @@ def test_the_receiver_asks_for_compression_only_where_the_source_reads_it(reply,
         conn.close()
         srv.client().ping()
     listener.close()
+
+
+def _dump_with(dir_, writes):
+    """A server without global replication writes ``writes`` and saves them
+    to ``dir_``/dump.rdb, as a server did before the operator turned it on."""
+    with ServerThread(dir=str(dir_)) as s:
+        c = s.client()
+        for args in writes:
+            c.execute_command(*args)
+        c.save()
+
+
+def test_keys_from_before_global_replication_reach_the_peers(tmp_path):
+    da, db_ = tmp_path / "a", tmp_path / "b"
+    da.mkdir()
+    db_.mkdir()
+    _dump_with(da, [("SET", "shared", "from-a"), ("RPUSH", "list", "x", "y"),
+                    ("HSET", "h", "f", "v"), ("SET", "ttl", "t", "PX", "600000"),
+                    ("SELECT", "3"), ("SADD", "in3", "m")])
+    _dump_with(db_, [("SET", "shared", "from-b"), ("SET", "only-b", "1")])
+    pa, pb = free_port(), free_port()
+    a = ServerThread(dir=str(da), port=str(pa), global_server_id="1",
+                     global_peer=f"127.0.0.1:{pb}").start()
+    b = None
+    try:
+        # b turns global replication on later: its op for "shared" is the
+        # later one, so its value wins on both.
+        time.sleep(0.01)
+        b = ServerThread(dir=str(db_), port=str(pb), global_server_id="2",
+                         global_peer=f"127.0.0.1:{pa}").start()
+        ca, cb = a.client(socket_timeout=10), b.client(socket_timeout=10)
+        assert ca.info("global")["global_preexisting_keys_versioned"] == 5
+        assert cb.info("global")["global_preexisting_keys_versioned"] == 2
+        converged([ca, cb])
+        assert cb.lrange("list", 0, -1) == [b"x", b"y"]
+        assert cb.execute_command("SELECT", "3") and cb.smembers("in3") == {b"m"}
+        cb.execute_command("SELECT", "0")
+        assert cb.pttl("ttl") > 500_000
+        assert ca.get("shared") == cb.get("shared") == b"from-b"
+        assert ca.get("only-b") == b"1"
+        # A restart finds the keys versioned (checkpoint and log): nothing
+        # is logged again, and the members still agree.
+        a.stop()
+        a = ServerThread(dir=str(da), port=str(pa), global_server_id="1",
+                         global_peer=f"127.0.0.1:{pb}").start()
+        ca = a.client(socket_timeout=10)
+        assert ca.info("global")["global_preexisting_keys_versioned"] == 0
+        converged([ca, cb])
+        until(lambda: ca.execute_command("GLOBAL", "DIGEST")
+              == cb.execute_command("GLOBAL", "DIGEST"), what="equal version digests")
+        assert ca.get("shared") == b"from-b"
+    finally:
+        a.stop()
+        if b is not None:
+            b.stop()
+
+
+def test_keys_from_before_survive_kill9_before_any_periodic_checkpoint(tmp_path):
+    _dump_with(tmp_path, [("SET", "old%d" % i, i) for i in range(100)])
+    port = free_port()
+    a = _proc(tmp_path, port, 1, [], global_log_fsync="always").start()
+    try:
+        c = a.client(socket_timeout=10)
+        c.set("new", "1")      # an op in the log, no periodic checkpoint yet
+        a.kill()
+        a.start()
+        c = a.client(socket_timeout=10)
+        # Rebuilt from the start-up checkpoint and the log: nothing lost,
+        # nothing logged twice.
+        assert c.dbsize() == 101 and c.get("old7") == b"7"
+        assert c.info("global")["global_preexisting_keys_versioned"] == 0
+    finally:
+        a.stop()
+
+
+def test_commands_that_load_keys_without_versions_are_refused(group_factory):
+    g = group_factory(1, {})
+    c = g[1]
+    c.set("k", "v")
+    for args in (("DEBUG", "RELOAD", "NOSAVE"), ("DEBUG", "RELOAD", "NOFLUSH", "MERGE"),
+                 ("DEBUG", "LOADAOF")):
+        with pytest.raises(redis.ResponseError, match="not supported while global"):
+            c.execute_command(*args)
+    # A plain DEBUG RELOAD saves and loads the same data: versions still
+    # match, and so do the digests before and after.
+    before = c.execute_command("GLOBAL", "DIGEST")
+    assert c.execute_command("DEBUG", "RELOAD")
+    assert c.execute_command("GLOBAL", "DIGEST") == before and c.get("k") == b"v"
+    assert c.execute_command("REPLICAOF", "NO", "ONE")
+
+
+@pytest.mark.parametrize("peer", ["none", "down"])
+def test_the_log_stays_near_its_size_limit_while_writes_go_on(group_factory, peer):
+    """Retention may drop only what the checkpoint on disk covers; the
+    member checkpoints as the log grows (and at once when it is over its
+    limit), so it stays within about a segment of the limit. A peer that
+    is down holds nothing back: it gets a full sync when it is back."""
+    max_size, seg = 128 * 1024, 32 * 1024
+    g = group_factory(2, {2: [1]}, {1: {"global_log_max_size": str(max_size),
+                                        "global_log_segment_size": str(seg)}})
+    if peer == "down":
+        g[1].set("first", 1)
+        until(lambda: g[2].get("first") == b"1", what="synced")
+        g[2].execute_command("GLOBAL", "LINK", "STOP", "127.0.0.1", g.ports[0])
+    else:
+        g[2].execute_command("GLOBAL", "PEER", "REMOVE", "127.0.0.1", g.ports[0])
+    lg = g.servers[0].core.global_repl.log
+    peak = written = 0
+    start = lg.appended_bytes
+    deadline = time.monotonic() + 6
+    i = 0
+    while time.monotonic() < deadline:
+        # About 60 KB of log a second: the log passes its limit three times.
+        for _ in range(3):
+            g[1].set(f"k{i % 500}", "x" * 150)
+            i += 1
+        time.sleep(0.01)
+        peak = max(peak, lg.nbytes)
+    written = lg.appended_bytes - start
+    assert written > 2 * max_size
+    assert peak <= max_size + 2 * seg, (peak, written)
+    assert g.info(1)["global_checkpoints"] >= 3
+    if peer == "down":
+        g[2].execute_command("GLOBAL", "LINK", "START", "127.0.0.1", g.ports[0])
+        converged(g.clients, timeout=30)
+        assert g.info(2)["global_full_syncs"] == 1

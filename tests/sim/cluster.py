@@ -115,6 +115,23 @@ class Member:
         sim = self.sim
         sim.enter(self)
         self.core = Core()
+        # (Not on a read-only member: in a one-way topology nobody pulls
+        # from it, so its own keys would stay its own by design.)
+        preexisting = self.restarts == 0 and sim.preexisting and not self.readonly
+        if preexisting:
+            # A dump file's keys, loaded before global replication was on
+            # (no member watching, so no versions): string, list and hash
+            # names the workload writes too, values differing per member.
+            plain = self.core.new_client()
+            rng = sim.rng
+            for k in range(workload.NKEYS):
+                if rng.randrange(2):
+                    executor.call(plain, [b"SET", b"s%d" % k, b"pre%d" % self.sid])
+                if rng.randrange(3) == 0:
+                    executor.call(plain, [b"RPUSH", b"l%d" % k, b"pre%d" % self.sid])
+                if rng.randrange(3) == 0:
+                    executor.call(plain, [b"HSET", b"h%d" % k, b"f", b"pre%d" % self.sid])
+            self.core.remove_client(plain)
         # Policy "no": the simulated crash is a process kill, which keeps
         # what reached the OS; what it loses is what the log still buffered
         # (Sim.crash), exactly what "always" would not have acknowledged.
@@ -127,6 +144,12 @@ class Member:
         self.gm.stable_ms = sim.beat_ms // 2
         self.gm.on_applied = self._count
         self.gm.listeners.append(self._observe)
+        if preexisting and self.gm.has_unversioned():
+            # As the driver does at start-up: a checkpoint of the dataset
+            # as it is, then the keys logged as ops (small batches here).
+            sim.checkpoint(self)
+            self.gm.log_unversioned(batch_keys=sim.rng.choice((1, 3, 1000)))
+            self.log.flush()
         self.client = self.core.new_client()
         # Deletes made here whose op is not durable yet (a crash may lose
         # them; no client heard OK).
@@ -190,6 +213,9 @@ class Sim:
         self.seed = seed
         self.rng = random.Random(seed)
         rng = self.rng
+        # The server's own draws (SPOP, SRANDMEMBER, RANDOMKEY) use the
+        # random module's generator: seeded too, or a seed would not replay.
+        random.seed(seed * 104729 + 3)
         self.topology = topology or TOPOLOGIES[seed % len(TOPOLOGIES)]
         self.n = n or rng.randrange(3, 5)
         self.ops = ops if ops is not None else rng.randrange(150, 400)
@@ -226,6 +252,8 @@ class Sim:
         # Source stream bytes of closed connections: (plain, wire) per
         # compressed or plain stream.
         self._closed_bytes = {True: [0, 0], False: [0, 0]}
+        # Members start with keys from before global replication was on.
+        self.preexisting = rng.randrange(3) == 0
         for i in range(self.n):
             self.members.append(Member(self, i, i in readonly, compress[i]))
 

@@ -272,6 +272,55 @@ def test_anti_entropy_repairs_a_key_no_op_brought():
     assert m2.slot_digests() == m1.slot_digests()
 
 
+def test_keys_from_before_global_replication_reach_a_peer_through_the_log():
+    tmp = tempfile.mkdtemp()
+    core = Core()
+    plain = core.new_client()
+    for i in range(20):
+        executor.call(plain, [b"SET", b"old%d" % i, b"v%d" % i])
+    # Global replication turned on over that dataset.
+    m1 = GlobalMember(core, 1, GlobalLog(tmp + "/m1", fsync="no"), lambda: WALL[0])
+    c2, m2, k2 = _member(2, tmp)
+    assert m1.log_unversioned(batch_keys=8) == 20
+    executor.call(plain, [b"SET", b"new", b"1"])
+    rl, sl = ReceiverLink(m2), SourceLink(m1)
+    sl.receive_data(rl.connect())
+    _pump(rl, sl)
+    # The three ops of the older keys and the SET came as the backlog.
+    assert rl.state == "synced" and rl.ops_received == 4 and m2.vector == {1: 4}
+    assert executor.call(k2, [b"DEBUG", b"DIGEST"]) == executor.call(plain, [b"DEBUG", b"DIGEST"])
+    assert m2.slot_digests() == m1.slot_digests()
+
+
+def test_retention_dropping_the_segment_a_backlog_reads_means_a_full_sync():
+    tmp = tempfile.mkdtemp()
+    core = Core()
+    m1 = GlobalMember(core, 1, GlobalLog(tmp + "/m1", fsync="no", segment_bytes=4096),
+                      lambda: WALL[0])
+    k1 = core.new_client()
+    c2, m2, k2 = _member(2, tmp)
+    for i in range(300):
+        executor.call(k1, [b"SET", b"k%d" % i, b"v" * 50])
+    m1.log.flush()
+    rl, sl = ReceiverLink(m2), SourceLink(m1)
+    sl.receive_data(rl.connect())
+    # Part of the backlog leaves; then retention drops every sealed
+    # segment, the one being read included.
+    rl.receive_data(sl.data_to_send(2000))
+    assert sl.backlog_pending and m1.log.truncate_before(m1.log.last_lsn + 1)
+    for _ in range(200):
+        a = rl.data_to_send() + rl.ack()
+        if a:
+            sl.receive_data(a)
+        b = sl.data_to_send(2000)
+        if b:
+            rl.receive_data(b)
+        if not a and not b:
+            break
+    assert sl.full_syncs == 1 and rl.full_syncs == 1
+    assert executor.call(k2, [b"DEBUG", b"DIGEST"]) == executor.call(k1, [b"DEBUG", b"DIGEST"])
+
+
 def test_receive_before_connect_is_a_usage_error():
     tmp = tempfile.mkdtemp()
     _, m2, _ = _member(2, tmp)

@@ -590,3 +590,101 @@ def test_verify_digests_recounts_after_a_change_behind_the_members_back(group):
     assert m1.digest_recounts_differed == 1
     assert m1.slot_digests() == [0] * m1.slots
     assert m1.verify_digests() is True
+
+
+# -- keys from before global replication was on -------------------------------------------
+
+def _member_over(core, sid, tmp_path, wall):
+    return GlobalMember(core, sid, GlobalLog(str(tmp_path / str(sid)), fsync="no"), wall)
+
+
+def _preloaded(pairs, db=0):
+    """A Core holding keys written while no member watched (as a dump file
+    or AOF loaded at start-up leaves them)."""
+    core = Core()
+    c = core.new_client()
+    call(c, "SELECT", db)
+    for k, v in pairs:
+        call(c, "SET", k, v)
+    return core, c
+
+
+def test_keys_from_before_are_logged_as_ops_once(group, tmp_path):
+    wall, _ = group          # the keyspace's expiry reads this clock too
+    core, c = _preloaded([("a", "1"), ("b", "2")])
+    call(c, "SELECT", 2)
+    call(c, "RPUSH", "l", "x")
+    call(c, "PEXPIRE", "l", 3_600_000)
+    call(c, "SET", "gone", "x", "PX", "1")
+    wall.ms += 5             # "gone" is past its expiry, not yet removed
+    m = _member_over(core, 1, tmp_path, wall)
+    # Unversioned: no digest, no slot entry, nothing a peer would ask for.
+    assert m.slot_digests() == [0] * m.slots and m.slot_entries() == []
+    assert m.has_unversioned()
+    assert m.log_unversioned(batch_keys=2) == 3
+    assert b"gone" in core.ks.dbs[2].data and m.version_of(2, b"gone") == 0
+    # Ops of ours (batches of at most 2 keys, per database): RESTOREs of
+    # the states in place, each key from version 0 to the op's.
+    recs = records(m)
+    assert [(r.db, [k.key for k in r.keys]) for r in recs] == [
+        (0, [b"a", b"b"]), (2, [b"l"])]
+    assert [r.opid for r in recs] == [1, 2] and m.vector == {1: 2}
+    ra, rl = recs
+    assert ra.commands[0][0] == b"RESTORE" and ra.commands[0][4:] == [b"REPLACE", b"ABSTTL"]
+    assert rl.commands[0][2] == b"%d" % core.ks.dbs[2].expires[b"l"]
+    assert all(k.before == 0 and k.after == m.version_of(k.db, k.key) for r in recs
+               for k in r.keys)
+    assert version_origin(m.version_of(0, b"a")) == 1 and (2, b"l") in m.ttl_keys
+    # Nothing was installed from outside the log.
+    assert not m.has_undurable and not m.volatile
+    # Once: nothing left to log, and a later write goes from that version.
+    assert m.log_unversioned() == 0
+    call(c, "SELECT", 0)
+    call(c, "INCR", "a")
+    assert records(m)[-1].keys[0].before == ra.keys[0].after
+
+
+def test_keys_from_before_replay_on_a_checkpoint_taken_before_them(tmp_path):
+    """The driver's order: a checkpoint of the dataset as it is (keys
+    unversioned), then the ops; a restart rebuilds the same dataset, and a
+    crash that lost some ops leaves those keys unversioned, logged again."""
+    wall = Wall()
+    core, c = _preloaded([("k%d" % i, i) for i in range(10)])
+    m = _member_over(core, 1, tmp_path, wall)
+    data = m.checkpoint()
+    assert m.log_unversioned(batch_keys=4) == 10
+    m.log.flush()
+    for keep in (3, 1):
+        fresh_core = Core()
+        fresh = _member_over(fresh_core, 1, tmp_path / ("r%d" % keep), wall)
+        lsn = fresh.restore_checkpoint(data)
+        # (The driver looks for unversioned keys only after such a restore
+        # or a load from the dump file.)
+        assert fresh.unversioned_restored == 10
+        for rec in records(m)[:keep]:
+            if rec.lsn > lsn:
+                fresh.replay(rec)
+        fc = fresh_core.new_client()
+        assert call(fc, "DEBUG", "DIGEST") == call(c, "DEBUG", "DIGEST")
+        logged = sum(len(r.keys) for r in records(m)[:keep])
+        assert fresh.has_unversioned() == (logged < 10)
+        if keep == 3:
+            assert fresh.slot_digests() == m.slot_digests()
+
+
+def test_a_key_both_members_held_before_converges_to_the_later_op(group, tmp_path):
+    wall = Wall()
+    core1, c1 = _preloaded([("shared", "one"), ("only1", "x")])
+    core2, c2 = _preloaded([("shared", "two"), ("only2", "y")])
+    m1 = _member_over(core1, 1, tmp_path, wall)
+    m2 = _member_over(core2, 2, tmp_path, wall)
+    m1.log_unversioned()
+    wall.ms += 3
+    m2.log_unversioned()
+    deliver(m1, m2)
+    deliver(m2, m1)
+    assert m1.slot_digests() == m2.slot_digests()
+    assert call(c1, "DEBUG", "DIGEST") == call(c2, "DEBUG", "DIGEST")
+    assert call(c1, "GET", "shared") == b"$3\r\ntwo\r\n"
+    assert call(c2, "MGET", "only1", "only2") == b"*2\r\n$1\r\nx\r\n$1\r\ny\r\n"
+    assert m1.conflicts == 1
