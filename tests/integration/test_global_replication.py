@@ -7,6 +7,7 @@ all members (G3) and each op applied once per member (G1)."""
 
 from __future__ import annotations
 
+import errno
 import time
 
 import pytest
@@ -735,6 +736,20 @@ def _dump_with(dir_, writes):
         c.save()
 
 
+def _start_again(make, tries=20):
+    """Starts a server on the port a stopped one had. b's link keeps
+    connecting to that port meanwhile, and a loopback connect to a port
+    nobody listens on can pick that very port as its own (a TCP
+    self-connect) and hold it for a moment: then try again."""
+    for i in range(tries):
+        try:
+            return make().start()
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE or i == tries - 1:
+                raise
+            time.sleep(0.25)
+
+
 def test_keys_from_before_global_replication_reach_the_peers(tmp_path):
     da, db_ = tmp_path / "a", tmp_path / "b"
     da.mkdir()
@@ -766,8 +781,8 @@ def test_keys_from_before_global_replication_reach_the_peers(tmp_path):
         # A restart finds the keys versioned (checkpoint and log): nothing
         # is logged again, and the members still agree.
         a.stop()
-        a = ServerThread(dir=str(da), port=str(pa), global_server_id="1",
-                         global_peer=f"127.0.0.1:{pb}").start()
+        a = _start_again(lambda: ServerThread(dir=str(da), port=str(pa), global_server_id="1",
+                                              global_peer=f"127.0.0.1:{pb}"))
         ca = a.client(socket_timeout=10)
         assert ca.info("global")["global_preexisting_keys_versioned"] == 0
         converged([ca, cb])
