@@ -856,12 +856,19 @@ class GlobalMember:
         for (kdb, key), v in named.items():
             if (kdb, key) not in touched:
                 keys.append(KeyVersion(kdb, key, v, v))
+        self._log_own(ts, db, commands, keys)
+        self.local_ops += 1
+
+    def _log_own(self, ts: int, db: int, commands: list, keys: list) -> None:
+        """Appends an op of ours (the next op id) to the log and passes it
+        on: to the listeners (source links) and the classic stream. (The
+        one-key path of _close_op does the same inline.)"""
+        sid = self.server_id
         opid = max(self.log.last_opid(sid), self._opid_floor) + 1
         rec = Record(sid, opid, ts, db, commands, keys)
         self.log.append(rec)
         self.vector[sid] = opid
         self._own_ts = ts
-        self.local_ops += 1
         for f in self.listeners:
             f(rec)
         if self.stream is not None:
@@ -1155,19 +1162,10 @@ class GlobalMember:
         """Logs a heartbeat: a record of one PING naming no key, which moves
         the HLC of every member it reaches and changes nothing. Only an
         origin beats: no frontier waits for a member that never wrote."""
-        sid = self.server_id
-        if not self.vector.get(sid):
+        if not self.vector.get(self.server_id):
             return
-        opid = max(self.log.last_opid(sid), self._opid_floor) + 1
-        rec = Record(sid, opid, self.hlc.now(), 0, [[b"PING"]], [])
-        self._own_ts = rec.ts
-        self.log.append(rec)
-        self.vector[sid] = opid
+        self._log_own(self.hlc.now(), 0, [[b"PING"]], [])
         self.beats += 1
-        for f in self.listeners:
-            f(rec)
-        if self.stream is not None:
-            self._stream_record()
 
     def _collect(self, budget: int) -> None:
         """Drops tombstones below the horizon, oldest entries first. One
@@ -1715,14 +1713,8 @@ class GlobalMember:
         for args in commands:
             self._set_version(db, args[1], version)
             keys.append(KeyVersion(db, args[1], 0, version))
-        opid = max(self.log.last_opid(sid), self._opid_floor) + 1
-        rec = Record(sid, opid, ts, db, commands, keys)
-        self.log.append(rec)
-        self.vector[sid] = opid
-        self._own_ts = ts
+        self._log_own(ts, db, commands, keys)
         self.local_ops += 1
-        for f in self.listeners:
-            f(rec)
 
     def versioned_keys(self):
         """Every (db, key) with a version: live keys and tombstones."""
