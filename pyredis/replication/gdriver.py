@@ -663,7 +663,12 @@ class GlobalReplication:
             # Logged as ops of ours, like keys from before global
             # replication (_version_preexisting), durable at once.
             n = m.log_unversioned()
-            self.log.flush(durable=True)
+            try:
+                self.log.flush(durable=True)
+            except OSError as e:
+                # The records stay buffered; the timer's flush retries and
+                # reports (flush_log), as for any write.
+                log.warning("Global log: could not sync the keys logged at promotion: %s", e)
             log.info("Global replication: logged %d keys the master's full sync brought "
                      "without versions", n)
         self.checkpoint_soon()
