@@ -1487,6 +1487,13 @@ class GlobalMember:
         # States still awaited for ops the checkpoint covers (resolved by a
         # fetch not answered yet): after a restart they are asked for again,
         # as the log's replay would not see those ops.
+        return self.sealed_with_wants(parts)
+
+    def sealed_with_wants(self, parts: list) -> bytes:
+        """``parts`` followed by the states still awaited (pending_wants:
+        count, then db, version, key per entry), joined and ended with
+        their CRC-32: the tail of a checkpoint and of a standby's
+        full-sync metadata (gstandby.encode_meta)."""
         wants = self.pending_wants()
         parts.append(_U32.pack(len(wants)))
         for db, key, version in wants:

@@ -225,13 +225,7 @@ def encode_meta(member) -> bytes:
     for e in entries:
         parts.append(_U32.pack(len(e)))
         parts.append(e)
-    wants = member.pending_wants()
-    parts.append(_U32.pack(len(wants)))
-    for db, key, version in wants:
-        parts.append(struct.pack("<HQI", db, version, len(key)))
-        parts.append(key)
-    body = b"".join(parts)
-    return body + _U32.pack(zlib.crc32(body))
+    return member.sealed_with_wants(parts)
 
 
 class Meta:
