@@ -1270,17 +1270,26 @@ class GlobalMember:
         whole = _whole_states(rec.db, rec.commands)
         clean = True
         dbs = self.ks.dbs
+        # Keys absent at the origin that are still here only because their
+        # expiry has not removed them yet (logically absent: the same state).
+        due = []
         for kdb, key, before, after in rec.keys:
             local = self.version_of(kdb, key)
             if local == before:
                 if whole is None and self._time_hazard(kdb, key, rec.ts):
                     clean = False
                     break
-            elif before or key in dbs[kdb].data or local >= after > before:
+            elif before or local >= after > before:
                 # (Absent at the origin and here is the same state, unless
                 # our tombstone is newer than what the op wrote.)
                 clean = False
                 break
+            elif key in dbs[kdb].data:
+                when = dbs[kdb].expires.get(key)
+                if when is None or when > self.clock():
+                    clean = False
+                    break
+                due.append((kdb, key))
         if clean and whole is None and _sets_expiry(rec.commands):
             # Ours ship such ops as states; one that did not cannot be run
             # here with the origin's sense of time.
@@ -1293,6 +1302,12 @@ class GlobalMember:
                     break
         fetch = []
         if clean:
+            for kdb, key in due:
+                # Removed as its expiry would (the internal client running
+                # the op sees expired keys as they are): the op then finds
+                # the key absent, as at its origin.
+                if key in dbs[kdb].expires:
+                    dbs[kdb]._expire(key)
             # Computed from states a replay of our log could not rebuild,
             # the result cannot be rebuilt either.
             vol = self.volatile

@@ -688,3 +688,22 @@ def test_a_key_both_members_held_before_converges_to_the_later_op(group, tmp_pat
     assert call(c1, "GET", "shared") == b"$3\r\ntwo\r\n"
     assert call(c2, "MGET", "only1", "only2") == b"*2\r\n$1\r\nx\r\n$1\r\ny\r\n"
     assert m1.conflicts == 1
+
+
+def test_an_op_on_a_key_that_expired_at_its_origin_applies_where_it_is_due_but_still_there(group):
+    """At the origin the key had expired (the op found it absent: before 0);
+    here it is due but no expiry removed it yet. Logically absent on both,
+    so the op runs as it is, on the key removed first (the internal client
+    would otherwise see the expired value), with no fetch."""
+    wall, [(m1, c1), (m2, c2), _] = group
+    call(c1, "SET", "k", "old", "PX", "50")
+    deliver(m1, m2)
+    wall.ms += 100
+    call(c1, "RPUSH", "k", "x")              # k expired here: a new list
+    assert records(m1)[-1].keys[0].before == 0
+    assert b"k" in m2.ks.dbs[0].data          # due on m2, not removed yet
+    res = m2.apply(records(m1)[-1])
+    assert res.status == "applied" and res.fetch == []
+    assert call(c2, "LRANGE", "k", "0", "-1") == call(c1, "LRANGE", "k", "0", "-1")
+    assert m2.version_of(0, b"k") == m1.version_of(0, b"k")
+    assert m2.digests_agree()
