@@ -48,11 +48,13 @@ after). A member receiving it:
    internal client, so types, notifications, blocked clients, the AOF and
    classic replicas see exactly what a client's command gives - when every
    listed key's local version equals the op's *before* (the op was made on
-   the state held here: equal versions, equal states) and, for ops that
-   are not whole-value writes, nothing in it reads the clock differently
-   here than at the origin (a key's TTL at or before ``max(op time, our
-   now)``, an expired tombstone, a PEXPIREAT already past here), and a
-   flush in it would not delete keys newer than itself;
+   the state held here: equal versions, equal states; a key absent at the
+   origin is absent here too when it has only a tombstone older than the
+   op, or is due to expire and not removed yet - it is removed first) and,
+   for ops that are not whole-value writes, nothing in it reads the clock
+   differently here than at the origin (a key's TTL at or before ``max(op
+   time, our now)``, an expired tombstone, a PEXPIREAT already past here),
+   and a flush in it would not delete keys newer than itself;
 3. otherwise **resolves each changed key by last-writer-wins**: where the
    local version is at least the op's *after*, the local state wins and
    the key is left alone; where the op's *after* is higher the op wins: a
