@@ -16,9 +16,10 @@ an empty dataset. The result holds exactly the ops the durable files hold,
 whether or not the AOF or a dump file exist: those are not what global
 replication trusts. Only a new member (no checkpoint, an empty log) keeps
 what its dump file or AOF loaded; the driver then writes a checkpoint of it
-and logs its keys (``GlobalReplication._version_preexisting``). If retention dropped history that no checkpoint covers
-(the driver avoids it: segments go only below the checkpoint's LSN), the
-member claims only its own op ids and lets anti-entropy bring the rest.
+and logs its keys (``GlobalReplication._version_preexisting``). If
+retention dropped history that no checkpoint covers (the driver avoids it:
+segments go only below the checkpoint's LSN), the member claims only its
+own op ids and lets anti-entropy bring the rest.
 """
 
 from __future__ import annotations
