@@ -586,6 +586,7 @@ class ReceiverLink:
         self._attempts: dict = {}
         self.max_retry_ms = 5000
         self._snap_vector = None
+        self._snap_floor = 0
         # During a full sync: our keys the snapshot may show deleted.
         self._snap_stale: dict = {}
         # A full sync's progress: keys announced and keys installed.
@@ -787,6 +788,7 @@ class ReceiverLink:
             self.events.append("fullsync")
             self._snap_vector = msg.vector
             self._snap_stale = m.stale_candidates(msg.vector, msg.floor)
+            self._snap_floor = msg.floor
             for db, fv in enumerate(msg.flush[:len(m.flush_versions)]):
                 m.adopt_flush(db, fv)
         elif t is SnapKey:
@@ -799,7 +801,7 @@ class ReceiverLink:
             if self.state != "fullsync":
                 raise LinkProtocolError("SNAPEND outside a snapshot")
             m.drop_stale(self._snap_stale)
-            m.finish_snapshot(self._snap_vector)
+            m.finish_snapshot(self._snap_vector, self._snap_floor)
             self._snap_vector = None
             self._snap_stale = {}
             self.state = "syncing"

@@ -1887,11 +1887,21 @@ class GlobalMember:
                 if self.stream is not None:
                     self._stream_key(db, key)
 
-    def finish_snapshot(self, vector: dict) -> None:
+    def finish_snapshot(self, vector: dict, floor: int = 0) -> None:
         """After a full sync's states were installed: the source's vector
         merges into ours, and the log restarts from it (our log has none of
         the ops the snapshot brought, so members pulling from us need a
-        full sync too: their links must be restarted)."""
+        full sync too: their links must be restarted).
+
+        ``floor``: the source's ``gc_floor``, which becomes ours if higher.
+        Our states now show what the source's did, and the keys it had
+        collected below it are gone here too (``drop_stale``), so a member
+        that full-syncs from us next must drop them as well: with our old
+        floor its stale keys would survive (the simulation, seed 55084: a
+        deleted key stayed on a read-only member pulling from one that had
+        synced in full)."""
+        if floor > self.gc_floor:
+            self.gc_floor = floor
         merged = dict(self.vector)
         for o, v in vector.items():
             if v > merged.get(o, 0):

@@ -499,6 +499,13 @@ def test_a_full_sync_drops_keys_its_snapshot_shows_deleted(group):
     assert call(c2, "EXISTS", "gone") == b":0\r\n"
     assert call(c2, "EXISTS", "kept", "mine") == b":2\r\n"
     assert m2.stale_dropped == 1 and m2.has_undurable
+    # The source's floor becomes m2's: m3 syncing in full from m2 next must
+    # drop its own copy of "gone" as well (m2's old floor, 0, let it stay).
+    floor = wall.ms << 16
+    m2.finish_snapshot({1: 2}, floor)
+    assert m2.gc_floor == floor
+    m2.finish_snapshot({1: 2}, floor - 1)             # never lowered
+    assert m2.gc_floor == floor
 
 
 def test_checkpoint_keeps_receivers_echoes_and_awaited_states(group, tmp_path):
