@@ -1287,8 +1287,10 @@ class GlobalMember:
                 clean = False
                 break
             elif key in dbs[kdb].data:
+                # Due as the keyspace judges it (_expire_if_needed: once
+                # now is past the expiry time).
                 when = dbs[kdb].expires.get(key)
-                if when is None or when > self.clock():
+                if when is None or when >= self.clock():
                     clean = False
                     break
                 due.append((kdb, key))
@@ -1309,7 +1311,7 @@ class GlobalMember:
                 # the op sees expired keys as they are): the op then finds
                 # the key absent, as at its origin.
                 if key in dbs[kdb].expires:
-                    dbs[kdb]._expire(key)
+                    dbs[kdb]._expire_if_needed(key)
             # Computed from states a replay of our log could not rebuild,
             # the result cannot be rebuilt either.
             vol = self.volatile
