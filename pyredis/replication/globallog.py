@@ -150,15 +150,22 @@ class FullSyncNeeded(Exception):
         self.dropped = dropped
 
 
+# A record's frame starts with its body length, which its checksum covers
+# first: the length's bytes and their CRC, for the short bodies most ops
+# have (a record's CRC is then one crc32 call over its body).
+_LENGTHS: dict = {}
+_LENGTHS_KEPT = 4096
+
+
 def encode_record(rec: Record, lsn: int | None = None) -> bytes:
     """The framed bytes of ``rec`` (with ``lsn`` instead of ``rec.lsn`` when
     given). Raises ValueError for a field out of range."""
     origin, opid, ts, db, commands, keys, rlsn = rec
     if lsn is None:
         lsn = rlsn
-    if not 1 <= origin <= _MAX_U16:
-        raise ValueError(f"origin ServerID {origin} not in 1..65535")
-    if not 1 <= opid <= _MAX_U64:
+    if not (0 < origin <= _MAX_U16 and 0 < opid <= _MAX_U64):
+        if not 1 <= origin <= _MAX_U16:
+            raise ValueError(f"origin ServerID {origin} not in 1..65535")
         raise ValueError(f"op id {opid} not in 1..2^64-1")
     if not commands:
         raise ValueError("a record holds at least one command")
@@ -174,25 +181,37 @@ def encode_record(rec: Record, lsn: int | None = None) -> bytes:
         for arg in cmd:
             append(pack_u32(len(arg)))
             append(arg)
-        for i in range(1, len(commands)):
-            cmd = commands[i]
-            if not cmd:
-                raise ValueError("a command has at least one argument")
-            append(pack_u32(len(cmd)))
-            for arg in cmd:
-                append(pack_u32(len(arg)))
-                append(arg)
-        for kdb, key, before, after in keys:
+        if len(keys) == 1 and len(commands) == 1:
+            # Most ops: one command that wrote one key (no loops to set up).
+            kdb, key, before, after = keys[0]
             append(_KEYFIX.pack(kdb, before, after, len(key)))
             append(key)
+        else:
+            for i in range(1, len(commands)):
+                cmd = commands[i]
+                if not cmd:
+                    raise ValueError("a command has at least one argument")
+                append(pack_u32(len(cmd)))
+                for arg in cmd:
+                    append(pack_u32(len(arg)))
+                    append(arg)
+            for kdb, key, before, after in keys:
+                append(_KEYFIX.pack(kdb, before, after, len(key)))
+                append(key)
     except struct.error as e:
         raise ValueError(f"record field out of range: {e}") from None
     body = b"".join(parts)
     n = len(body)
-    if n > MAX_BODY:
-        raise ValueError("record body larger than 4 GiB")
-    head = pack_u32(n)
-    return b"".join((head, pack_u32(zlib.crc32(body, zlib.crc32(head))), body))
+    framing = _LENGTHS.get(n)
+    if framing is None:
+        if n > MAX_BODY:
+            raise ValueError("record body larger than 4 GiB")
+        head = pack_u32(n)
+        framing = (head, zlib.crc32(head))
+        if n < _LENGTHS_KEPT:
+            _LENGTHS[n] = framing
+    head, crc = framing
+    return head + pack_u32(zlib.crc32(body, crc)) + body
 
 
 def relabel_record(data, lsn: int) -> bytes:

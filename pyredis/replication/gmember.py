@@ -781,7 +781,25 @@ class GlobalMember:
                         # our clock: the op's version must still beat it.
                         ts = hlc.update(version_ts(before))
                         version = make_version(ts, sid)
-                    self._set_version(db, key, version)
+                    # _set_version for this case, inlined: the key has no
+                    # TTL (tested above) and its version before, as the
+                    # digest counts it, is ``before`` (0: absent or a
+                    # tombstone, so not counted).
+                    kc = _crc32(key)
+                    slot = kc % self.slots
+                    dig = self._dig[db]
+                    if dig is None:
+                        dig = self._dig[db] = [0] * self.slots
+                    if before:
+                        dig[slot] ^= hash((db, kc, before))
+                    self.versions.set(db, key, version)
+                    if key in self.ks.dbs[db].data:
+                        if not before and self.tombs:
+                            self.tombs.pop(k, None)
+                        if version > self.flush_versions[db]:
+                            dig[slot] ^= hash((db, kc, version))
+                    else:
+                        self.tombs[k] = False
                     opid = self.log.last_opid(sid) + 1
                     if opid <= self._opid_floor:
                         opid = self._opid_floor + 1
