@@ -136,6 +136,9 @@ class Core:
         # the one installed or a chain of them.
         self._gates: dict = {}
         self._after_calls: dict = {}
+        # The gates that concern some commands only: name -> (command
+        # names, gate); see set_gate.
+        self._cmd_gates: dict = {}
         # True when the executor must run _observe (MONITOR, after_call).
         self.observed = False
         # The executor calls on_slow(client, cmd, args, ns) for a command
@@ -158,11 +161,25 @@ class Core:
         self.admin = Admin(self)
         self.memory = Memory(self)
 
-    def set_gate(self, gate, name: str = "default") -> None:
-        """Install (or, with None, remove) the gate called ``name``."""
-        self.gate = _chain(self._gates, name, gate)
-        for c in self.clients.values():
-            c.update_slowpath()
+    def set_gate(self, gate, name: str = "default", commands=None) -> None:
+        """Install (or, with None, remove) the gate called ``name``.
+
+        With ``commands`` (names of commands), the gate concerns only those:
+        it becomes their ``Command.gate`` and the other commands do not pay
+        for it (a server-wide gate sends every client's every command through
+        the executor's gate path)."""
+        if commands is None:
+            self.gate = _chain(self._gates, name, gate)
+            for c in self.clients.values():
+                c.update_slowpath()
+            return
+        if gate is None:
+            self._cmd_gates.pop(name, None)
+        else:
+            self._cmd_gates[name] = (frozenset(commands), gate)
+        for cmd in self.commands.values():
+            cmd.gate = _chain({n: g for n, (names, g) in self._cmd_gates.items()
+                               if cmd.name in names}, None, None)
 
     def set_after_call(self, fn, name: str = "default") -> None:
         """Install (or, with None, remove) the after-call hook called ``name``."""

@@ -49,7 +49,7 @@ def call(client, args: list) -> bytes:
             return _reject(client, errors.wrong_arity(cmd.name), cmd, args)
     elif len(args) < -arity:
         return _reject(client, errors.wrong_arity(cmd.name), cmd, args)
-    if client.slowpath:
+    if client.slowpath or cmd.gate is not None:
         refused = _gates(client, cmd, args)
         if refused is not None:
             return refused
@@ -150,13 +150,14 @@ def _gates(client, cmd, args):
     core = client.core
     if not client.authenticated and not cmd.no_auth:
         return _reject(client, errors.NOAUTH, cmd, args)
-    if core.gate is not None:
-        refused = core.gate(client, cmd, args)
-        if refused is not None:
-            if refused is HELD:
-                return refused
-            cmd.rejected_calls += 1
-            return _reject(client, refused, cmd, args)
+    for gate in (core.gate, cmd.gate):
+        if gate is not None:
+            refused = gate(client, cmd, args)
+            if refused is not None:
+                if refused is HELD:
+                    return refused
+                cmd.rejected_calls += 1
+                return _reject(client, refused, cmd, args)
     if (client.channels or client.patterns) and client.resp == 2 and not cmd.allowed_in_pubsub:
         return _reject(client, errors.PUBSUB_CONTEXT.format(cmd.name))
     if client.in_multi and cmd.name not in _MULTI_IMMEDIATE:

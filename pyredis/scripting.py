@@ -730,8 +730,9 @@ class Engine:
             # checks CLIENT_LUA in xreadCommand).
             return 1, b"ERR %b command is not allowed with BLOCK option from scripts" % (
                 cmd.name.encode())
-        gate = self._saved_gate
-        if gate is not None:
+        for gate in (self._saved_gate, cmd.gate):
+            if gate is None:
+                continue
             refused = gate(sc, cmd, argv)
             # A held reply (CLIENT PAUSE) does not apply inside a script that
             # already runs; OOM only refuses before the script's first write

@@ -43,6 +43,8 @@ class Command:
         "stale_ok", "skip_monitor", "skip_slowlog",
         # INFO commandstats.
         "calls", "usec", "failed_calls", "rejected_calls",
+        # A gate for this command alone (Core.set_gate with commands), or None.
+        "gate",
     )
 
     def __init__(self, name, handler, arity, flags, keys, categories, group, since, keys_fn):
@@ -82,6 +84,7 @@ class Command:
         self.skip_monitor = "skip_monitor" in self.flags
         self.skip_slowlog = "skip_slowlog" in self.flags
         self.calls = self.usec = self.failed_calls = self.rejected_calls = 0
+        self.gate = None
 
     def keys(self, args: list) -> list:
         """The key arguments of one call, from the declaration (Redis's

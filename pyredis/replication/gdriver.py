@@ -809,8 +809,10 @@ class GlobalReplication:
 
     def _update_gate(self) -> None:
         readonly = self.core.config.global_role == "readonly"
-        self.core.set_gate(self._readonly_gate if readonly else self._dataset_gate,
-                           "global-role")
+        self.core.set_gate(self._readonly_gate if readonly else None, "global-role")
+        # Only SWAPDB and DEBUG can be refused for the dataset's sake: a gate
+        # of theirs alone, so that other commands do not take the gate path.
+        self.core.set_gate(self._dataset_gate, "global-dataset", commands=("swapdb", "debug"))
 
     def _update_log_gate(self) -> None:
         self.core.set_gate(self._log_gate if self.write_error is not None else None,
@@ -823,11 +825,11 @@ class GlobalReplication:
             return errors.MISCONF_GLOBAL_LOG.format(self.write_error)
         return None
 
-    @classmethod
-    def _readonly_gate(cls, client, cmd, args):
+    @staticmethod
+    def _readonly_gate(client, cmd, args):
         if cmd.is_write and client.kind not in ("master", "global"):
             return errors.READONLY
-        return cls._dataset_gate(client, cmd, args)
+        return None
 
     @staticmethod
     def _dataset_gate(client, cmd, args):
