@@ -656,9 +656,16 @@ def test_a_link_compresses_compressible_values(group_factory):
     for i in range(300):
         g[1].set(f"user:{i}", "name=someone;city=somewhere;" * 20)
     converged(g.clients)
-    until(lambda: _link(g, 1, b"out")[b"bytes_out"] == _link(g, 2, b"in")[b"bytes_in"],
-          what="the counts of both ends agree")
-    inn, out = _link(g, 2, b"in"), _link(g, 1, b"out")
+
+    def both_ends():
+        # Read together, and read again if a message (a periodic STABLE)
+        # passed between the two reads.
+        out, inn = _link(g, 1, b"out"), _link(g, 2, b"in")
+        agree = out[b"bytes_out"] == inn[b"bytes_in"] \
+            and out[b"bytes_out_uncompressed"] == inn[b"bytes_in_uncompressed"]
+        return agree and (inn, out)
+
+    inn, out = until(both_ends, what="the counts of both ends agree")
     assert inn[b"compression"] == out[b"compression"] == b"zstd"
     assert inn[b"bytes_in_uncompressed"] == out[b"bytes_out_uncompressed"] > 300 * 560
     ratio = float(inn[b"compression_ratio"])
