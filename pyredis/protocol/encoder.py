@@ -93,6 +93,9 @@ def error_bytes(message: str) -> bytes:
 # one format operation per element.
 _BULK_HEADERS = [b"$%d\r\n" % n for n in range(4096)]
 _bulk_header = _BULK_HEADERS.__getitem__
+# What goes between two bulks of the same length n: the first one's CRLF
+# and the second one's header.
+_BULK_SEPARATORS = [b"\r\n$%d\r\n" % n for n in range(4096)]
 _ONLY_BYTES = {bytes}
 
 
@@ -100,6 +103,14 @@ def encode_bulks(items) -> bytes:
     """Each element of ``items`` (all ``bytes``) as a bulk string, concatenated."""
     if not items:
         return b""
+    n = len(items[0])
+    if n < 4096 and len(items[-1]) == n and len(items[len(items) >> 1]) == n:
+        # Maybe all of one length (ids, hashes, fixed-width values: common):
+        # then one join with the separator lays the whole reply out. The
+        # sample above keeps the count off mixed lists.
+        lens = list(map(len, items))
+        if lens.count(n) == len(lens):
+            return _BULK_HEADERS[n] + _BULK_SEPARATORS[n].join(items) + b"\r\n"
     # header, item, CRLF for each item, laid out by slice assignment so no
     # Python-level step runs per item.
     out = [b"\r\n"] * (3 * len(items))

@@ -107,3 +107,21 @@ def test_unknown_types_are_refused():
         encode(object())
     with pytest.raises(TypeError):
         encode([1, object()], True)
+
+
+def test_bulks_of_one_length_and_of_mixed_lengths_encode_alike():
+    # Arrays whose bulks all have one length take a one-join path; lists the
+    # length sample lets through but that are mixed (the odd one out between
+    # the sampled first, middle and last) must not.
+    from pyredis.protocol.encoder import bulk_array, encode_bulks
+
+    def plain(items):
+        return b"".join(b"$%d\r\n%b\r\n" % (len(x), x) for x in items)
+
+    cases = [[b"xxx"] * 100, [b""] * 7, [b"a"], [b"y" * 5000] * 3, [b"y" * 4095] * 2,
+             [b"ab", b"c", b"ab", b"ab", b"ab"], [b"ab", b"ab", b"ab", b"c", b"ab"],
+             [b"element:%d" % i for i in range(100)], [b"x" * i for i in range(50)],
+             [b"\r\n$3\r\n"] * 4]
+    for items in cases:
+        assert encode_bulks(items) == plain(items), items[:5]
+        assert bulk_array(items) == b"*%d\r\n" % len(items) + plain(items)
