@@ -24,7 +24,7 @@ import time
 from . import errors
 from .blocking import serve_ready_keys
 from .errors import CommandError
-from .protocol.encoder import QUEUED, SHARED_INTS, Raw, encode, error_bytes
+from .protocol.encoder import BULK_FORMATS, QUEUED, SHARED_INTS, Raw, encode, error_bytes
 from .protocol.inline import quote
 
 log = logging.getLogger("pyredis")
@@ -140,7 +140,10 @@ def run(client, cmd, args: list) -> bytes:
     if t is Raw:
         return reply
     if t is bytes:
-        return b"$%d\r\n%b\r\n" % (len(reply), reply)
+        try:
+            return BULK_FORMATS[len(reply)] % reply
+        except IndexError:  # 1024 bytes or more
+            return b"$%d\r\n%b\r\n" % (len(reply), reply)
     if t is int:
         if 0 <= reply < 1024:
             return SHARED_INTS[reply]

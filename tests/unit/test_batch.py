@@ -139,3 +139,12 @@ def test_a_blocking_command_in_a_batch_holds_the_rest():
     cmds = _stats(srv)["cmds"]
     assert cmds["incr"] == (2, 0, 0) and cmds["blpop"] == (1, 0, 0) and cmds["get"] == (1, 0, 0)
     assert rec.effects[-2:] == [(0, [b"LPOP", b"q"]), (0, [b"INCR", b"n"])]
+
+
+def test_bulk_replies_of_any_length():
+    values = [b"", b"x", b"%d%b%s%%", b"v" * 1023, b"w" * 1024, b"y" * 5000]
+    reqs = [enc("SET", "k%d" % i, v) for i, v in enumerate(values)]
+    reqs += [enc("GET", "k%d" % i) for i in range(len(values))]
+    out, _ = _same_as_one_by_one(reqs)
+    assert out == b"+OK\r\n" * len(values) + b"".join(
+        b"$%d\r\n%b\r\n" % (len(v), v) for v in values)
