@@ -168,8 +168,7 @@ class RequestReader:
                 # read as an argument); big ones: a walk over their headers.
                 # The scan costs about 1.5 ns a byte, the walk about 0.1 us
                 # an argument, so many short arguments (MSET's) scan too.
-                nargs = sum(map(len, got))
-                if len(data) < 256 * len(got) or len(data) < 64 * nargs:
+                if len(data) < 256 * len(got) or len(data) < 64 * sum(map(len, got)):
                     # First, five memchr scans (about 0.1 ns a byte; the
                     # regex and the count take about 1 ns a byte each): with
                     # none of the types hiredis returns as a string or a
@@ -181,7 +180,7 @@ class RequestReader:
                     if ((find(b"+") < 0 and find(b"(") < 0 and find(b"=") < 0
                             and find(b"~") < 0 and find(b"|") < 0)
                             or (_IRREGULAR.search(data) is None
-                                and data.count(b"\r\n$") == nargs)):
+                                and data.count(b"\r\n$") == sum(map(len, got)))):
                         return got if all(got) else [r for r in got if r]
                 good, used = _walk(data, got)
                 if used == len(data):
