@@ -11,6 +11,9 @@ The gates are skipped with one attribute test unless something needs them
 (``client.slowpath``, which also reflects server-wide gates), and the
 observers (MONITOR, the after-call hook) likewise (``core.observed``),
 because this function is the hot path for every command.
+
+``call_many`` is the loop a pipelined batch runs in: the same steps per
+request, with what a batch shares looked up once (see its docstring).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import time
 from . import errors
 from .blocking import serve_ready_keys
 from .errors import CommandError
-from .protocol.encoder import QUEUED, SHARED_INTS, Raw, encode, error_bytes
+from .protocol.encoder import BULK_FORMATS, QUEUED, SHARED_INTS, Raw, encode, error_bytes
 from .protocol.inline import quote
 
 log = logging.getLogger("pyredis")
@@ -58,6 +61,45 @@ def call(client, args: list) -> bytes:
         # The command (or EXEC) pushed to keys that clients block on.
         serve_ready_keys(client.core)
     return reply
+
+
+def call_many(client, reqs: list, i: int, parts: list) -> int:
+    """Run ``reqs[i:]`` for ``client``, appending each encoded reply to
+    ``parts``, as :func:`call` would one by one; return the index of the
+    first request not run.
+
+    A pipelined batch's loop: at ``-P 16`` the executor's share of a
+    request is a third of its Python time, and this hoists what is the
+    same for the whole batch (the table, the keyspace) and saves
+    :func:`call`'s frame. The common case, a known command of the right
+    arity from a client with no gates to pass, runs here through
+    :func:`run`; anything else goes to :func:`call`. It stops before a
+    request held by a gate (CLIENT PAUSE: the client is then blocked and
+    the request runs again once released), and after one that left the
+    client closing, blocked or with replies off (CLIENT REPLY), which the
+    caller must act on: a reply to filter is then the last in ``parts``."""
+    table = client.table
+    core = client.core
+    ks = client.db.ks  # one for all databases: SELECT does not change it
+    n = len(reqs)
+    while i < n:
+        args = reqs[i]
+        cmd = table.get(args[0])
+        arity = cmd.arity if cmd is not None else 0
+        if (client.slowpath or not arity
+                or ((len(args) != arity) if arity > 0 else (len(args) < -arity))):
+            out = call(client, args)
+            if out is HELD:
+                return i
+            parts.append(out)
+        else:
+            parts.append(run(client, cmd, args))
+            if ks.ready:
+                serve_ready_keys(core)
+        i += 1
+        if client.closing or client.blocked is not None or client.reply_mode:
+            return i
+    return i
 
 
 def run(client, cmd, args: list) -> bytes:
@@ -98,7 +140,10 @@ def run(client, cmd, args: list) -> bytes:
     if t is Raw:
         return reply
     if t is bytes:
-        return b"$%d\r\n%b\r\n" % (len(reply), reply)
+        try:
+            return BULK_FORMATS[len(reply)] % reply
+        except IndexError:  # 1024 bytes or more
+            return b"$%d\r\n%b\r\n" % (len(reply), reply)
     if t is int:
         if 0 <= reply < 1024:
             return SHARED_INTS[reply]

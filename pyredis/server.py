@@ -32,7 +32,7 @@ import time
 from .config import Config
 from .core import Core
 from .errors import NotDurable
-from .executor import HELD, call
+from .executor import HELD, call, call_many
 from . import errors
 from .commands.admin import REPLY_SKIP, REPLY_SKIP_NEXT, protected_refusal
 from .errors import sanitize
@@ -188,15 +188,29 @@ class ClientConnection(asyncio.Protocol):
         else:
             parts = self._pending = []
             try:
-                for i, args in enumerate(reqs):
-                    out = call(client, args)
-                    if client.reply_mode:
-                        out = _reply_filter(client, out, args)
-                    parts.append(out)
+                i = 0
+                n = len(reqs)
+                while i < n:
+                    if not client.reply_mode:
+                        # The batch's loop; it stops after a request that
+                        # needs this shell's care, or before a held one.
+                        i = call_many(client, reqs, i, parts)
+                        if client.reply_mode:
+                            # The last one was CLIENT REPLY OFF or SKIP.
+                            parts[-1] = _reply_filter(client, parts[-1], reqs[i - 1])
+                    else:
+                        args = reqs[i]
+                        out = call(client, args)
+                        if client.reply_mode:
+                            out = _reply_filter(client, out, args)
+                        if out is not HELD:
+                            parts.append(out)
+                            i += 1
                     if client.closing:
                         break
                     if client.blocked is not None:
-                        self._block(reqs[i:] if out is HELD else reqs[i + 1:])
+                        # A held request (CLIENT PAUSE) runs again once released.
+                        self._block(reqs[i:])
                         break
             finally:
                 self._pending = None

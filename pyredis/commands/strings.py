@@ -28,6 +28,10 @@ _KEEPTTL = b"KEEPTTL"
 # mostly small, and formatting is a good part of its cost. Values are
 # immutable bytes, so keys may share them (Redis shares small integers too).
 _SMALL_VALUES = tuple(b"%d" % i for i in range(1024))
+# And back: one hash lookup (the hash of these strings is computed once)
+# reads such a counter, where isdigit and int() take about 80 ns. Longer
+# strings skip the lookup, which would miss (and hash a new string).
+_SMALL_NUMBERS = {v: i for i, v in enumerate(_SMALL_VALUES)}
 
 
 def _string(v):
@@ -352,7 +356,9 @@ def incr(client, args):
     db = client.db
     key = args[1]
     v = db.get_for_write(key) if key in db.expires else db.data.get(key)
-    if v.__class__ is bytes and v.isdigit() and len(v) < 19 and (v[0] != 48 or len(v) == 1):
+    if v.__class__ is bytes and len(v) < 5 and (new := _SMALL_NUMBERS.get(v)) is not None:
+        new += 1
+    elif v.__class__ is bytes and v.isdigit() and len(v) < 19 and (v[0] != 48 or len(v) == 1):
         new = int(v) + 1
     else:
         new = _current_int(v) + 1

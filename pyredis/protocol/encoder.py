@@ -68,6 +68,10 @@ EMPTY_ARRAY = Raw(b"*0\r\n")
 # HSET, ZADD, counters and lengths are mostly small, and formatting costs
 # more than the rest of encoding a reply.
 SHARED_INTS = tuple(Raw(b":%d\r\n" % i) for i in range(1024))
+# A bulk reply's format for each length below 1024, its header made once:
+# ``BULK_FORMATS[len(v)] % v`` is half the time of formatting the length
+# too (40 against 80 ns; GET, LPOP and the like reply with a bulk).
+BULK_FORMATS = tuple(b"$%d\r\n%%b\r\n" % n for n in range(1024))
 
 
 def format_double(d: float) -> bytes:

@@ -413,3 +413,20 @@ def test_many_short_arguments_take_the_scan_and_keep_its_checks():
             reqs, err, _ = run(chunks)
             assert reqs == [args] * before
             assert err == f"Protocol error: expected '$', got {byte}"
+
+
+def test_type_bytes_in_payloads_are_arguments():
+    """Payloads holding the type bytes hiredis reads as strings or lists
+    (``+ ( = ~ |``, ``>``) fail the memchr test and take the regex scan;
+    requests are the same either way, and a foreign header next to them is
+    still refused."""
+    plain = [[b"SET", b"key:1", b"xxx"], [b"INCR", b"counter:7"]] * 8
+    odd = [[b"SET", b"k+(=~|>", b"\r\n+x\r\n~1\r\n|"], [b"GET", b"=>"]] * 8
+    for reqs in (plain, odd, plain + odd):
+        data = b"".join(enc(*r) for r in reqs)
+        got, err, _ = run([data])
+        assert got == reqs and err is None
+    forged = enc("SET", "a+", "b") + b"*2\r\n$3\r\nGET\r\n+a\r\n"
+    got, err, _ = run([forged])
+    assert got == [[b"SET", b"a+", b"b"]]
+    assert err == "Protocol error: expected '$', got '+'"
