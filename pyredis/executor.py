@@ -72,7 +72,7 @@ def call_many(client, reqs: list, i: int, parts: list) -> int:
     request is a third of its Python time, and this hoists what is the
     same for the whole batch (the table, the keyspace) and saves
     :func:`call`'s frame. The common case, a known command of the right
-    arity from a client with no gates to pass, runs here through
+    arity with no gates to pass (the client's or its own), runs here through
     :func:`run`; anything else goes to :func:`call`. It stops before a
     request held by a gate (CLIENT PAUSE: the client is then blocked and
     the request runs again once released), and after one that left the
@@ -86,7 +86,7 @@ def call_many(client, reqs: list, i: int, parts: list) -> int:
         args = reqs[i]
         cmd = table.get(args[0])
         arity = cmd.arity if cmd is not None else 0
-        if (client.slowpath or not arity
+        if (client.slowpath or not arity or cmd.gate is not None
                 or ((len(args) != arity) if arity > 0 else (len(args) < -arity))):
             out = call(client, args)
             if out is HELD:

@@ -148,3 +148,14 @@ def test_bulk_replies_of_any_length():
     out, _ = _same_as_one_by_one(reqs)
     assert out == b"+OK\r\n" * len(values) + b"".join(
         b"$%d\r\n%b\r\n" % (len(v), v) for v in values)
+
+
+def test_a_gate_of_one_command_refuses_it_in_a_batch_too():
+    # Core.set_gate(..., commands=) gates only SWAPDB: the client has no
+    # slow path, so the batch loop itself must send SWAPDB to the gates.
+    reqs = [enc("SET", "k", "v"), enc("SWAPDB", "0", "1"), enc("GET", "k")]
+    srv, rec, conn = _server()
+    srv.core.set_gate(lambda c, cmd, args: "ERR not here", "test", commands=("swapdb",))
+    out = _feed(srv, conn, [b"".join(reqs)])
+    assert out == b"+OK\r\n-ERR not here\r\n$1\r\nv\r\n"
+    assert _stats(srv)["cmds"]["swapdb"] == (0, 0, 1)
