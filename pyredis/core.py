@@ -76,7 +76,12 @@ def _chain(hooks: dict, name: str, fn):
         hooks.pop(name, None)
     else:
         hooks[name] = fn
-    fns = tuple(hooks.values())
+    return _combined(tuple(hooks.values()))
+
+
+def _combined(fns: tuple):
+    """The one hook of ``fns``, a chain of them (the first answer that is
+    not None), or None."""
     if not fns:
         return None
     if len(fns) == 1:
@@ -178,8 +183,8 @@ class Core:
         else:
             self._cmd_gates[name] = (frozenset(commands), gate)
         for cmd in self.commands.values():
-            cmd.gate = _chain({n: g for n, (names, g) in self._cmd_gates.items()
-                               if cmd.name in names}, None, None)
+            cmd.gate = _combined(tuple(g for names, g in self._cmd_gates.values()
+                                       if cmd.name in names))
 
     def set_after_call(self, fn, name: str = "default") -> None:
         """Install (or, with None, remove) the after-call hook called ``name``."""
