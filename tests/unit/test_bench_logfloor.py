@@ -21,5 +21,6 @@ def test_a_small_run_reports_each_step(capsys):
     assert logfloor.main(["--keys", "2000", "--number", "2000", "--repeat", "1"]) == 0
     out = capsys.readouterr().out
     for word in ("compact table lookup", "slot digest", "record framed", "floor: the steps",
-                 "budget at 0.4x", "floor / budget"):
+                 "budget at 0.4x", "floor / budget", "every written key needs",
+                 "the per-key steps alone"):
         assert word in out
