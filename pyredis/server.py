@@ -389,6 +389,8 @@ class Server:
         await _load_snapshot(self.core)
         if cfg.global_server_id:
             _start_global(self.core)
+        else:
+            _warn_former_member(cfg)
         log.info("Ready to accept connections")
         # replicaof in the config: connect once the dataset is loaded.
         from .replication.replica import startup as start_replica
@@ -686,6 +688,24 @@ async def _load_snapshot(core: Core) -> None:
         await startup(core)
     except RDBError:
         raise SystemExit(1) from None
+
+
+def _warn_former_member(cfg) -> None:
+    """A server without global replication that finds a member's global log
+    where ``global-log-dir`` points was a member (global-server-id taken out
+    of its config). Its writes go to the dump file and the AOF, not into
+    that log; a member rebuilds its dataset from its checkpoint and log, so
+    if global replication is turned back on with that log, those writes
+    are not in the dataset. Said now, while the operator can still choose."""
+    from .replication.globallog import holds_log, log_directory
+    path = log_directory(cfg.dir, cfg.global_log_dir)
+    if holds_log(path):
+        log.warning(
+            "%s holds a global replication log, but global replication is off "
+            "(no global-server-id): writes made now are not logged there, and a "
+            "member restarted with that log rebuilds its dataset from it, without "
+            "them. To pause a member, keep global-server-id and stop its links "
+            "(GLOBAL LINK STOP) or refuse writes (global-role readonly).", path)
 
 
 def _start_global(core: Core) -> None:

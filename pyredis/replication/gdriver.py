@@ -50,7 +50,7 @@ from ..errors import NotDurable
 from ..persistence.aof import encode_request
 from .gcheckpoint import Checkpoints, recover
 from .glink import LinkProtocolError, LinkUsageError, ReceiverLink, SourceLink
-from .globallog import CorruptRecord, GlobalLog
+from .globallog import CorruptRecord, GlobalLog, log_directory
 from .gmember import GlobalMember
 from .gstandby import Standby
 from .hlc import LOGICAL_BITS
@@ -384,9 +384,7 @@ class GlobalReplication:
     def __init__(self, core) -> None:
         cfg = core.config
         self.core = core
-        path = cfg.global_log_dir
-        if not os.path.isabs(path):
-            path = os.path.join(cfg.dir or ".", path)
+        path = log_directory(cfg.dir, cfg.global_log_dir)
         self.log = GlobalLog(path, fsync=cfg.global_log_fsync,
                              segment_bytes=cfg.global_log_segment_size)
         if self.log.tail_cut is not None:

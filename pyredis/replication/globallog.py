@@ -403,6 +403,22 @@ def segment_name(first_lsn: int) -> str:
     return "%020d%s" % (first_lsn, SEGMENT_SUFFIX)
 
 
+def log_directory(base_dir: str, log_dir: str) -> str:
+    """Where ``global-log-dir`` points: a relative one is under ``dir``, as
+    the dump file and the AOF are."""
+    return log_dir if os.path.isabs(log_dir) else os.path.join(base_dir or ".", log_dir)
+
+
+def holds_log(directory: str) -> bool:
+    """Whether ``directory`` holds a global log (at least one segment): a
+    member kept its log there."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return False
+    return any(_SEGMENT_NAME.match(name) for name in names)
+
+
 # -- the log -------------------------------------------------------------------
 
 FSYNC_POLICIES = ("always", "everysec", "no")

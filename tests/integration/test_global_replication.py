@@ -8,6 +8,7 @@ all members (G3) and each op applied once per member (G1)."""
 from __future__ import annotations
 
 import errno
+import logging
 import re
 import time
 
@@ -749,6 +750,32 @@ def _dump_with(dir_, writes):
         for args in writes:
             c.execute_command(*args)
         c.save()
+
+
+def test_a_server_without_global_replication_warns_on_a_members_log(tmp_path, caplog):
+    """global-server-id taken out of a member's config: the server starts
+    (its dump file loads as usual) and warns that its writes will not be in
+    the member's log. A directory without a log gets no warning."""
+    caplog.set_level(logging.WARNING, logger="pyredis")
+    member, plain = tmp_path / "member", tmp_path / "plain"
+    member.mkdir()
+    plain.mkdir()
+    with ServerThread(dir=str(member), global_server_id="1") as s:
+        s.client().set("k", "v")
+        s.client().save()
+
+    def warnings():
+        return [r.getMessage() for r in caplog.records
+                if "holds a global replication log" in r.getMessage()]
+
+    with ServerThread(dir=str(plain)) as s:
+        assert s.client().ping()
+    assert warnings() == []
+    with ServerThread(dir=str(member)) as s:
+        assert s.client().get("k") == b"v"
+    (msg,) = warnings()
+    assert msg.startswith(str(member / "globallog") + " holds")
+    assert "GLOBAL LINK STOP" in msg and "global-role readonly" in msg
 
 
 def _start_again(make, tries=20):
