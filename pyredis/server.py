@@ -390,7 +390,7 @@ class Server:
         if cfg.global_server_id:
             _start_global(self.core)
         else:
-            _warn_former_member(cfg)
+            _watch_former_member(self.core)
         log.info("Ready to accept connections")
         # replicaof in the config: connect once the dataset is loaded.
         from .replication.replica import startup as start_replica
@@ -690,14 +690,18 @@ async def _load_snapshot(core: Core) -> None:
         raise SystemExit(1) from None
 
 
-def _warn_former_member(cfg) -> None:
+def _watch_former_member(core: Core) -> None:
     """A server without global replication that finds a member's global log
     where ``global-log-dir`` points was a member (global-server-id taken out
     of its config). Its writes go to the dump file and the AOF, not into
     that log; a member rebuilds its dataset from its checkpoint and log, so
-    if global replication is turned back on with that log, those writes
-    are not in the dataset. Said now, while the operator can still choose."""
+    if global replication is turned back on with that log, those changes
+    are not in the dataset. Said now, while the operator can still choose;
+    and the first change leaves a mark in the log's directory, so that the
+    member restarted there keeps a copy of the file that holds them
+    (gcheckpoint.recover)."""
     from .replication.globallog import holds_log, log_directory
+    cfg = core.config
     path = log_directory(cfg.dir, cfg.global_log_dir)
     if holds_log(path):
         log.warning(
@@ -706,6 +710,36 @@ def _warn_former_member(cfg) -> None:
             "member restarted with that log rebuilds its dataset from it, without "
             "them. To pause a member, keep global-server-id and stop its links "
             "(GLOBAL LINK STOP) or refuse writes (global-role readonly).", path)
+        core.funnel.subscribe(_ChangeMark(core, path))
+
+
+class _ChangeMark:
+    """A funnel sink until the first change (a write, or an expiry or
+    eviction: all of them are missing from the member's log): it leaves
+    ``globallog.CHANGED_WITHOUT_GLOBAL`` in the log's directory, before the
+    change reaches the AOF (written at the end of the event-loop turn) or
+    a dump file, and then leaves the funnel."""
+
+    def __init__(self, core: Core, directory: str) -> None:
+        self.core = core
+        self.directory = directory
+        self.done = False
+
+    def effect(self, db: int, args: list) -> None:
+        if self.done:
+            return
+        self.done = True
+        from .replication.globallog import mark_changed_without_global
+        try:
+            mark_changed_without_global(self.directory)
+        except OSError as e:
+            log.warning("Could not mark %s as changed without global replication: %s",
+                        self.directory, e)
+        # Not from inside the funnel's loop over its sinks.
+        self.core.call_later(0, self.core.funnel.unsubscribe, self)
+
+    def unit(self, begin: bool) -> None:
+        pass
 
 
 def _start_global(core: Core) -> None:

@@ -16,7 +16,11 @@ an empty dataset. The result holds exactly the ops the durable files hold,
 whether or not the AOF or a dump file exist: those are not what global
 replication trusts. Only a new member (no checkpoint, an empty log) keeps
 what its dump file or AOF loaded; the driver then writes a checkpoint of it
-and logs its keys (``GlobalReplication._version_preexisting``). If
+and logs its keys (``GlobalReplication._version_preexisting``). When a
+server ran on this log without global replication and changed its dataset
+(the mark ``globallog.CHANGED_WITHOUT_GLOBAL``), the dump file or AOF holds
+changes the log does not: a copy of that file is kept, and named in a
+warning, before the dataset is rebuilt without them. If
 retention dropped history that no checkpoint covers (the driver avoids it:
 segments go only below the checkpoint's LSN), the member claims only its
 own op ids and lets anti-entropy bring the rest.
@@ -26,8 +30,10 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 
+from .globallog import CHANGED_WITHOUT_GLOBAL, changed_without_global
 from .gmember import CheckpointError
 
 log = logging.getLogger("pyredis")
@@ -147,14 +153,19 @@ def recover(gr) -> None:
     listeners, member.listeners = member.listeners, []
     hook, member.on_applied = member.on_applied, None
     gr.dataset_from_dump = False
+    changed = changed_without_global(lg.directory)
     try:
         had_data = any(d.data for d in core.ks.dbs)
+        if changed is not None and not (lg.last_lsn == 0 and not lg.base_vector):
+            # Before anything replaces the dataset the file loaded.
+            _keep_changed_file(core, lg.directory, changed)
         lsn = cp.load()
         if lsn is None:
             if lg.last_lsn == 0 and not lg.base_vector:
                 # A new member: whatever the dump/AOF held stays (the driver
                 # checkpoints it and logs its keys next).
                 gr.dataset_from_dump = had_data
+                _forget_mark(lg.directory, changed)
                 return
             for d in core.ks.dbs:
                 d.flush()
@@ -178,8 +189,45 @@ def recover(gr) -> None:
                 replayed += 1
         log.info("Global replication: recovered from the checkpoint (LSN %d) and %d log "
                  "records", lsn, replayed)
+        _forget_mark(lg.directory, changed)
     finally:
         member.listeners = listeners
         member.on_applied = hook
         for s in sinks:
             core.funnel.subscribe(s)
+
+
+def _keep_changed_file(core, directory: str, since: str) -> None:
+    """A server ran on this log without global replication and changed its
+    dataset (since ``since``): the dump file or AOF it left holds changes
+    the log does not, and recovery is about to rebuild the dataset without
+    them. Keep a copy of that file next to it, and say so. Raises OSError
+    when the copy cannot be made: the server stops rather than go on to
+    overwrite the only copy."""
+    cfg = core.config
+    name = cfg.appendfilename if cfg.appendonly else cfg.dbfilename
+    path = os.path.join(cfg.dir or ".", name)
+    if not os.path.exists(path):
+        log.warning("Global replication: a server ran without global replication on this "
+                    "log (changes since %s), and left no %s: its changes are not kept",
+                    since, name)
+        return
+    kept = "%s.without-global-%s" % (path, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+    try:
+        shutil.copy2(path, kept)
+    except OSError as e:
+        raise OSError(f"could not keep a copy of {path} (changed without global "
+                      f"replication since {since}) as {kept}: {e}") from None
+    log.warning("Global replication: a server ran without global replication on this log "
+                "and changed its dataset (first change %s). The dataset is rebuilt from the "
+                "global log, without those changes; the file that holds them was kept as %s",
+                since, kept)
+
+
+def _forget_mark(directory: str, changed: str | None) -> None:
+    """The mark was acted on (a copy kept, or the dataset kept as loaded)."""
+    if changed is not None:
+        try:
+            os.remove(os.path.join(directory, CHANGED_WITHOUT_GLOBAL))
+        except FileNotFoundError:
+            pass

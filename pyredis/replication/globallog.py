@@ -45,6 +45,7 @@ import logging
 import os
 import re
 import struct
+import time
 import zlib
 from array import array
 from dataclasses import dataclass, field
@@ -407,6 +408,39 @@ def log_directory(base_dir: str, log_dir: str) -> str:
     """Where ``global-log-dir`` points: a relative one is under ``dir``, as
     the dump file and the AOF are."""
     return log_dir if os.path.isabs(log_dir) else os.path.join(base_dir or ".", log_dir)
+
+
+# Left in a member's log directory by a server that runs there without
+# global replication, once its dataset changes (pyredis/server.py): the
+# dump file or the AOF then holds changes the log does not, which a member
+# restarted on this log rebuilds its dataset without (gcheckpoint.recover
+# keeps a copy of that file). Its content: when the first change was made.
+CHANGED_WITHOUT_GLOBAL = "changed-without-global"
+
+
+def mark_changed_without_global(directory: str) -> None:
+    """Leaves the mark (once: an existing mark keeps its time), durably,
+    since the change it stands for may reach the disk soon after."""
+    path = os.path.join(directory, CHANGED_WITHOUT_GLOBAL)
+    if os.path.exists(path):
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()).encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    _fsync_dir(directory)
+
+
+def changed_without_global(directory: str) -> str | None:
+    """When a server without global replication first changed its dataset
+    on this log (the mark's content), or None when no mark is there."""
+    try:
+        with open(os.path.join(directory, CHANGED_WITHOUT_GLOBAL), "rb") as f:
+            return f.read(64).decode("ascii", "replace").strip() or "?"
+    except FileNotFoundError:
+        return None
 
 
 def holds_log(directory: str) -> bool:

@@ -752,30 +752,60 @@ def _dump_with(dir_, writes):
         c.save()
 
 
-def test_a_server_without_global_replication_warns_on_a_members_log(tmp_path, caplog):
+@pytest.mark.parametrize("persistence", ["rdb", "aof"])
+def test_a_member_run_without_global_replication_keeps_what_it_changed(
+        tmp_path, caplog, persistence):
     """global-server-id taken out of a member's config: the server starts
-    (its dump file loads as usual) and warns that its writes will not be in
-    the member's log. A directory without a log gets no warning."""
+    on its dump file as usual, warns that its writes will not be in the
+    member's log, and its first change leaves a mark in the log's
+    directory. Back on with that log, the member rebuilds its dataset from
+    the log (those changes are not in it) and keeps a copy of the dump file
+    (or the AOF, with appendonly yes) that holds them, saying where. A
+    directory without a log gets no warning, and a run that changes nothing
+    leaves no mark."""
     caplog.set_level(logging.WARNING, logger="pyredis")
+    opts = {"appendonly": "yes"} if persistence == "aof" else {}
+    name = "appendonly.aof" if persistence == "aof" else "dump.rdb"
     member, plain = tmp_path / "member", tmp_path / "plain"
     member.mkdir()
     plain.mkdir()
-    with ServerThread(dir=str(member), global_server_id="1") as s:
-        s.client().set("k", "v")
+    mark = member / "globallog" / "changed-without-global"
+
+    def warnings(text):
+        return [r.getMessage() for r in caplog.records if text in r.getMessage()]
+
+    with ServerThread(dir=str(member), global_server_id="1", **opts) as s:
+        s.client().set("k", "logged")
         s.client().save()
-
-    def warnings():
-        return [r.getMessage() for r in caplog.records
-                if "holds a global replication log" in r.getMessage()]
-
-    with ServerThread(dir=str(plain)) as s:
-        assert s.client().ping()
-    assert warnings() == []
-    with ServerThread(dir=str(member)) as s:
-        assert s.client().get("k") == b"v"
-    (msg,) = warnings()
+    with ServerThread(dir=str(plain), **opts) as s:
+        s.client().set("x", "1")
+    assert warnings("holds a global replication log") == []
+    with ServerThread(dir=str(member), **opts) as s:
+        assert s.client().get("k") == b"logged"
+    (msg,) = warnings("holds a global replication log")
     assert msg.startswith(str(member / "globallog") + " holds")
     assert "GLOBAL LINK STOP" in msg and "global-role readonly" in msg
+    assert not mark.exists()
+    with ServerThread(dir=str(member), **opts) as s:
+        c = s.client()
+        c.set("k", "offline")
+        c.set("new", "1")
+        assert mark.exists()
+        c.save()
+    caplog.clear()
+    with ServerThread(dir=str(member), global_server_id="1", **opts) as s:
+        c = s.client()
+        assert c.get("k") == b"logged" and c.get("new") is None
+        (msg,) = warnings("changed its dataset")
+    kept = [p for p in member.iterdir() if p.name.startswith(name + ".without-global-")]
+    assert len(kept) == 1 and msg.endswith("kept as " + str(kept[0]))
+    assert not mark.exists()
+    # The copy holds what the member's own dump file no longer will.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / name).write_bytes(kept[0].read_bytes())
+    with ServerThread(dir=str(other), **opts) as s:
+        assert s.client().mget("k", "new") == [b"offline", b"1"]
 
 
 def _start_again(make, tries=20):
