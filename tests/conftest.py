@@ -29,6 +29,7 @@ import select
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -161,6 +162,25 @@ class RawClient:
 
     def close(self) -> None:
         self.sock.close()
+
+
+# -- a hand-set clock ------------------------------------------------------------
+
+
+def hand_set_clock(monkeypatch, wall) -> None:
+    """Points every pyredis module's ``now_ms`` (the keyspace's expiry
+    clock) at ``wall`` for one test. A Core is made first, so that every
+    module that reads the clock is imported now: one imported after the
+    patch (the command modules are, by the first Core) would keep ``wall``
+    after monkeypatch undoes the rest, and later tests in the process would
+    expire keys by it."""
+    from pyredis import db as _db
+    from pyredis.core import Core
+    Core()
+    real = _db.now_ms
+    for name, mod in list(sys.modules.items()):
+        if name.startswith("pyredis") and getattr(mod, "now_ms", None) is real:
+            monkeypatch.setattr(mod, "now_ms", wall)
 
 
 # -- replication tests' waits ---------------------------------------------------

@@ -7,6 +7,7 @@ import tempfile
 import zlib
 
 import pytest
+from conftest import hand_set_clock
 
 from pyredis import executor
 from pyredis.core import Core
@@ -30,14 +31,9 @@ class Wall:
 def group(monkeypatch):
     """Three members sharing one hand-set wall clock, which the keyspace's
     expiry reads too."""
-    import sys
-    from pyredis import db as _db
     tmp = tempfile.mkdtemp()
     wall = Wall()
-    real = _db.now_ms
-    for name, mod in list(sys.modules.items()):
-        if name.startswith("pyredis") and getattr(mod, "now_ms", None) is real:
-            monkeypatch.setattr(mod, "now_ms", wall)
+    hand_set_clock(monkeypatch, wall)
     out = []
     for sid in (1, 2, 3):
         core = Core()

@@ -8,6 +8,7 @@ and log must be the master's."""
 import tempfile
 
 import pytest
+from conftest import hand_set_clock
 
 from pyredis import executor
 from pyredis.core import Core
@@ -75,14 +76,9 @@ class Replica:
 
 @pytest.fixture
 def pair(monkeypatch):
-    import sys
-    from pyredis import db as _db
     tmp = tempfile.mkdtemp()
     wall = Wall()
-    real = _db.now_ms
-    for name, mod in list(sys.modules.items()):
-        if name.startswith("pyredis") and getattr(mod, "now_ms", None) is real:
-            monkeypatch.setattr(mod, "now_ms", wall)
+    hand_set_clock(monkeypatch, wall)
     masters = []
     for sid in (1, 2):
         core = Core()
