@@ -697,9 +697,9 @@ def _watch_former_member(core: Core) -> None:
     that log; a member rebuilds its dataset from its checkpoint and log, so
     if global replication is turned back on with that log, those changes
     are not in the dataset. Said now, while the operator can still choose;
-    and the first change leaves a mark in the log's directory, so that the
-    member restarted there keeps a copy of the file that holds them
-    (gcheckpoint.recover)."""
+    and every key changed is noted in the log's directory, so that the
+    member restarted there writes them back as its own ops, after keeping
+    a copy of the file that holds them (gcheckpoint.recover)."""
     from .replication.globallog import holds_log, log_directory
     cfg = core.config
     path = log_directory(cfg.dir, cfg.global_log_dir)
@@ -710,33 +710,50 @@ def _watch_former_member(core: Core) -> None:
             "member restarted with that log rebuilds its dataset from it, without "
             "them. To pause a member, keep global-server-id and stop its links "
             "(GLOBAL LINK STOP) or refuse writes (global-role readonly).", path)
-        core.funnel.subscribe(_ChangeMark(core, path))
+        core.funnel.subscribe(_ChangeJournal(core, path))
 
 
-class _ChangeMark:
-    """A funnel sink until the first change (a write, or an expiry or
-    eviction: all of them are missing from the member's log): it leaves
-    ``globallog.CHANGED_WITHOUT_GLOBAL`` in the log's directory, before the
-    change reaches the AOF (written at the end of the event-loop turn) or
-    a dump file, and then leaves the funnel."""
+class _ChangeJournal:
+    """The funnel sink that names each key a change touches (a write, or an
+    expiry or eviction: none of them is in the member's log) in
+    ``globallog.CHANGED_WITHOUT_GLOBAL``, so that the member restarted on
+    the log writes those keys back as its own ops, and only those (the
+    dump file also holds keys the log has newer states of)."""
 
     def __init__(self, core: Core, directory: str) -> None:
+        from .replication.globallog import ChangeJournal
         self.core = core
-        self.directory = directory
-        self.done = False
+        self.journal = ChangeJournal(directory)
+        self.failed = False
 
     def effect(self, db: int, args: list) -> None:
-        if self.done:
+        from .replication.globallog import ALL_DBS, WHOLE_DB
+        if self.failed:
             return
-        self.done = True
-        from .replication.globallog import mark_changed_without_global
+        add = self.journal.add
+        name = args[0].lower()
         try:
-            mark_changed_without_global(self.directory)
+            if name == b"flushall":
+                add(ALL_DBS, WHOLE_DB)
+            elif name == b"flushdb":
+                add(db, WHOLE_DB)
+            elif name == b"swapdb":
+                add(int(args[1]), WHOLE_DB)
+                add(int(args[2]), WHOLE_DB)
+            elif name == b"move":
+                add(db, args[1])
+                add(int(args[2]), args[1])
+            else:
+                cmd = self.core.commands.get(name.decode("latin-1"))
+                if cmd is None:
+                    add(db, WHOLE_DB)
+                else:
+                    for key in cmd.keys(args):
+                        add(db, key)
         except OSError as e:
-            log.warning("Could not mark %s as changed without global replication: %s",
-                        self.directory, e)
-        # Not from inside the funnel's loop over its sinks.
-        self.core.call_later(0, self.core.funnel.unsubscribe, self)
+            self.failed = True
+            log.warning("Could not note in %s what changed without global replication: "
+                        "%s", self.journal.path, e)
 
     def unit(self, begin: bool) -> None:
         pass

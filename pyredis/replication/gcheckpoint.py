@@ -18,9 +18,11 @@ replication trusts. Only a new member (no checkpoint, an empty log) keeps
 what its dump file or AOF loaded; the driver then writes a checkpoint of it
 and logs its keys (``GlobalReplication._version_preexisting``). When a
 server ran on this log without global replication and changed its dataset
-(the mark ``globallog.CHANGED_WITHOUT_GLOBAL``), the dump file or AOF holds
-changes the log does not: a copy of that file is kept, and named in a
-warning, before the dataset is rebuilt without them. If
+(``globallog.CHANGED_WITHOUT_GLOBAL`` lists the keys), the dump file or AOF
+holds changes the log does not: a copy of that file is kept, and named in
+a warning, and the databases it loaded are handed to the driver, which
+writes the listed keys back as ops once the dataset is rebuilt
+(``GlobalReplication._write_back_changes``). If
 retention dropped history that no checkpoint covers (the driver avoids it:
 segments go only below the checkpoint's LSN), the member claims only its
 own op ids and lets anti-entropy bring the rest.
@@ -33,7 +35,7 @@ import os
 import shutil
 import time
 
-from .globallog import CHANGED_WITHOUT_GLOBAL, changed_without_global
+from .globallog import CHANGED_WITHOUT_GLOBAL, read_changed_without_global
 from .gmember import CheckpointError
 
 log = logging.getLogger("pyredis")
@@ -153,19 +155,25 @@ def recover(gr) -> None:
     listeners, member.listeners = member.listeners, []
     hook, member.on_applied = member.on_applied, None
     gr.dataset_from_dump = False
-    changed = changed_without_global(lg.directory)
+    gr.changed_without_global = None
+    changed = read_changed_without_global(lg.directory)
     try:
         had_data = any(d.data for d in core.ks.dbs)
         if changed is not None and not (lg.last_lsn == 0 and not lg.base_vector):
-            # Before anything replaces the dataset the file loaded.
-            _keep_changed_file(core, lg.directory, changed)
+            # Before anything replaces the dataset the file loaded: a copy
+            # of that file, and the loaded databases themselves (flush()
+            # gives a database new dicts), whose changed keys the driver
+            # writes back once the log's dataset is rebuilt.
+            _keep_changed_file(core, changed[0])
+            gr.changed_without_global = (
+                changed[0], changed[1], [(d.data, d.expires) for d in core.ks.dbs])
         lsn = cp.load()
         if lsn is None:
             if lg.last_lsn == 0 and not lg.base_vector:
                 # A new member: whatever the dump/AOF held stays (the driver
                 # checkpoints it and logs its keys next).
                 gr.dataset_from_dump = had_data
-                _forget_mark(lg.directory, changed)
+                forget_changed_without_global(lg.directory)
                 return
             for d in core.ks.dbs:
                 d.flush()
@@ -189,7 +197,6 @@ def recover(gr) -> None:
                 replayed += 1
         log.info("Global replication: recovered from the checkpoint (LSN %d) and %d log "
                  "records", lsn, replayed)
-        _forget_mark(lg.directory, changed)
     finally:
         member.listeners = listeners
         member.on_applied = hook
@@ -197,7 +204,7 @@ def recover(gr) -> None:
             core.funnel.subscribe(s)
 
 
-def _keep_changed_file(core, directory: str, since: str) -> None:
+def _keep_changed_file(core, since: str) -> None:
     """A server ran on this log without global replication and changed its
     dataset (since ``since``): the dump file or AOF it left holds changes
     the log does not, and recovery is about to rebuild the dataset without
@@ -219,15 +226,14 @@ def _keep_changed_file(core, directory: str, since: str) -> None:
         raise OSError(f"could not keep a copy of {path} (changed without global "
                       f"replication since {since}) as {kept}: {e}") from None
     log.warning("Global replication: a server ran without global replication on this log "
-                "and changed its dataset (first change %s). The dataset is rebuilt from the "
-                "global log, without those changes; the file that holds them was kept as %s",
-                since, kept)
+                "and changed its dataset (first change %s); the file that holds those "
+                "changes was kept as %s", since, kept)
 
 
-def _forget_mark(directory: str, changed: str | None) -> None:
-    """The mark was acted on (a copy kept, or the dataset kept as loaded)."""
-    if changed is not None:
-        try:
-            os.remove(os.path.join(directory, CHANGED_WITHOUT_GLOBAL))
-        except FileNotFoundError:
-            pass
+def forget_changed_without_global(directory: str) -> None:
+    """The changes were acted on (written back as ops and made durable, or
+    the dataset kept as loaded): the list goes."""
+    try:
+        os.remove(os.path.join(directory, CHANGED_WITHOUT_GLOBAL))
+    except FileNotFoundError:
+        pass

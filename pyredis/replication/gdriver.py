@@ -48,9 +48,9 @@ import time
 from .. import errors
 from ..errors import NotDurable
 from ..persistence.aof import encode_request
-from .gcheckpoint import Checkpoints, recover
+from .gcheckpoint import Checkpoints, forget_changed_without_global, recover
 from .glink import LinkProtocolError, LinkUsageError, ReceiverLink, SourceLink
-from .globallog import CorruptRecord, GlobalLog, log_directory
+from .globallog import ALL_DBS, WHOLE_DB, CorruptRecord, GlobalLog, log_directory
 from .gmember import GlobalMember
 from .gstandby import Standby
 from .hlc import LOGICAL_BITS
@@ -396,6 +396,7 @@ class GlobalReplication:
         # appended_bytes and last LSN then.
         self._checkpoint_at = (time.monotonic(), self.log.appended_bytes, self.log.last_lsn)
         self._version_preexisting()
+        self._write_back_changes()
         self.member.on_applied = self._on_applied
         self.member.listeners.append(self._on_record)
         self.links: dict[tuple, OutLink] = {}
@@ -463,6 +464,45 @@ class GlobalReplication:
         self.checkpoint_soon()
         log.info("Global replication: logged %d keys from before it was on (%.2f s, "
                  "checkpoint included)", n, time.monotonic() - started)
+
+    def _write_back_changes(self) -> None:
+        """A server ran on this log without global replication and noted
+        the keys it changed (``globallog.CHANGED_WITHOUT_GLOBAL``); recover()
+        rebuilt the dataset from the log and kept the databases the dump
+        file or AOF had loaded. Each noted key whose state differs is now
+        written back as an op of ours (``GlobalMember.write_back``), so
+        those changes reach the group as the member's latest writes; keys
+        not noted keep the log's state (the file may hold older ones). A
+        key whose loaded TTL has passed counts as absent. Then the ops are
+        made durable and the list is dropped; a crash before that writes
+        the same keys back again on the next start, which changes nothing
+        that was already written."""
+        pending = self.changed_without_global
+        self.changed_without_global = None
+        if pending is None:
+            return
+        since, changed, loaded = pending
+        dbs = self.core.ks.dbs
+        now = wall_ms()
+        written = 0
+        for i, (data, expires) in enumerate(loaded):
+            keys = changed.get(ALL_DBS, changed.get(i, ()))
+            if keys is WHOLE_DB:
+                keys = set(data) | set(dbs[i].data)
+            states = []
+            for key in sorted(keys):
+                value = data.get(key)
+                pxat = expires.get(key, 0)
+                if pxat and pxat <= now:
+                    value = None
+                states.append((key, value, pxat if value is not None else 0))
+            written += self.member.write_back(i, states)
+        self.log.flush(durable=True)
+        forget_changed_without_global(self.log.directory)
+        self.checkpoint_soon()
+        log.warning("Global replication: wrote back %d keys changed while global replication "
+                    "was off (since %s) as ops of ServerID %d", written, since,
+                    self.member.server_id)
 
     def start(self) -> None:
         """Start the links (call on the server's running loop)."""

@@ -410,37 +410,91 @@ def log_directory(base_dir: str, log_dir: str) -> str:
     return log_dir if os.path.isabs(log_dir) else os.path.join(base_dir or ".", log_dir)
 
 
-# Left in a member's log directory by a server that runs there without
-# global replication, once its dataset changes (pyredis/server.py): the
-# dump file or the AOF then holds changes the log does not, which a member
-# restarted on this log rebuilds its dataset without (gcheckpoint.recover
-# keeps a copy of that file). Its content: when the first change was made.
+# Kept in a member's log directory by a server that runs there without
+# global replication, from its first change on (pyredis/server.py): the
+# dump file or the AOF then holds changes the log does not, and a member
+# restarted on this log, which rebuilds its dataset from the log, writes
+# the keys named here back as its own ops (gcheckpoint.recover, then the
+# driver). Text lines: ``since <UTC time>`` (the first change), then one
+# per key changed, ``<db> <key in hex>``, ``<db> *`` for a whole database
+# (FLUSHDB, SWAPDB) and ``* *`` for all of them (FLUSHALL).
 CHANGED_WITHOUT_GLOBAL = "changed-without-global"
+# In read_changed_without_global's answer: every database / every key.
+ALL_DBS = -1
+WHOLE_DB = None
 
 
-def mark_changed_without_global(directory: str) -> None:
-    """Leaves the mark (once: an existing mark keeps its time), durably,
-    since the change it stands for may reach the disk soon after."""
-    path = os.path.join(directory, CHANGED_WITHOUT_GLOBAL)
-    if os.path.exists(path):
-        return
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()).encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    _fsync_dir(directory)
+class ChangeJournal:
+    """The writer of ``CHANGED_WITHOUT_GLOBAL`` for a server without global
+    replication. The file is made durable (file and directory fsynced)
+    with the first change; later lines are appended as they come, each
+    key once, and reach the disk as the OS writes them, before the change
+    they name reaches the AOF or a dump file (both written later)."""
+
+    def __init__(self, directory: str) -> None:
+        self.path = os.path.join(directory, CHANGED_WITHOUT_GLOBAL)
+        self.directory = directory
+        self._fd = -1
+        self._seen: set = set()
+
+    def add(self, db: int, key) -> None:
+        """``key`` of database ``db`` changed (``WHOLE_DB``: any key of it;
+        ``db`` ``ALL_DBS``: any key anywhere)."""
+        entry = (db, key)
+        if entry in self._seen or (db, WHOLE_DB) in self._seen \
+                or (ALL_DBS, WHOLE_DB) in self._seen:
+            return
+        if self._fd < 0:
+            self._open()
+        line = b"%s %s\n" % (b"*" if db == ALL_DBS else b"%d" % db,
+                              b"*" if key is WHOLE_DB else key.hex().encode())
+        os.write(self._fd, line)
+        self._seen.add(entry)
+
+    def _open(self) -> None:
+        new = not os.path.exists(self.path)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        if new:
+            os.write(self._fd, b"since %s\n" % time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime()).encode())
+            os.fsync(self._fd)
+            _fsync_dir(self.directory)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
-def changed_without_global(directory: str) -> str | None:
-    """When a server without global replication first changed its dataset
-    on this log (the mark's content), or None when no mark is there."""
+def read_changed_without_global(directory: str):
+    """``(since, changed)`` from the directory's ``CHANGED_WITHOUT_GLOBAL``,
+    or None when there is none: ``changed`` maps a database index (or
+    ``ALL_DBS``) to the set of keys changed there, or to ``WHOLE_DB``. A
+    last line cut short by a crash is skipped."""
     try:
         with open(os.path.join(directory, CHANGED_WITHOUT_GLOBAL), "rb") as f:
-            return f.read(64).decode("ascii", "replace").strip() or "?"
+            lines = f.read().split(b"\n")
     except FileNotFoundError:
         return None
+    since = "?"
+    changed: dict = {}
+    # The piece after the last newline is a line a crash cut short (it may
+    # still parse: the hex of a shorter key), or nothing.
+    for line in lines[:-1]:
+        head, _, rest = line.partition(b" ")
+        if head == b"since":
+            since = rest.decode("ascii", "replace")
+            continue
+        try:
+            db = ALL_DBS if head == b"*" else int(head)
+            key = WHOLE_DB if rest == b"*" else bytes.fromhex(rest.decode("ascii"))
+        except ValueError:
+            continue
+        if key is WHOLE_DB:
+            changed[db] = WHOLE_DB
+        elif changed.get(db, ()) is not WHOLE_DB:
+            changed.setdefault(db, set()).add(key)
+    return since, changed
 
 
 def holds_log(directory: str) -> bool:

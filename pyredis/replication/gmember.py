@@ -1747,6 +1747,41 @@ class GlobalMember:
                     n += len(cmds)
         return n
 
+    def write_back(self, db: int, states: list) -> int:
+        """Makes ``states`` (``(key, value or None, absolute expiry ms or
+        0)``, the states a server without global replication left) this
+        member's writes: each key of database ``db`` whose state here
+        differs is set to it by a local op, as a client's write would be
+        (``RESTORE key <pxat> <payload> REPLACE ABSTTL``, or ``DEL``), so it
+        gets a new version, goes to the AOF and the classic stream, and
+        reaches the group through the log. Returns how many keys it wrote."""
+        core = self.core
+        d = self.ks.dbs[db]
+        restore, delete = core.commands["restore"], core.commands["del"]
+        c = core.new_client()
+        c.db = d
+        n = 0
+        try:
+            for key, value, pxat in states:
+                cur = d.data.get(key)
+                if value is None:
+                    if cur is None:
+                        continue
+                    reply = _run_command(c, delete, [b"DEL", key])
+                else:
+                    payload = rdb.dump_payload(value)
+                    if cur is not None and d.expires.get(key, 0) == pxat \
+                            and rdb.dump_payload(cur) == payload:
+                        continue
+                    reply = _run_command(c, restore, [b"RESTORE", key, b"%d" % pxat, payload,
+                                                      b"REPLACE", b"ABSTTL"])
+                if reply[:1] == b"-":
+                    raise ValueError(f"writing back {key!r}: {reply.decode('latin-1').strip()}")
+                n += 1
+        finally:
+            core.remove_client(c)
+        return n
+
     def _log_states(self, db: int, commands: list) -> None:
         """One op of :meth:`log_unversioned`: the RESTOREs of keys of ``db``
         whose state is in place, versioned from 0 to the op's."""

@@ -753,30 +753,37 @@ def _dump_with(dir_, writes):
 
 
 @pytest.mark.parametrize("persistence", ["rdb", "aof"])
-def test_a_member_run_without_global_replication_keeps_what_it_changed(
+def test_a_member_run_without_global_replication_writes_its_changes_back(
         tmp_path, caplog, persistence):
     """global-server-id taken out of a member's config: the server starts
-    on its dump file as usual, warns that its writes will not be in the
-    member's log, and its first change leaves a mark in the log's
+    on its dump file (or AOF) as usual, warns that its writes will not be
+    in the member's log, and notes each key it changes in the log's
     directory. Back on with that log, the member rebuilds its dataset from
-    the log (those changes are not in it) and keeps a copy of the dump file
-    (or the AOF, with appendonly yes) that holds them, saying where. A
-    directory without a log gets no warning, and a run that changes nothing
-    leaves no mark."""
+    the log, keeps a copy of the file the changes are in, and writes the
+    noted keys back as its own ops: their new values, deletes included,
+    while a key the file holds an older state of keeps the log's. A
+    directory without a log gets no warning, and a run that changes
+    nothing notes nothing."""
     caplog.set_level(logging.WARNING, logger="pyredis")
-    opts = {"appendonly": "yes"} if persistence == "aof" else {}
+    opts = {"save": ""}
+    if persistence == "aof":
+        opts["appendonly"] = "yes"
     name = "appendonly.aof" if persistence == "aof" else "dump.rdb"
     member, plain = tmp_path / "member", tmp_path / "plain"
     member.mkdir()
     plain.mkdir()
-    mark = member / "globallog" / "changed-without-global"
+    notes = member / "globallog" / "changed-without-global"
 
     def warnings(text):
         return [r.getMessage() for r in caplog.records if text in r.getMessage()]
 
     with ServerThread(dir=str(member), global_server_id="1", **opts) as s:
-        s.client().set("k", "logged")
-        s.client().save()
+        c = s.client()
+        c.mset({"k": "logged", "stale": "a", "del-me": "x"})
+        c.save()
+        # In the log only: the dump file keeps the older "stale".
+        c.set("stale", "b")
+        made = c.info("global")["global_log_last_opid"]
     with ServerThread(dir=str(plain), **opts) as s:
         s.client().set("x", "1")
     assert warnings("holds a global replication log") == []
@@ -785,27 +792,34 @@ def test_a_member_run_without_global_replication_keeps_what_it_changed(
     (msg,) = warnings("holds a global replication log")
     assert msg.startswith(str(member / "globallog") + " holds")
     assert "GLOBAL LINK STOP" in msg and "global-role readonly" in msg
-    assert not mark.exists()
+    assert not notes.exists()
     with ServerThread(dir=str(member), **opts) as s:
         c = s.client()
         c.set("k", "offline")
         c.set("new", "1")
-        assert mark.exists()
+        c.delete("del-me")
         c.save()
+    assert notes.exists()
     caplog.clear()
     with ServerThread(dir=str(member), global_server_id="1", **opts) as s:
         c = s.client()
-        assert c.get("k") == b"logged" and c.get("new") is None
-        (msg,) = warnings("changed its dataset")
+        assert c.get("k") == b"offline" and c.get("new") == b"1"
+        assert c.get("del-me") is None
+        assert c.get("stale") == b"b"
+        info = c.info("global")
+        assert info["global_log_last_opid"] == made + 3
+        (kept_msg,) = warnings("the file that holds those changes was kept as")
+        (wrote,) = warnings("wrote back 3 keys changed while global replication was off")
     kept = [p for p in member.iterdir() if p.name.startswith(name + ".without-global-")]
-    assert len(kept) == 1 and msg.endswith("kept as " + str(kept[0]))
-    assert not mark.exists()
-    # The copy holds what the member's own dump file no longer will.
-    other = tmp_path / "other"
-    other.mkdir()
-    (other / name).write_bytes(kept[0].read_bytes())
-    with ServerThread(dir=str(other), **opts) as s:
-        assert s.client().mget("k", "new") == [b"offline", b"1"]
+    assert len(kept) == 1 and kept_msg.endswith("kept as " + str(kept[0]))
+    assert not notes.exists()
+    # Once more: the changes are in the log now, nothing is written back.
+    caplog.clear()
+    with ServerThread(dir=str(member), global_server_id="1", **opts) as s:
+        c = s.client()
+        assert c.mget("k", "new", "del-me", "stale") == [b"offline", b"1", None, b"b"]
+        assert c.info("global")["global_log_last_opid"] == made + 3
+    assert warnings("wrote back") == []
 
 
 def _start_again(make, tries=20):

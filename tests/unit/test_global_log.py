@@ -1025,3 +1025,33 @@ def test_the_documented_examples_are_what_the_code_writes():
                  [KeyVersion(0, b"k", 0, 0x0001000000000003)], 42)
     assert _hex_block("Example: LSN 42") == encode_record(rec)
     assert _hex_block("A fresh log's first header") == encode_header(1, 0, {})
+
+
+# -- the list of keys a server changed without global replication ---------------
+
+
+def test_the_change_journal_reads_back_what_was_noted(tmp_path):
+    from pyredis.replication.globallog import (
+        ALL_DBS, CHANGED_WITHOUT_GLOBAL, WHOLE_DB, ChangeJournal, holds_log,
+        read_changed_without_global)
+    assert read_changed_without_global(str(tmp_path)) is None
+    assert not holds_log(str(tmp_path)) and not holds_log(str(tmp_path / "none"))
+    j = ChangeJournal(str(tmp_path))
+    for db, key in [(0, b"k"), (0, b"k"), (0, b"\x00 \n*bin"), (3, b""), (2, b"a"),
+                    (2, WHOLE_DB), (2, b"b"), (5, b"x")]:
+        j.add(db, key)
+    j.close()
+    since, changed = read_changed_without_global(str(tmp_path))
+    assert since.endswith("Z") and len(since) == 20
+    assert changed == {0: {b"k", b"\x00 \n*bin"}, 3: {b""}, 2: WHOLE_DB, 5: {b"x"}}
+    # Another run appends to the same list (the first change's time stays);
+    # a line cut short by a crash is skipped.
+    j = ChangeJournal(str(tmp_path))
+    j.add(ALL_DBS, WHOLE_DB)
+    j.add(1, b"y")          # covered by the line above: not written
+    j.close()
+    with open(tmp_path / CHANGED_WITHOUT_GLOBAL, "ab") as f:
+        f.write(b"7 61")     # "7 6162" (b"ab") when whole: not b"a"
+    again, changed = read_changed_without_global(str(tmp_path))
+    assert again == since
+    assert changed[ALL_DBS] is WHOLE_DB and 1 not in changed and 7 not in changed
