@@ -355,6 +355,9 @@ class Server:
         self._servers: list = []
         self._stopped: asyncio.Event | None = None
         self._tick_handle = None
+        # A former member's list of keys changed without global replication
+        # (_watch_former_member), closed at stop.
+        self._change_journal = None
         self.port = self.config.port
         # (connection, bytes) replies waiting for this loop turn's AOF write.
         self._replies: list = []
@@ -390,7 +393,7 @@ class Server:
         if cfg.global_server_id:
             _start_global(self.core)
         else:
-            _watch_former_member(self.core)
+            self._change_journal = _watch_former_member(self.core)
         log.info("Ready to accept connections")
         # replicaof in the config: connect once the dataset is loaded.
         from .replication.replica import startup as start_replica
@@ -558,8 +561,18 @@ class Server:
     async def stop(self) -> None:
         if self._tick_handle is not None:
             self._tick_handle.cancel()
+        core = self.core
+        aof_whole = core.aof is not None and core.aof.state == "on" \
+            and core.aof.write_error is None
         if self.core.aof is not None:
             self.core.aof.stop()
+        if self._change_journal is not None:
+            # Every change is in the AOF (just flushed) or in the dump file
+            # (nothing changed since the last save): the member may write
+            # the noted keys back from it.
+            self._change_journal.close(
+                aof_whole or core.ks.dirty == core.dirty_at_last_save)
+            self._change_journal = None
         self.core.repl.master_side.stop()
         if self.core.global_repl is not None:
             self.core.global_repl.stop()
@@ -690,7 +703,7 @@ async def _load_snapshot(core: Core) -> None:
         raise SystemExit(1) from None
 
 
-def _watch_former_member(core: Core) -> None:
+def _watch_former_member(core: Core):
     """A server without global replication that finds a member's global log
     where ``global-log-dir`` points was a member (global-server-id taken out
     of its config). Its writes go to the dump file and the AOF, not into
@@ -710,7 +723,10 @@ def _watch_former_member(core: Core) -> None:
             "member restarted with that log rebuilds its dataset from it, without "
             "them. To pause a member, keep global-server-id and stop its links "
             "(GLOBAL LINK STOP) or refuse writes (global-role readonly).", path)
-        core.funnel.subscribe(_ChangeJournal(core, path))
+        sink = _ChangeJournal(core, path)
+        core.funnel.subscribe(sink)
+        return sink.journal
+    return None
 
 
 class _ChangeJournal:

@@ -164,9 +164,18 @@ def recover(gr) -> None:
             # of that file, and the loaded databases themselves (flush()
             # gives a database new dicts), whose changed keys the driver
             # writes back once the log's dataset is rebuilt.
-            _keep_changed_file(core, changed[0])
-            gr.changed_without_global = (
-                changed[0], changed[1], [(d.data, d.expires) for d in core.ks.dbs])
+            since, keys, persisted = changed
+            if _keep_changed_file(core, since):
+                if persisted:
+                    gr.changed_without_global = (
+                        since, keys, [(d.data, d.expires) for d in core.ks.dbs])
+                else:
+                    log.warning("Global replication: the keys changed without global "
+                                "replication are not written back: that server stopped "
+                                "without all of its changes saved (or crashed), so the "
+                                "file may hold older states of some of them")
+            if gr.changed_without_global is None:
+                forget_changed_without_global(lg.directory)
         lsn = cp.load()
         if lsn is None:
             if lg.last_lsn == 0 and not lg.base_vector:
@@ -204,13 +213,13 @@ def recover(gr) -> None:
             core.funnel.subscribe(s)
 
 
-def _keep_changed_file(core, since: str) -> None:
+def _keep_changed_file(core, since: str) -> bool:
     """A server ran on this log without global replication and changed its
     dataset (since ``since``): the dump file or AOF it left holds changes
     the log does not, and recovery is about to rebuild the dataset without
-    them. Keep a copy of that file next to it, and say so. Raises OSError
-    when the copy cannot be made: the server stops rather than go on to
-    overwrite the only copy."""
+    them. Keep a copy of that file next to it, and say so; False when there
+    is no such file. Raises OSError when the copy cannot be made: the
+    server stops rather than go on to overwrite the only copy."""
     cfg = core.config
     name = cfg.appendfilename if cfg.appendonly else cfg.dbfilename
     path = os.path.join(cfg.dir or ".", name)
@@ -218,7 +227,7 @@ def _keep_changed_file(core, since: str) -> None:
         log.warning("Global replication: a server ran without global replication on this "
                     "log (changes since %s), and left no %s: its changes are not kept",
                     since, name)
-        return
+        return False
     kept = "%s.without-global-%s" % (path, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
     try:
         shutil.copy2(path, kept)
@@ -228,6 +237,7 @@ def _keep_changed_file(core, since: str) -> None:
     log.warning("Global replication: a server ran without global replication on this log "
                 "and changed its dataset (first change %s); the file that holds those "
                 "changes was kept as %s", since, kept)
+    return True
 
 
 def forget_changed_without_global(directory: str) -> None:

@@ -417,7 +417,10 @@ def log_directory(base_dir: str, log_dir: str) -> str:
 # the keys named here back as its own ops (gcheckpoint.recover, then the
 # driver). Text lines: ``since <UTC time>`` (the first change), then one
 # per key changed, ``<db> <key in hex>``, ``<db> *`` for a whole database
-# (FLUSHDB, SWAPDB) and ``* *`` for all of them (FLUSHALL).
+# (FLUSHDB, SWAPDB) and ``* *`` for all of them (FLUSHALL), and
+# ``persisted`` when that server stopped with every change in its dump file
+# or AOF: only then does the member write the keys back (after a crash, or
+# a stop without saving, the file may hold older states of some of them).
 CHANGED_WITHOUT_GLOBAL = "changed-without-global"
 # In read_changed_without_global's answer: every database / every key.
 ALL_DBS = -1
@@ -460,17 +463,26 @@ class ChangeJournal:
             os.fsync(self._fd)
             _fsync_dir(self.directory)
 
-    def close(self) -> None:
+    def close(self, persisted: bool = False) -> None:
+        """The server stops; ``persisted``: its dump file or AOF holds every
+        change it made (noted durably, when it made any)."""
         if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+            try:
+                if persisted:
+                    os.write(self._fd, b"persisted\n")
+                    os.fsync(self._fd)
+            finally:
+                os.close(self._fd)
+                self._fd = -1
 
 
 def read_changed_without_global(directory: str):
-    """``(since, changed)`` from the directory's ``CHANGED_WITHOUT_GLOBAL``,
-    or None when there is none: ``changed`` maps a database index (or
-    ``ALL_DBS``) to the set of keys changed there, or to ``WHOLE_DB``. A
-    last line cut short by a crash is skipped."""
+    """``(since, changed, persisted)`` from the directory's
+    ``CHANGED_WITHOUT_GLOBAL``, or None when there is none: ``changed``
+    maps a database index (or ``ALL_DBS``) to the set of keys changed
+    there, or to ``WHOLE_DB``; ``persisted`` says whether the last run
+    that changed something stopped with all of it saved. A last line cut
+    short by a crash is skipped."""
     try:
         with open(os.path.join(directory, CHANGED_WITHOUT_GLOBAL), "rb") as f:
             lines = f.read().split(b"\n")
@@ -478,9 +490,11 @@ def read_changed_without_global(directory: str):
         return None
     since = "?"
     changed: dict = {}
+    persisted = False
     # The piece after the last newline is a line a crash cut short (it may
     # still parse: the hex of a shorter key), or nothing.
     for line in lines[:-1]:
+        persisted = line == b"persisted"
         head, _, rest = line.partition(b" ")
         if head == b"since":
             since = rest.decode("ascii", "replace")
@@ -494,7 +508,7 @@ def read_changed_without_global(directory: str):
             changed[db] = WHOLE_DB
         elif changed.get(db, ()) is not WHOLE_DB:
             changed.setdefault(db, set()).add(key)
-    return since, changed
+    return since, changed, persisted
 
 
 def holds_log(directory: str) -> bool:

@@ -822,6 +822,29 @@ def test_a_member_run_without_global_replication_writes_its_changes_back(
     assert warnings("wrote back") == []
 
 
+def test_changes_not_all_saved_without_global_replication_are_not_written_back(
+        tmp_path, caplog):
+    """The server without global replication stopped with changes its dump
+    file does not hold (no save point, no AOF): the file may hold older
+    states of the keys it noted, so the member writes nothing back, keeps
+    the file and says why."""
+    caplog.set_level(logging.WARNING, logger="pyredis")
+    with ServerThread(dir=str(tmp_path), global_server_id="1", save="") as s:
+        s.client().set("k", "logged")
+        s.client().save()
+        s.client().set("k", "newer")
+        made = s.client().info("global")["global_log_last_opid"]
+    with ServerThread(dir=str(tmp_path), save="") as s:
+        s.client().set("k", "offline")
+    with ServerThread(dir=str(tmp_path), global_server_id="1", save="") as s:
+        c = s.client()
+        assert c.get("k") == b"newer"
+        assert c.info("global")["global_log_last_opid"] == made
+    assert [r for r in caplog.records if "are not written back" in r.getMessage()]
+    assert [p for p in tmp_path.iterdir() if p.name.startswith("dump.rdb.without-global-")]
+    assert not (tmp_path / "globallog" / "changed-without-global").exists()
+
+
 def _start_again(make, tries=20):
     """Starts a server on the port a stopped one had. b's link keeps
     connecting to that port meanwhile, and a loopback connect to a port

@@ -1040,18 +1040,22 @@ def test_the_change_journal_reads_back_what_was_noted(tmp_path):
     for db, key in [(0, b"k"), (0, b"k"), (0, b"\x00 \n*bin"), (3, b""), (2, b"a"),
                     (2, WHOLE_DB), (2, b"b"), (5, b"x")]:
         j.add(db, key)
-    j.close()
-    since, changed = read_changed_without_global(str(tmp_path))
+    j.close(persisted=True)
+    since, changed, persisted = read_changed_without_global(str(tmp_path))
+    assert persisted
     assert since.endswith("Z") and len(since) == 20
     assert changed == {0: {b"k", b"\x00 \n*bin"}, 3: {b""}, 2: WHOLE_DB, 5: {b"x"}}
-    # Another run appends to the same list (the first change's time stays);
-    # a line cut short by a crash is skipped.
+    # A run that changes nothing leaves the list as it is.
+    ChangeJournal(str(tmp_path)).close(persisted=True)
+    assert read_changed_without_global(str(tmp_path)) == (since, changed, True)
+    # Another run appends to the same list (the first change's time stays)
+    # and crashes: not persisted; a line cut short by the crash is skipped.
     j = ChangeJournal(str(tmp_path))
     j.add(ALL_DBS, WHOLE_DB)
     j.add(1, b"y")          # covered by the line above: not written
     j.close()
     with open(tmp_path / CHANGED_WITHOUT_GLOBAL, "ab") as f:
         f.write(b"7 61")     # "7 6162" (b"ab") when whole: not b"a"
-    again, changed = read_changed_without_global(str(tmp_path))
-    assert again == since
+    again, changed, persisted = read_changed_without_global(str(tmp_path))
+    assert again == since and not persisted
     assert changed[ALL_DBS] is WHOLE_DB and 1 not in changed and 7 not in changed
