@@ -253,11 +253,10 @@ class Snapshots:
     def on_shutdown(self) -> bool:
         """SHUTDOWN's save: stop a running BGSAVE, then save in the foreground."""
         self.kill_child()
-        log.warning("Saving the final RDB snapshot before exiting.")
-        ok = self.save()
-        if ok:
-            log.warning("DB saved on disk")
-        return ok
+        # Notice level, as Redis's prepareForShutdown; save() says "DB saved
+        # on disk" once, as rdbSave does.
+        log.info("Saving the final RDB snapshot before exiting.")
+        return self.save()
 
     # -- gates -----------------------------------------------------------------
 
