@@ -93,6 +93,45 @@ def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+# In the log's directory: ``<mark> clean|running``, the op id mark of
+# GlobalReplication._start_opid_marks.
+OPIDS_NAME = "opids"
+
+
+def _read_opid_mark(path: str) -> tuple:
+    """``(mark, clean)``; ``(0, True)`` when there is no mark yet (a new
+    log, or one from before marks). A damaged file counts as a run that
+    did not stop cleanly with no mark: the log's own op ids then."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read(100)
+    except FileNotFoundError:
+        return 0, True
+    mark, _, state = text.strip().partition(b" ")
+    try:
+        return int(mark), state == b"clean"
+    except ValueError:
+        return 0, False
+
+
+def _write_opid_mark(path: str, mark: int, clean: bool) -> None:
+    """Replaces the mark durably (a temporary file, fsync, rename, and the
+    directory fsynced)."""
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, b"%d %s\n" % (mark, b"clean" if clean else b"running"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dfd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
 def ratio(plain: int, wire: int) -> str:
     """A link's compression ratio, two decimals ("1.00": plain, or nothing
     sent yet)."""
@@ -395,6 +434,8 @@ class GlobalReplication:
         # When the last checkpoint started: monotonic s, the log's
         # appended_bytes and last LSN then.
         self._checkpoint_at = (time.monotonic(), self.log.appended_bytes, self.log.last_lsn)
+        self._opids_path = os.path.join(self.log.directory, OPIDS_NAME)
+        self._start_opid_marks()
         self._version_preexisting()
         self._write_back_changes()
         self.member.on_applied = self._on_applied
@@ -428,6 +469,36 @@ class GlobalReplication:
         self.stream_changed()
 
     # -- life --------------------------------------------------------------------
+
+    def _start_opid_marks(self) -> None:
+        """The durable mark above every op id of ours handed out (G1 across
+        crashes): a run that did not stop cleanly may have shipped ops its
+        log then lost (fsync ``everysec``/``no`` and an OS crash), which a
+        peer holds under their op ids; until a peer says so in its HELLO,
+        our next ops would reuse them. So after such a run our op ids
+        continue above the mark. Then this run is marked running (an
+        OSError stops the server: without the mark, a crash could reuse op
+        ids), and the member moves the mark as it hands op ids out."""
+        m = self.member
+        mark, clean = _read_opid_mark(self._opids_path)
+        last = max(m.log.last_opid(m.server_id), m._opid_floor)
+        if not clean and mark > last:
+            log.warning("Global replication: the last run did not stop cleanly; this "
+                        "member's op ids continue above %d, the most it may have handed "
+                        "out (its log holds up to %d)", mark, last)
+            m._opid_floor = last = mark
+        _write_opid_mark(self._opids_path, last, clean=False)
+        m._opid_reserved = last
+        m.reserve_opids = self._reserve_opids
+
+    def _reserve_opids(self, mark: int) -> None:
+        try:
+            _write_opid_mark(self._opids_path, mark, clean=False)
+        except OSError as e:
+            # The op is made either way (its data changed already); only a
+            # crash before the mark is written again could reuse op ids.
+            log.warning("Global replication: could not write the op id mark %s: %s",
+                        self._opids_path, e)
 
     def _version_preexisting(self) -> None:
         """Keys the dump file or AOF held when global replication was
@@ -524,6 +595,16 @@ class GlobalReplication:
         self.checkpoints.poll(block=True)
         try:
             self.log.flush(durable=True)
+            # Every op id handed out is in the durable log: the next start
+            # needs no margin above it.
+            m = self.member
+            try:
+                _write_opid_mark(self._opids_path,
+                                 max(m.log.last_opid(m.server_id), m._opid_floor), clean=True)
+            except OSError as e:
+                # The next start then keeps the margin: no op id reused.
+                log.warning("Global replication: could not write the op id mark %s: %s",
+                            self._opids_path, e)
         finally:
             self.log.close()
 

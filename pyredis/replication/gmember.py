@@ -254,6 +254,10 @@ COUNTER_BITS = 6
 SERVER_BITS = 16
 _COUNTER_MASK = (1 << COUNTER_BITS) - 1
 _SERVER_MASK = (1 << SERVER_BITS) - 1
+_MAX_OPID = (1 << 64) - 1
+# Op ids reserved at a time by the durable mark (GlobalMember.reserve_opids):
+# after a crash, a member's op ids skip at most this many.
+OPID_RESERVE = 1 << 20
 _MS_SHIFT = COUNTER_BITS + SERVER_BITS
 _MS_MAX = (1 << (64 - _MS_SHIFT)) - 1
 # The counter bits of an HLC timestamp of ours (the clock keeps them
@@ -595,6 +599,14 @@ class GlobalMember:
         # Op ids of ours that a peer holds but our log lost (a crash under
         # fsync everysec/no after they were shipped): never reuse them.
         self._opid_floor = 0
+        # The same after a crash, before any peer says what it holds: the
+        # owner keeps a durable mark above every op id handed out
+        # (``reserve_opids(mark)``, called as op ids reach the last mark;
+        # it must not raise), and after a crash starts this member's op ids
+        # above it (``_opid_floor``). None: no such mark (the simulation,
+        # tests).
+        self.reserve_opids: Callable[[int], None] | None = None
+        self._opid_reserved = 0
         # Op capture: keys written since the current op opened -> version
         # before; the commands of an open MULTI/EXEC or script unit.
         self._touched: dict = {}
@@ -803,6 +815,8 @@ class GlobalMember:
                     opid = self.log.last_opid(sid) + 1
                     if opid <= self._opid_floor:
                         opid = self._opid_floor + 1
+                    if opid > self._opid_reserved:
+                        self._reserve(opid)
                     rec = _tuple_new(Record, (sid, opid, ts, db, commands, [
                         _tuple_new(KeyVersion, (db, key, before, version))], 0))
                     self.log.append(rec)
@@ -885,6 +899,8 @@ class GlobalMember:
         one-key path of _close_op does the same inline.)"""
         sid = self.server_id
         opid = max(self.log.last_opid(sid), self._opid_floor) + 1
+        if opid > self._opid_reserved:
+            self._reserve(opid)
         rec = Record(sid, opid, ts, db, commands, keys)
         self.log.append(rec)
         self.vector[sid] = opid
@@ -893,6 +909,18 @@ class GlobalMember:
             f(rec)
         if self.stream is not None:
             self._stream_record()
+
+    def _reserve(self, opid: int) -> None:
+        """Op id ``opid`` is about to be handed out, above the durable mark:
+        move the mark ``OPID_RESERVE`` ids further (one small synchronous
+        write per that many ops)."""
+        hook = self.reserve_opids
+        if hook is None:
+            self._opid_reserved = _MAX_OPID
+            return
+        mark = min(opid + OPID_RESERVE, _MAX_OPID)
+        hook(mark)
+        self._opid_reserved = mark
 
     def _replay_unsafe(self, touched: dict, named: dict, commands: list) -> bool:
         """Whether replaying the op's commands on the state its befores name

@@ -263,6 +263,57 @@ def test_kill9_under_load_then_restart_resumes_without_loss(tmp_path):
         a.stop()
 
 
+def test_op_ids_are_not_reused_after_a_crash_lost_shipped_ops(tmp_path):
+    """fsync everysec and an OS crash: member 1's log loses its last records
+    after member 2 received them. Restarted, member 1 must not give those
+    op ids to new ops before member 2 tells it what it holds: member 2
+    would take a new op under an op id it has for the same op and skip
+    it (G1). Its op ids continue above the durable mark instead."""
+    from pyredis.replication import globallog as gl
+    pa, pb = free_port(), free_port()
+    (tmp_path / "a").mkdir()
+    a = _proc(tmp_path / "a", pa, 1, [], global_log_fsync="everysec").start()
+    try:
+        with ServerThread(port=str(pb), global_server_id="2",
+                          global_peer=f"127.0.0.1:{pa}") as b:
+            ca, cb = a.client(socket_timeout=10), b.client(socket_timeout=10)
+            for i in range(5):
+                ca.set(f"k{i}", i)
+            until(lambda: cb.get("k4") == b"4", what="member 2 holds the 5 ops")
+            cb.execute_command("GLOBAL", "LINK", "STOP", "127.0.0.1", pa)
+            a.kill()
+            # What the OS lost: the last two records of the active segment.
+            seg = max(p for p in (tmp_path / "a" / "globallog").iterdir()
+                      if p.suffix == ".glog")
+            data = seg.read_bytes()
+            pos, ends = gl.decode_header(data)[3], []
+            while (got := gl.decode_record(data, pos)) is not None:
+                pos = got[1]
+                ends.append(pos)
+            assert len(ends) == 5
+            with open(seg, "r+b") as f:
+                f.truncate(ends[2])
+            a.start()
+            ca = a.client(socket_timeout=10)
+            assert ca.info("global")["global_log_last_opid"] == 3
+            ca.set("after", "x")
+            assert ca.info("global")["global_log_last_opid"] > 5
+            assert "did not stop cleanly" in a.log()
+            cb.execute_command("GLOBAL", "LINK", "START", "127.0.0.1", pa)
+            until(lambda: cb.get("after") == b"x", what="the new op reaches member 2")
+    finally:
+        a.stop()
+    # A clean stop leaves no margin: the next start hands out the next id.
+    a.start()
+    try:
+        ca = a.client(socket_timeout=10)
+        last = ca.info("global")["global_log_last_opid"]
+        ca.set("again", "y")
+        assert ca.info("global")["global_log_last_opid"] == last + 1
+    finally:
+        a.stop()
+
+
 def test_retention_past_a_links_position_means_a_counted_full_sync(group_factory):
     g = group_factory(2, {2: [1]}, {1: {"global_log_max_size": "256kb",
                                         "global_log_segment_size": "16kb"}})

@@ -710,3 +710,26 @@ def test_an_op_on_a_key_that_expired_at_its_origin_applies_where_it_is_due_but_s
     assert call(c2, "LRANGE", "k", "0", "-1") == call(c1, "LRANGE", "k", "0", "-1")
     assert m2.version_of(0, b"k") == m1.version_of(0, b"k")
     assert m2.digests_agree()
+
+
+def test_op_ids_are_handed_out_under_a_mark_the_owner_moves_ahead(group, monkeypatch):
+    """The owner's mark (reserve_opids) is always above every op id handed
+    out, moved OPID_RESERVE ahead when an op id reaches it; a member
+    started after a crash with its floor at the mark never reuses one."""
+    from pyredis.replication import gmember as gm_mod
+    monkeypatch.setattr(gm_mod, "OPID_RESERVE", 3)
+    wall, [(m1, c1), _, _] = group
+    marks = []
+    m1.reserve_opids = marks.append
+    m1._opid_reserved = 0
+    call(c1, "MULTI")
+    call(c1, "SET", "u", "1")
+    call(c1, "EXEC")                       # the general path: op id 1
+    for i in range(6):
+        call(c1, "SET", f"k{i}", i)        # the one-key path: op ids 2..7
+    assert [r.opid for r in records(m1)] == list(range(1, 8))
+    assert marks == [4, 8]
+    # Restarted after a crash that lost ops 6 and 7 (shipped already).
+    m1._opid_floor = marks[-1]
+    call(c1, "SET", "after", "x")
+    assert records(m1)[-1].opid == 9
