@@ -564,8 +564,8 @@ class Server:
         core = self.core
         aof_whole = core.aof is not None and core.aof.state == "on" \
             and core.aof.write_error is None
-        if self.core.aof is not None:
-            self.core.aof.stop()
+        if core.aof is not None:
+            core.aof.stop()
         if self._change_journal is not None:
             # Every change is in the AOF (just flushed) or in the dump file
             # (nothing changed since the last save): the member may write
@@ -713,7 +713,7 @@ def _watch_former_member(core: Core):
     and every key changed is noted in the log's directory, so that the
     member restarted there writes them back as its own ops, after keeping
     a copy of the file that holds them (gcheckpoint.recover)."""
-    from .replication.globallog import holds_log, log_directory
+    from .replication.globallog import ChangeJournal, holds_log, log_directory
     cfg = core.config
     path = log_directory(cfg.dir, cfg.global_log_dir)
     if holds_log(path):
@@ -723,56 +723,10 @@ def _watch_former_member(core: Core):
             "member restarted with that log rebuilds its dataset from it, without "
             "them. To pause a member, keep global-server-id and stop its links "
             "(GLOBAL LINK STOP) or refuse writes (global-role readonly).", path)
-        sink = _ChangeJournal(core, path)
-        core.funnel.subscribe(sink)
-        return sink.journal
+        journal = ChangeJournal(path, core.commands)
+        core.funnel.subscribe(journal)
+        return journal
     return None
-
-
-class _ChangeJournal:
-    """The funnel sink that names each key a change touches (a write, or an
-    expiry or eviction: none of them is in the member's log) in
-    ``globallog.CHANGED_WITHOUT_GLOBAL``, so that the member restarted on
-    the log writes those keys back as its own ops, and only those (the
-    dump file also holds keys the log has newer states of)."""
-
-    def __init__(self, core: Core, directory: str) -> None:
-        from .replication.globallog import ChangeJournal
-        self.core = core
-        self.journal = ChangeJournal(directory)
-        self.failed = False
-
-    def effect(self, db: int, args: list) -> None:
-        from .replication.globallog import ALL_DBS, WHOLE_DB
-        if self.failed:
-            return
-        add = self.journal.add
-        name = args[0].lower()
-        try:
-            if name == b"flushall":
-                add(ALL_DBS, WHOLE_DB)
-            elif name == b"flushdb":
-                add(db, WHOLE_DB)
-            elif name == b"swapdb":
-                add(int(args[1]), WHOLE_DB)
-                add(int(args[2]), WHOLE_DB)
-            elif name == b"move":
-                add(db, args[1])
-                add(int(args[2]), args[1])
-            else:
-                cmd = self.core.commands.get(name.decode("latin-1"))
-                if cmd is None:
-                    add(db, WHOLE_DB)
-                else:
-                    for key in cmd.keys(args):
-                        add(db, key)
-        except OSError as e:
-            self.failed = True
-            log.warning("Could not note in %s what changed without global replication: "
-                        "%s", self.journal.path, e)
-
-    def unit(self, begin: bool) -> None:
-        pass
 
 
 def _start_global(core: Core) -> None:

@@ -429,16 +429,54 @@ WHOLE_DB = None
 
 class ChangeJournal:
     """The writer of ``CHANGED_WITHOUT_GLOBAL`` for a server without global
-    replication. The file is made durable (file and directory fsynced)
-    with the first change; later lines are appended as they come, each
-    key once, and reach the disk as the OS writes them, before the change
-    they name reaches the AOF or a dump file (both written later)."""
+    replication, and the funnel sink that feeds it: each change (a write,
+    or an expiry or eviction: none of them is in the member's log) names
+    the keys it touches, by the command table's key positions (``commands``:
+    name -> Command), or whole databases (FLUSHDB, FLUSHALL, SWAPDB). The
+    file is made durable (file and directory fsynced) with the first
+    change; later lines are appended as they come, each key once, and reach
+    the disk as the OS writes them, before the change they name reaches the
+    AOF or a dump file (both written later). An OSError stops the noting
+    (with a warning)."""
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, commands: dict | None = None) -> None:
         self.path = os.path.join(directory, CHANGED_WITHOUT_GLOBAL)
         self.directory = directory
+        self.commands = commands or {}
+        self.failed = False
         self._fd = -1
         self._seen: set = set()
+
+    def effect(self, db: int, args: list) -> None:
+        if self.failed:
+            return
+        add = self.add
+        name = args[0].lower()
+        try:
+            if name == b"flushall":
+                add(ALL_DBS, WHOLE_DB)
+            elif name == b"flushdb":
+                add(db, WHOLE_DB)
+            elif name == b"swapdb":
+                add(int(args[1]), WHOLE_DB)
+                add(int(args[2]), WHOLE_DB)
+            elif name == b"move":
+                add(db, args[1])
+                add(int(args[2]), args[1])
+            else:
+                cmd = self.commands.get(name.decode("latin-1"))
+                if cmd is None:
+                    add(db, WHOLE_DB)
+                else:
+                    for key in cmd.keys(args):
+                        add(db, key)
+        except OSError as e:
+            self.failed = True
+            log.warning("Could not note in %s what changed without global replication: "
+                        "%s", self.path, e)
+
+    def unit(self, begin: bool) -> None:
+        pass
 
     def add(self, db: int, key) -> None:
         """``key`` of database ``db`` changed (``WHOLE_DB``: any key of it;
