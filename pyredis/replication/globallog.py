@@ -503,10 +503,11 @@ class ChangeJournal:
 
     def close(self, persisted: bool = False) -> None:
         """The server stops; ``persisted``: its dump file or AOF holds every
-        change it made (noted durably, when it made any)."""
+        change it made (noted durably, when it made any, and the list has
+        them all: not after a change it failed to note)."""
         if self._fd >= 0:
             try:
-                if persisted:
+                if persisted and not self.failed:
                     os.write(self._fd, b"persisted\n")
                     os.fsync(self._fd)
             finally:

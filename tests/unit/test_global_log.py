@@ -1059,3 +1059,23 @@ def test_the_change_journal_reads_back_what_was_noted(tmp_path):
     again, changed, persisted = read_changed_without_global(str(tmp_path))
     assert again == since and not persisted
     assert changed[ALL_DBS] is WHOLE_DB and 1 not in changed and 7 not in changed
+
+
+def test_a_change_journal_that_missed_a_change_is_never_persisted(tmp_path):
+    """Once a change could not be noted (the disk full, say), the list is
+    incomplete: the member must not write back from it, so the stop does
+    not mark it persisted."""
+    from pyredis.core import Core
+    from pyredis.replication.globallog import ChangeJournal, read_changed_without_global
+    j = ChangeJournal(str(tmp_path), Core().commands)
+    j.effect(0, [b"SET", b"a", b"1"])
+    good, j._fd = j._fd, os.open(os.devnull, os.O_RDONLY)   # writes now fail
+    try:
+        j.effect(0, [b"SET", b"b", b"1"])
+        assert j.failed
+        j.effect(0, [b"SET", b"c", b"1"])             # no more tries
+        j.close(persisted=True)
+    finally:
+        os.close(good)
+    _since, changed, persisted = read_changed_without_global(str(tmp_path))
+    assert changed == {0: {b"a"}} and not persisted
