@@ -369,6 +369,27 @@ class FaultProxy:
                 self._pending_drop[d] = offset
         self._call(apply)
 
+    def drop_after(self, more: int, direction: str = "down") -> None:
+        """Close the newest open connection once ``more`` bytes beyond what
+        it has forwarded so far in ``direction`` went through, counted in
+        the proxy's own thread: unlike ``drop_at(conn_bytes_down + n)``, no
+        byte sent between reading the count and arming the drop (a PING, an
+        expired key's DEL) can push the drop to a connection not made yet.
+        With no open connection, it applies to the next one accepted,
+        ``more`` bytes into it."""
+        d = _one_direction(direction)
+        if more < 1:
+            raise ValueError("more must be >= 1")
+
+        def apply():
+            conn = self._open_current()
+            if conn is not None:
+                conn.flows[d].drop_at = conn.flows[d].sent + more
+                self._pending_drop[d] = None
+            else:
+                self._pending_drop[d] = more
+        self._call(apply)
+
     def drop_each(self, offsets, direction: str = "down") -> None:
         """Arm one drop per new connection: the next connection accepted is
         cut after ``offsets[0]`` bytes in ``direction``, the one after it at

@@ -222,7 +222,7 @@ def test_cut_inside_a_transaction_resumes_from_multi(master, replica):
         in_sync(m, s)
         full, partial = stats(m)
         # MULTI (21 bytes) and part of the INCR reach the replica.
-        proxy.drop_at(proxy.conn_bytes_down + 40, "down")
+        proxy.drop_after(40, "down")
         p = m.pipeline(transaction=True)
         p.incr("x").set("y", "v" * 100).incr("x")
         p.execute()
@@ -596,11 +596,11 @@ def test_syncs_cut_and_corrupted_at_random_offsets(master, replica):
         assert s.get("local") is None
 
         _, partial = stats(m)
-        # No PING may slip through between reading the count and arming
-        # the drop (it would move the drop to a connection never made).
+        # No PING in the stream while the drops are armed: each must cut
+        # the write it was armed for.
         m.config_set("repl-ping-replica-period", "3600")
         for i in range(3):
-            proxy.drop_at(proxy.conn_bytes_down + rng.randrange(1, 200), "down")
+            proxy.drop_after(rng.randrange(1, 200), "down")
             for j in range(20):
                 m.rpush("stream-list", f"{i}:{j}")
             m.incr("counter")
